@@ -1,0 +1,99 @@
+"""From an imported Relax module to fused operators and their C code.
+
+Relax passes: LegalizeOps (ops to TIR), FoldConstant (weights pre-transposed
+at compile time, not on the device), AnnotateTIROpPattern + FuseOps + FuseTIR
+(one PrimFunc per fused operator), DeadCodeElimination. TVM's C back end then
+writes every PrimFunc as a TVM-FFI packed function `__tvm_ffi_<name>`.
+
+Operator temporaries larger than what TVM keeps on the stack become
+`TVMBackendAllocWorkspace` calls with constant sizes; `workspace_needs` reads
+them back so the executor's pool is sized at codegen time.
+"""
+
+import re
+
+from ..errors import CodegenError
+
+ALLOC_RE = re.compile(r"(\w+)\s*=\s*\(\([^;]*?TVMBackendAllocWorkspace\(\s*\d+\s*,\s*\w+\s*,\s*\(uint64_t\)(\d+)ULL")
+FREE_RE = re.compile(r"TVMBackendFreeWorkspace\(\s*\d+\s*,\s*\w+\s*,\s*(\w+)\s*\)")
+ANY_ALLOC_RE = re.compile(r"TVMBackendAllocWorkspace\(")
+FUNC_RE = re.compile(r"^TVM_DLL int32_t __tvm_ffi_(\w+)\(void\* self_handle, void\* args, int32_t num_args, void\* result\) \{$", re.M)
+WS_ALIGN = 16
+
+
+def fuse(mod):
+    import tvm
+    from tvm import relax
+
+    seq = tvm.transform.Sequential(
+        [
+            relax.transform.LegalizeOps(),
+            relax.transform.FoldConstant(),
+            relax.transform.AnnotateTIROpPattern(),
+            relax.transform.FuseOps(),
+            relax.transform.FuseTIR(),
+            relax.transform.DeadCodeElimination(),
+        ]
+    )
+    try:
+        return seq(mod)
+    except Exception as e:
+        last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise CodegenError(f"TVM could not lower the model to fused operators: {last}") from None
+
+
+def build_c(mod, funcs):
+    """C source defining `__tvm_ffi_<f>` for every PrimFunc name in funcs."""
+    import tvm
+
+    prims = {}
+    for gv, f in mod.functions.items():
+        if gv.name_hint in funcs:
+            prims[gv] = f.with_attr("global_symbol", gv.name_hint)
+    missing = set(funcs) - {gv.name_hint for gv in prims}
+    if missing:
+        raise CodegenError(f"operators without TIR: {', '.join(sorted(missing))}")
+    with tvm.transform.PassContext(opt_level=3, config={"tirx.disable_assert": True}):
+        try:
+            lib = tvm.tirx.build(tvm.IRModule(prims), target="c")
+        except Exception as e:
+            last = str(e).strip().splitlines()[-1]
+            raise CodegenError(f"TVM's C back end failed: {last}") from None
+    return lib.inspect_source()
+
+
+def split_functions(src):
+    """{function name: body text} for the packed functions in TVM's C output."""
+    heads = list(FUNC_RE.finditer(src))
+    out = {}
+    for i, m in enumerate(heads):
+        end = heads[i + 1].start() if i + 1 < len(heads) else len(src)
+        out[m.group(1)] = src[m.start() : end]
+    return out
+
+
+def workspace_needs(src):
+    """{function: peak workspace bytes}, simulating allocs and frees in order.
+
+    TVM emits allocations at function scope and frees them in reverse order,
+    so text order is execution order. Sizes are rounded up to the pool's
+    alignment as the C allocator does."""
+    needs = {}
+    for name, body in split_functions(src).items():
+        allocs = ALLOC_RE.findall(body)
+        if len(allocs) != len(ANY_ALLOC_RE.findall(body)):
+            raise CodegenError(f"operator {name}: a workspace allocation of non-constant size; utoe needs static sizes")
+        events = sorted(
+            [(m.start(), "a", m.group(1), int(m.group(2))) for m in ALLOC_RE.finditer(body)]
+            + [(m.start(), "f", m.group(1), 0) for m in FREE_RE.finditer(body)]
+        )
+        live, cur, peak = {}, 0, 0
+        for _, kind, var, size in events:
+            if kind == "a":
+                live[var] = (size + WS_ALIGN - 1) // WS_ALIGN * WS_ALIGN
+                cur += live[var]
+                peak = max(peak, cur)
+            elif var in live:
+                cur -= live.pop(var)
+        needs[name] = peak
+    return needs

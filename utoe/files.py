@@ -1,0 +1,48 @@
+"""Atomic file output: a product is either complete or absent, never half
+written (temporary file in the same directory, then rename)."""
+
+import hashlib
+import json
+import os
+import tempfile
+
+
+def write_bytes(path, data):
+    path = os.fspath(path)
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path, text):
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path, obj):
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def remove(*paths):
+    """Remove products of a failed stage so nothing stale looks complete."""
+    for p in paths:
+        try:
+            os.unlink(os.fspath(p))
+        except FileNotFoundError:
+            pass
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 16), b""):
+            h.update(chunk)
+    return h.hexdigest()
