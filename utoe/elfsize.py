@@ -1,0 +1,81 @@
+"""RAM and flash of a firmware, read from its ELF with pyelftools.
+
+RAM is static (.data + .bss) here, plus the peak stack the run measures;
+flash is .text + .rodata + .data (the initial values of .data live in flash).
+Both are split into the model's share and the rest (harness, platform, libc,
+OS) by symbol: the arena, the workspace pool, the parameters, TVM's operators
+and the executor are all named by utoe's codegen."""
+
+from elftools.elf.constants import SH_FLAGS
+from elftools.elf.elffile import ELFFile
+
+from .errors import BuildError
+
+MODEL_RAM = {"arena": ("utoe_arena",), "workspace": ("utoe_workspace_pool", "utoe_workspace_top")}
+MODEL_WEIGHT_PREFIX = "utoe_param_"
+MODEL_CODE_PREFIXES = ("__tvm_ffi_", "utoe_model_", "TVMBackend", "utoe_args_", "utoe_tensor_",
+                       "utoe_shape_", "utoe_op_names", "utoe_inputs", "utoe_outputs")
+
+
+def _classify(section):
+    flags = section["sh_flags"]
+    if not flags & SH_FLAGS.SHF_ALLOC or section["sh_size"] == 0:
+        return None
+    if section["sh_type"] == "SHT_NOBITS":
+        return "bss"
+    if flags & SH_FLAGS.SHF_EXECINSTR:
+        return "text"
+    if flags & SH_FLAGS.SHF_WRITE:
+        return "data"
+    return "rodata"
+
+
+def sizes(elf_path):
+    try:
+        f = open(elf_path, "rb")
+    except OSError as e:
+        raise BuildError(f"cannot read firmware {elf_path}: {e.strerror}") from None
+    with f:
+        elf = ELFFile(f)
+        totals = {"text": 0, "rodata": 0, "data": 0, "bss": 0}
+        kind_of = {}
+        for i, sec in enumerate(elf.iter_sections()):
+            kind = _classify(sec)
+            kind_of[i] = kind
+            if kind:
+                totals[kind] += sec["sh_size"]
+        symtab = elf.get_section_by_name(".symtab")
+        if symtab is None:
+            raise BuildError(f"{elf_path}: no symbol table (stripped?); utoe needs symbols to split sizes")
+        ram_model = {"arena": 0, "workspace": 0, "other": 0}
+        flash_model = {"weights": 0, "code": 0}
+        seen = set()
+        for sym in symtab.iter_symbols():
+            shndx = sym["st_shndx"]
+            if not isinstance(shndx, int) or sym["st_size"] == 0:
+                continue
+            key = (sym.name, sym["st_value"])
+            if key in seen:
+                continue
+            seen.add(key)
+            kind, size, name = kind_of.get(shndx), sym["st_size"], sym.name
+            group = next((g for g, names in MODEL_RAM.items() if name in names), None)
+            if group and kind in ("bss", "data"):
+                ram_model[group] += size
+            elif name.startswith(MODEL_WEIGHT_PREFIX) and kind in ("rodata", "data"):
+                flash_model["weights"] += size
+            elif name.startswith(MODEL_CODE_PREFIXES) and kind:
+                if kind in ("bss", "data"):
+                    ram_model["other"] += size
+                if kind in ("text", "rodata", "data"):
+                    flash_model["code"] += size
+    ram_total = totals["data"] + totals["bss"]
+    flash_total = totals["text"] + totals["rodata"] + totals["data"]
+    return {
+        "schema": "utoe.sizes/1",
+        "elf": elf_path,
+        "ram": {"data": totals["data"], "bss": totals["bss"], "model": ram_model,
+                "rest": ram_total - sum(ram_model.values())},
+        "flash": {"text": totals["text"], "rodata": totals["rodata"], "data": totals["data"],
+                  "model": flash_model, "rest": flash_total - sum(flash_model.values())},
+    }

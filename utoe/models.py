@@ -1,0 +1,67 @@
+"""The model zoo registry (models/registry.toml) and `model=` resolution.
+
+`model=` is a zoo name or a path to a model file. Zoo entries point either at
+the project's own models/ or at the externally trained models in
+../shared/models (UTOE_SHARED_MODELS overrides that folder)."""
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+
+from .errors import ModelError, suggest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS_DIR = os.path.join(ROOT, "models")
+REGISTRY = os.path.join(MODELS_DIR, "registry.toml")
+MODEL_SUFFIXES = (".tflite",)
+
+
+def shared_models_dir():
+    return os.environ.get("UTOE_SHARED_MODELS") or os.path.join(os.path.dirname(ROOT), "shared", "models")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    path: str
+    task: str = ""
+    source: str = ""
+    zoo: bool = False
+
+
+def registry():
+    with open(REGISTRY, "rb") as f:
+        data = tomllib.load(f)
+    out = {}
+    for name, entry in data.items():
+        if ("file" in entry) == ("shared" in entry):
+            raise ModelError(f"{REGISTRY}: model '{name}' needs exactly one of 'file' or 'shared'")
+        if "file" in entry:
+            path = os.path.join(MODELS_DIR, entry["file"])
+        else:
+            path = os.path.join(shared_models_dir(), entry["shared"])
+        out[name] = ModelSpec(name, os.path.normpath(path), entry.get("task", ""), entry.get("source", ""), True)
+    return out
+
+
+def _safe_name(stem):
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", stem) or "model"
+
+
+def resolve(value):
+    """A zoo name or a path to a model file -> ModelSpec (the file must exist)."""
+    zoo = registry()
+    if value in zoo:
+        spec = zoo[value]
+        if not os.path.exists(spec.path):
+            where = "../shared/models (set UTOE_SHARED_MODELS)" if spec.path.startswith(shared_models_dir()) else "models/"
+            raise ModelError(f"model '{value}': file not found: {spec.path} — it lives in {where}")
+        return spec
+    looks_like_path = os.sep in value or value.endswith(MODEL_SUFFIXES) or os.path.exists(value)
+    if not looks_like_path:
+        raise ModelError(suggest(value, zoo, "model") + " — give a zoo name (`scons model=list`) or a path to a .tflite file")
+    path = os.path.abspath(value)
+    if not os.path.exists(path):
+        raise ModelError(f"model file not found: {value}")
+    return ModelSpec(_safe_name(os.path.splitext(os.path.basename(path))[0]), path)

@@ -1,0 +1,41 @@
+"""What every runner does: take a firmware, run it once with a timeout, and
+return the console log. Runners are classes looked up by name from the
+board's data (`runners = [...]`), never an if/elif chain."""
+
+from ..errors import RunError
+from ..files import write_text
+
+TAIL_LINES = 20
+
+
+def tail(text, n=TAIL_LINES):
+    lines = (text or "").rstrip().splitlines()[-n:]
+    return "\n".join("    " + line for line in lines) if lines else "    (no output)"
+
+
+class Runner:
+    """Base class. Subclasses set `name`, `deterministic` and the kinds of
+    figure they produce, and implement `execute`."""
+
+    name = None
+    # Whether a second run of the same firmware gives the same log, so the
+    # build may cache it (host, QEMU) or must always re-run (real boards).
+    deterministic = True
+    kinds = {"latency": "measured", "ram": "measured", "flash": "measured"}
+
+    def __init__(self, board, timeout):
+        self.board = board
+        self.timeout = timeout
+
+    def execute(self, elf_path):
+        """Run the firmware; return the log text or raise RunError."""
+        raise NotImplementedError
+
+    def run(self, elf_path, log_path):
+        """Run and write the log atomically; on failure no log is left."""
+        log = self.execute(elf_path)
+        write_text(log_path, log)
+        return log
+
+    def fail(self, what, log):
+        raise RunError(f"board '{self.board.name}' ({self.name} runner): {what}; log tail:\n{tail(log)}")
