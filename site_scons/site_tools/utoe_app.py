@@ -1,0 +1,30 @@
+"""SCons tool: the app stage (Jinja2 renders the harness configuration for a
+board, model and mode). Depends on the settings as a Value and on the
+templates, not on the model's codegen."""
+
+import json
+import os
+
+from SCons.Script import Builder, Value
+from utoe_scons import module_files, utoe_action
+
+from utoe import app
+
+
+def _emitter(target, source, env):
+    app_dir = env.Dir(env["UTOE_APP_DIR"])
+    target = [app_dir.File(f) for f in app.OUTPUTS]
+    source = [Value(env["UTOE_APP_OPTIONS"])] + [env.File(f) for f in app.template_files() + module_files("app")]
+    return target, source
+
+
+def _build(target, source, env):
+    app.render(os.path.dirname(str(target[0])), json.loads(env["UTOE_APP_OPTIONS"]))
+
+
+def generate(env):
+    env["BUILDERS"]["UtoeApp"] = Builder(action=utoe_action(_build, "app"), emitter=_emitter)
+
+
+def exists(env):
+    return True

@@ -1,0 +1,44 @@
+"""Glue shared by the utoe site tools: turning utoe's errors into SCons build
+errors (one line naming the culprit, no traceback), quiet progress lines,
+and the list of files a stage's own code lives in (so editing the code that
+makes a product rebuilds that product)."""
+
+import functools
+import glob
+import os
+
+import SCons.Errors
+from SCons.Script import Action
+
+from utoe.errors import UtoeError
+from utoe.files import remove
+
+UTOE_DIR = os.path.dirname(os.path.abspath(__import__("utoe").__file__))
+
+
+def module_files(*names):
+    """Python files of utoe modules/packages, for explicit dependencies."""
+    out = []
+    for name in names:
+        path = os.path.join(UTOE_DIR, *name.split("."))
+        if os.path.isdir(path):
+            out += sorted(glob.glob(os.path.join(path, "*.py")))
+        else:
+            out.append(path + ".py")
+    return out
+
+
+def utoe_action(func, label, varlist=()):
+    """Wrap a (target, source, env) function as an SCons Action."""
+
+    @functools.wraps(func)
+    def run(target, source, env):
+        try:
+            func(target, source, env)
+        except UtoeError as e:
+            remove(*[str(t) for t in target])
+            raise SCons.Errors.BuildError(errstr=f"utoe: {e}", exitstatus=2) from None
+        return 0
+
+    cmdstr = None if label is None else f"{label:<9}$UTOE_LABEL"
+    return Action(run, cmdstr, varlist=list(varlist))

@@ -1,0 +1,51 @@
+"""Codegen with real TVM: determinism, metadata, and errors that name the culprit."""
+
+import os
+
+import pytest
+
+from tests.conftest import shared_model
+from utoe.codegen import OUTPUTS, generate
+from utoe.errors import ModelError
+
+
+def test_sinus_outputs_and_metadata(tmp_path):
+    meta = generate(shared_model("sinus_float.tflite"), str(tmp_path), "sinus")
+    assert sorted(os.listdir(tmp_path)) == sorted(OUTPUTS)
+    assert [op["params"] for op in meta["operators"]] == [["p0", "p1"], ["p2", "p3"], ["p4", "p5"]]
+    # U-TOE's published storage column for the sinus model: 0.128, 1.088, 0.068 KB
+    assert [op["param_bytes"] for op in meta["operators"]] == [128, 1088, 68]
+    mem = meta["memory"]
+    assert mem["arena_lower_bound_bytes"] <= mem["arena_bytes"]
+    assert meta["weights_bytes"] == 128 + 1088 + 68
+    assert meta["inputs"][0]["shape"] == [1, 1] and meta["inputs"][0]["dtype"] == "float32"
+    weights = (tmp_path / "weights.c").read_text()
+    assert "const float utoe_param_p2[256]" in weights
+
+
+def test_byte_identical_reruns(tmp_path):
+    model = shared_model("kws_ref_model.tflite")
+    generate(model, str(tmp_path / "a"), "kws")
+    generate(model, str(tmp_path / "b"), "kws")
+    for f in OUTPUTS:
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+
+
+def test_workspace_pool_sized_from_operators(tmp_path):
+    meta = generate(shared_model("kws_ref_model.tflite"), str(tmp_path), "kws")
+    per_op = [op["workspace_bytes"] for op in meta["operators"]]
+    assert meta["memory"]["workspace_pool_bytes"] == max(per_op) > 0
+
+
+def test_unsupported_operator_named(tmp_path):
+    with pytest.raises(ModelError, match=r"TRANSPOSE \(operator #\d+"):
+        generate(shared_model("mnist_0.983_quantized.tflite"), str(tmp_path), "lenet5")
+    assert os.listdir(tmp_path) == []
+
+
+def test_not_tflite_named(tmp_path):
+    bad = tmp_path / "model.tflite"
+    bad.write_bytes(b"this is not a flatbuffer at all")
+    with pytest.raises(ModelError, match="model.tflite: not a TFLite model"):
+        generate(str(bad), str(tmp_path / "out"), "bad")
+    assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
