@@ -7,9 +7,11 @@ run for model outputs), inclusive: an operator's inputs and outputs never
 share bytes. Tensors whose lifetimes do not overlap may share bytes.
 
 Planners:
-- "greedy": greedy by size (largest first, as TFLite Micro's planner), each
-  placed at the lowest aligned offset that does not collide with an already
-  placed tensor whose lifetime overlaps its own.
+- "greedy": greedy placement, each tensor at an aligned offset that does not
+  collide with an already placed tensor whose lifetime overlaps its own; the
+  order (largest first as TFLite Micro's planner, earliest first, longest
+  lived first, largest size x lifetime first) and the fit (lowest gap or
+  tightest gap) that give the smallest arena win.
 - "none": every tensor gets its own bytes (the baseline planning is measured
   against).
 
@@ -72,20 +74,46 @@ def lower_bound(lives):
     return max((sum(lv.size for lv in lives if lv.first <= s <= lv.last) for s in range(steps)), default=0)
 
 
-def _greedy(lives):
-    order = sorted(lives, key=lambda lv: (-lv.size, lv.first, lv.tensor))
+ORDERS = {
+    "size": lambda lv: (-lv.size, lv.first, lv.tensor),
+    "start": lambda lv: (lv.first, -lv.size, lv.tensor),
+    "duration": lambda lv: (-(lv.last - lv.first), -lv.size, lv.tensor),
+    "area": lambda lv: (-lv.size * (lv.last - lv.first + 1), lv.first, lv.tensor),
+}
+
+
+def _place(lives, order, best_fit):
+    """Place tensors in the given order at the lowest (first fit) or the
+    tightest (best fit) aligned gap among tensors live at the same time."""
     placed = []  # (offset, end, lifetime)
     offsets = {}
-    for lv in order:
+    for lv in sorted(lives, key=ORDERS[order]):
         busy = sorted((off, end) for off, end, other in placed if other.overlaps(lv))
-        offset = 0
+        gaps, offset = [], 0
         for off, end in busy:
             if offset + lv.size <= off:
-                break
+                gaps.append((off - offset, offset))
             offset = max(offset, _align(end))
-        offsets[lv.tensor] = offset
-        placed.append((offset, offset + lv.size, lv))
+        gaps.append((float("inf"), offset))
+        offsets[lv.tensor] = min(gaps)[1] if best_fit else min(gaps, key=lambda g: g[1])[1]
+        placed.append((offsets[lv.tensor], offsets[lv.tensor] + lv.size, lv))
     return offsets
+
+
+def _extent(lives, offsets):
+    return max((offsets[lv.tensor] + lv.size for lv in lives), default=0)
+
+
+def _greedy(lives):
+    """Greedy placement; several orders and fits are tried (each is cheap)
+    and the smallest arena wins, ties going to the first tried."""
+    best = None
+    for order in ORDERS:
+        for best_fit in (False, True):
+            offsets = _place(lives, order, best_fit)
+            if best is None or _extent(lives, offsets) < _extent(lives, best):
+                best = offsets
+    return best
 
 
 def _separate(lives):
