@@ -1,0 +1,68 @@
+"""Bad input: one clear error naming the culprit, a non-zero exit, and no
+result.json left behind (not even an older one)."""
+
+import os
+import shutil
+
+import pytest
+
+from tests.conftest import shared_model
+from tests.scons_helpers import Build
+
+
+@pytest.fixture
+def build(project_copy):
+    return Build(project_copy)
+
+
+def error_lines(proc):
+    return [line for line in (proc.stderr + proc.stdout).splitlines() if "utoe: " in line]
+
+
+def fails(build, *args):
+    proc = build.scons(*args, check=False)
+    assert proc.returncode != 0, proc.stdout
+    lines = error_lines(proc)
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_missing_model_file(build, tmp_path):
+    line = fails(build, "board=native", f"model={tmp_path}/nope.tflite")
+    assert f"model file not found: {tmp_path}/nope.tflite" in line
+
+
+def test_not_tflite(build, tmp_path):
+    bad = tmp_path / "notes.tflite"
+    bad.write_text("hello, I am a text file\n")
+    line = fails(build, "board=native", f"model={bad}")
+    assert "notes.tflite: not a TFLite model" in line
+
+
+def test_unknown_board_suggests(build):
+    line = fails(build, "board=natve", "model=sine")
+    assert "unknown board 'natve'" in line and "did you mean 'native'" in line
+
+
+def test_unknown_variable(build):
+    line = fails(build, "board=native", "model=sine", "trails=3")
+    assert "unknown variable 'trails'" in line and "'trials'" in line
+
+
+def test_unknown_model_suggests(build):
+    line = fails(build, "board=native", "model=sinuss")
+    assert "unknown model 'sinuss'" in line and "'sinus'" in line
+
+
+def test_unimportable_operator_named_and_old_result_removed(build, tmp_path):
+    lenet = shared_model("mnist_0.983_quantized.tflite")
+    model = tmp_path / "m.tflite"
+    shutil.copy(build.path("models", "sine.tflite"), model)
+    build.scons("board=native", f"model={model}")
+    result = build.path("build", "native", "m", "result.json")
+    assert os.path.exists(result)
+    shutil.copy(lenet, model)  # same name, now a model TVM cannot import
+    line = fails(build, "board=native", f"model={model}", "report")
+    assert "TRANSPOSE (operator #" in line and "m.tflite" in line
+    assert not os.path.exists(result)
+    assert not os.path.exists(build.path("build", "report", "report.json"))

@@ -1,0 +1,44 @@
+"""Every model of ../shared/models that TVM 0.27's frontend imports goes end
+to end on `native`: codegen, firmware, run, measure, with sane figures."""
+
+import json
+import os
+
+import pytest
+
+from tests.conftest import ROOT, shared_model
+from tests.scons_helpers import Build
+from utoe import models
+
+IMPORTABLE = ["sinus", "kws_ref_model", "dscnn_s", "vww", "ad01", "ad_small", "resnet8"]
+
+
+@pytest.fixture(scope="module")
+def zoo_build(tmp_path_factory):
+    for name in IMPORTABLE:
+        shared_model(os.path.basename(models.registry()[name].path))
+    build_dir = tmp_path_factory.mktemp("zoo") / "build"
+    b = Build(ROOT)
+    b.scons(f"build={build_dir}", "board=native", "model=" + ",".join(IMPORTABLE), "trials=3",
+            "mode=per-operator", "report", timeout=1800)
+    return build_dir
+
+
+@pytest.mark.parametrize("name", IMPORTABLE)
+def test_zoo_model_end_to_end(zoo_build, name):
+    result = json.load(open(zoo_build / "native" / name / "result.json"))
+    meta = json.load(open(zoo_build / "codegen" / f"{name}-greedy" / "metadata.json"))
+    assert result["model"] == name and result["mode"] == "per-operator"
+    assert len(result["latency"]["trials_ms"]) == 3 and result["latency"]["median"] > 0
+    assert len(result["operators"]) == len(meta["operators"])
+    assert abs(sum(op["share_pct"] for op in result["operators"]) - 100) < 0.01
+    # the model's RAM is at least its arena and workspace; flash holds its weights
+    assert result["ram"]["model"]["arena"] == meta["memory"]["arena_bytes"]
+    assert result["flash"]["model"]["weights"] >= meta["weights_bytes"]
+    assert result["ram"]["stack_peak_bytes"] > 0
+    assert meta["memory"]["arena_bytes"] >= meta["memory"]["arena_lower_bound_bytes"]
+
+
+def test_report_lists_every_model(zoo_build):
+    rows = open(zoo_build / "report" / "results.csv").read().splitlines()
+    assert len(rows) == 1 + len(IMPORTABLE)
