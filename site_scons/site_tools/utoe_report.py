@@ -33,9 +33,9 @@ def _show(target, source, env):
     print(f"\nwritten: {env.Dir(env['UTOE_REPORT_DIR']).path}/{{{','.join(OUTPUTS)}}}")
 
 
-def report_targets(env, results):
+def report_targets(env, results, **kw):
     """The report files, and the always-run `report` alias that shows them."""
-    files = env.UtoeReportFiles(target=[], source=results)
+    files = env.UtoeReportFiles(target=[], source=results, **kw)
     show = env.Alias("report", files + results, utoe_action(_show, None))
     AlwaysBuild(show)
     return files
