@@ -20,7 +20,11 @@
 #define UTOE_BANNER "U-TOE Per-Model Evaluation"
 #endif
 
+/* Output bytes per 'utoe: output' line; a config may lower it for consoles
+ * with short line buffers. */
+#ifndef UTOE_HEX_CHUNK
 #define UTOE_HEX_CHUNK 4096u
+#endif
 
 /* ---- output ---- */
 
