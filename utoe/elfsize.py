@@ -11,7 +11,8 @@ from elftools.elf.elffile import ELFFile
 
 from .errors import BuildError
 
-MODEL_RAM = {"arena": ("utoe_arena",), "workspace": ("utoe_workspace_pool", "utoe_workspace_top")}
+# The workspace lives inside the arena; these are its bookkeeping variables.
+MODEL_RAM = {"arena": ("utoe_arena",), "workspace": ("utoe_ws_base", "utoe_ws_size", "utoe_ws_top")}
 MODEL_WEIGHT_PREFIX = "utoe_param_"
 MODEL_CODE_PREFIXES = ("__tvm_ffi_", "utoe_model_", "TVMBackend", "utoe_args_", "utoe_tensor_",
                        "utoe_shape_", "utoe_op_names", "utoe_inputs", "utoe_outputs")

@@ -57,3 +57,17 @@ def test_no_live_overlap_any_order(sizes):
 def test_unknown_planner_named():
     with pytest.raises(Exception, match="unknown planner 'best'"):
         planner.plan(chain([1, 2]), "best")
+
+
+def test_workspace_is_placed_apart_from_its_operators_tensors():
+    g = chain([100, 200, 50, 10])
+    ws = {1: 300}  # op1 needs 300 bytes of temporaries while t1 and t2 are live
+    p = planner.plan(g, "greedy", ws)
+    assert planner.check(g, p, ws)
+    assert p.lower_bound_bytes == 200 + 50 + 300
+    key = planner.workspace_key(g, 1)
+    lo, hi = p.offsets[key], p.offsets[key] + 300
+    for t in (1, 2):
+        assert hi <= p.offsets[t] or p.offsets[t] + g.tensors[t].bytes <= lo
+    # and it may reuse the input's bytes, dead by then
+    assert p.arena_bytes < 100 + 200 + 50 + 10 + 300

@@ -43,11 +43,11 @@ def _generate(model_path, out_dir, name, opts):
     mod, fmt, names = import_model(model_path)
     fused = lower.fuse(mod)
     g = graph_mod.build_graph(fused, names)
-    plan = planner.plan(g, opts["planner"])
     funcs = sorted({op.func for op in g.ops})
     ops_src = lower.build_c(fused, funcs)
     ws_by_func = lower.workspace_needs(ops_src)
-    workspace = max((ws_by_func.get(op.func, 0) for op in g.ops), default=0)
+    workspace = {op.index: ws_by_func.get(op.func, 0) for op in g.ops}
+    plan = planner.plan(g, opts["planner"], workspace)
     info = dict(
         version=__version__,
         tvm_version=tvm_version(),
@@ -56,7 +56,7 @@ def _generate(model_path, out_dir, name, opts):
         sha256=sha256_file(model_path),
     )
     files = emit.render(g, plan, workspace, ops_src, info)
-    meta = metadata(g, plan, ws_by_func, workspace, info, model_path, fmt, opts)
+    meta = metadata(g, plan, workspace, info, model_path, fmt, opts)
     for fname, text in files.items():
         write_text(os.path.join(out_dir, fname), text)
     write_json(os.path.join(out_dir, "metadata.json"), meta)
@@ -70,7 +70,7 @@ def _tensor(t, plan=None):
     return d
 
 
-def metadata(g, plan, ws_by_func, workspace, info, model_path, fmt, opts):
+def metadata(g, plan, workspace, info, model_path, fmt, opts):
     ops = []
     for op in g.ops:
         ins = [g.tensors[i] for i in op.inputs]
@@ -82,7 +82,7 @@ def metadata(g, plan, ws_by_func, workspace, info, model_path, fmt, opts):
             "param_bytes": sum(t.bytes for t in ins if t.kind == "param"),
             "input_bytes": sum(t.bytes for t in ins if t.kind != "param"),
             "output_bytes": sum(g.tensors[o].bytes for o in op.outputs),
-            "workspace_bytes": ws_by_func.get(op.func, 0),
+            "workspace_bytes": workspace[op.index],
         })
     params = g.params()
     return {
@@ -99,7 +99,8 @@ def metadata(g, plan, ws_by_func, workspace, info, model_path, fmt, opts):
         "memory": {
             "arena_bytes": plan.arena_bytes,
             "arena_lower_bound_bytes": plan.lower_bound_bytes,
-            "workspace_pool_bytes": workspace,
+            "workspace_pool_bytes": max(workspace.values(), default=0),
+            "workspace_in_arena": True,
             "planner": plan.planner,
         },
         "weights_bytes": sum(t.bytes for t in params),

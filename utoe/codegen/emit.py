@@ -63,8 +63,12 @@ def c_values(arr, per_line=12):
     return "    " + ",\n    ".join(lines)
 
 
-def render(graph, plan, workspace_bytes, ops_src, info):
-    """Return {filename: text} for the generated C files."""
+def render(graph, plan, workspace, ops_src, info):
+    """Return {filename: text} for the generated C files.
+
+    workspace: {op index: bytes}, placed in the arena by the plan."""
+    from .planner import workspace_key
+
     params = []
     for t in graph.params():
         params.append(dict(name=t.name, dtype=t.dtype, shape=t.shape, bytes=t.bytes, count=t.count,
@@ -80,23 +84,24 @@ def render(graph, plan, workspace_bytes, ops_src, info):
         return dict(name=t.name.replace('"', "'"), offset=plan.offsets[tid], bytes=t.bytes,
                     count=t.count, utoe_dtype=UTOE_DTYPES[t.dtype])
 
-    placed = sorted(
-        (dict(offset=plan.offsets[t.id], bytes=t.bytes, kind=t.kind, name=t.name.replace("*/", "* /"))
-         for t in graph.tensors if t.id in plan.offsets),
-        key=lambda d: (d["offset"], d["name"]),
-    )
+    placed = [dict(offset=plan.offsets[t.id], bytes=t.bytes, kind=t.kind, name=t.name.replace("*/", "* /"))
+              for t in graph.tensors if t.id in plan.offsets]
+    placed += [dict(offset=plan.offsets[workspace_key(graph, k)], bytes=size, kind="workspace of",
+                    name=f"operator {k}") for k, size in workspace.items() if size]
+    placed.sort(key=lambda d: (d["offset"], d["name"]))
     ctx = dict(
         info,
         params=params,
         dltensors=dltensors,
-        ops=[dict(index=o.index, func=o.func, args=o.args) for o in graph.ops],
+        ops=[dict(index=o.index, func=o.func, args=o.args, ws_bytes=workspace.get(o.index, 0),
+                  ws_offset=plan.offsets.get(workspace_key(graph, o.index), 0)) for o in graph.ops],
         inputs=[io(t) for t in graph.inputs],
         outputs=[io(t) for t in graph.outputs],
         placed=placed,
         arena_bytes=plan.arena_bytes,
         lower_bound_bytes=plan.lower_bound_bytes,
         planner=plan.planner,
-        workspace_bytes=workspace_bytes,
+        workspace_bytes=max(workspace.values(), default=0),
         weights_bytes=sum(p["bytes"] for p in params),
     )
     env = _env()

@@ -1,7 +1,9 @@
 """Static memory planning for the executor's activation arena.
 
 Every tensor that is not a parameter (model inputs, intermediates, outputs)
-gets an offset in one arena. A tensor is live from the operator that writes it
+gets an offset in one arena, and so does every operator's workspace (the
+temporaries TVM allocates with TVMBackendAllocWorkspace), live during that
+operator only. A tensor is live from the operator that writes it
 (step 0 for model inputs) to the last operator that reads it (the end of the
 run for model outputs), inclusive: an operator's inputs and outputs never
 share bytes. Tensors whose lifetimes do not overlap may share bytes.
@@ -16,7 +18,7 @@ Planners:
   against).
 
 The lower bound reported beside the arena is the largest sum of sizes of
-tensors live at the same step: no placement can use less.
+tensors (and workspace) live at the same step: no placement can use less.
 """
 
 from dataclasses import dataclass
@@ -50,8 +52,16 @@ class Plan:
     planner: str
 
 
-def lifetimes(graph):
-    """Lifetime of every placed (non-parameter) tensor, in operator steps."""
+def workspace_key(graph, op_index):
+    """Planner key of operator op_index's workspace block."""
+    return len(graph.tensors) + op_index
+
+
+def lifetimes(graph, workspace=None):
+    """Lifetime of every placed (non-parameter) tensor, in operator steps.
+
+    workspace: {op index: bytes} of operator temporaries; each becomes a
+    block live during its operator only, placed in the arena like a tensor."""
     n = len(graph.ops)
     first, last = {}, {}
     for t in graph.inputs:
@@ -66,7 +76,11 @@ def lifetimes(graph):
             last.setdefault(t, op.index)
     for t in graph.outputs:
         last[t] = n
-    return [Lifetime(t, graph.tensors[t].bytes, first[t], last[t]) for t in sorted(first)]
+    lives = [Lifetime(t, graph.tensors[t].bytes, first[t], last[t]) for t in sorted(first)]
+    for k, size in sorted((workspace or {}).items()):
+        if size:
+            lives.append(Lifetime(workspace_key(graph, k), size, k, k))
+    return lives
 
 
 def lower_bound(lives):
@@ -124,18 +138,29 @@ def _separate(lives):
     return offsets
 
 
-def plan(graph, planner="greedy"):
+def plan(graph, planner="greedy", workspace=None):
     if planner not in PLANNERS:
         raise ConfigError(f"unknown planner '{planner}' (choices: {', '.join(PLANNERS)})")
-    lives = lifetimes(graph)
-    offsets = _greedy(lives) if planner == "greedy" else _separate(lives)
-    arena = _align(max((offsets[lv.tensor] + lv.size for lv in lives), default=0))
+    lives = lifetimes(graph, workspace)
+    if planner == "none":
+        offsets = _separate(lives)
+    else:
+        offsets = _greedy(lives)
+        # Greedy placement is a heuristic: keep the simple layout (tensors
+        # planned alone, every workspace block above them) when it is smaller.
+        tensors = [lv for lv in lives if lv.tensor < len(graph.tensors)]
+        stacked = _greedy(tensors)
+        top = _align(_extent(tensors, stacked))
+        stacked.update({lv.tensor: top for lv in lives if lv.tensor >= len(graph.tensors)})
+        if _extent(lives, stacked) < _extent(lives, offsets):
+            offsets = stacked
+    arena = _align(_extent(lives, offsets))
     return Plan(offsets, arena, lower_bound(lives), planner)
 
 
-def check(graph, p):
+def check(graph, p, workspace=None):
     """Assert no two tensors with overlapping lifetimes share a byte."""
-    lives = lifetimes(graph)
+    lives = lifetimes(graph, workspace)
     for i, a in enumerate(lives):
         for b in lives[i + 1 :]:
             if a.overlaps(b):
