@@ -1,0 +1,186 @@
+"""utoe.report: U-TOE's tables and the report files, from results built out
+of protocol logs (see test_measure for the inputs)."""
+
+import copy
+import csv
+import json
+import os
+
+import pytest
+
+from tests.test_measure import (METADATA, SIZES, config, per_model_log,
+                          per_operator_result, per_model_result)
+from utoe.measure import build_result, write_result
+from utoe.report import (MODEL_HEADERS, OPERATORS_CSV_COLUMNS,
+                         RESULTS_CSV_COLUMNS, ReportError, fmt3, fmt_time, kb,
+                         load_results, model_table, operator_table,
+                         write_report)
+
+
+def board_result():
+    """An emulated run on a 48 MHz board (cycle counts, estimated latency)."""
+    ticks = [4800000, 4800048, 4799952, 4800000, 4800024]
+    log = per_model_log(ticks=ticks, tick_hz=48000000, board="samr21-xpro")
+    kinds = {"latency": "emulated", "ram": "measured", "flash": "estimated"}
+    return build_result(METADATA, SIZES, log,
+                        config(board="samr21-xpro", runner="renode",
+                               kinds=kinds))
+
+
+def test_kb_formatting_matches_the_paper():
+    # U-TOE: KB = bytes / 1000, 3 decimals, trailing zeros dropped
+    assert kb(11288) == "11.288"
+    assert kb(64340) == "64.34"
+    assert kb(11100) == "11.1"
+    assert kb(1088) == "1.088"
+    assert kb(128) == "0.128"
+    assert kb(68) == "0.068"
+    assert kb(12000) == "12.0"
+    assert fmt3(97.7514) == "97.751"
+    assert fmt3(8.8559999) == "8.856"
+
+
+def test_model_table_measured():
+    r = per_model_result()
+    table = model_table([r])
+    lines = table.splitlines()
+    header = lines[0]
+    for h in MODEL_HEADERS:
+        assert h in header
+    assert header.index("Board") < header.index("Memory (KB)") \
+        < header.index("Storage (KB)") < header.index("95-CI (ms)") \
+        < header.index("Mean (ms)") < header.index("Median (ms)") \
+        < header.index("Min. (ms)") < header.index("Max. (ms)")
+    row = lines[1].split()
+    assert row[:4] == ["native", "sinus", "12.234", "65.2"]  # 11000 + 1234 B
+    lo, hi = r["latency"]["ci95"]
+    assert f"[{fmt3(lo)}, {fmt3(hi)}]" in lines[1]
+    assert row[-5:] == [fmt3(r["latency"]["mean"]), "154.002", "153.717",
+                        "154.938", "measured"]
+    assert len(lines) == 2  # no footnote when everything is measured
+
+
+def test_model_table_marks_what_is_not_measured():
+    table = model_table([per_model_result(), board_result()])
+    lines = table.splitlines()
+    board = next(ln for ln in lines if ln.startswith("samr21-xpro"))
+    assert "emulated" in board                       # latency kind column
+    assert "65.2\u2021" in board                     # estimated storage
+    assert "12.234\u2020" not in board               # RAM is measured
+    assert any(ln.startswith("\u2021 estimated") for ln in lines)
+    # the emulated latency is named in its column and explained, unmarked
+    assert any(ln.startswith("emulated: ") for ln in lines)
+    assert not any(ln.startswith("\u2020") for ln in lines)
+    assert "[100.0, 100.0]" not in board  # CI is computed, not collapsed
+    assert " 100.0 " in board            # median of 4800000 cycles @ 48 MHz
+
+    r = board_result()
+    r["ram"]["kind"] = "emulated"
+    lines = model_table([r], fmt="github").splitlines()
+    assert "12.234\u2020" in lines[2]
+    assert "\u2020 emulated: exact instruction counts from an emulator, " \
+        "not a measurement on hardware" in lines
+
+
+def test_sub_millisecond_latency_keeps_three_significant_digits():
+    assert fmt_time(0.058334) == "0.0583"
+    assert fmt_time(0.0026461) == "0.00265"
+    assert fmt_time(154.0019) == "154.002"
+    assert fmt_time(0.0) == "0.0"
+    r = per_operator_result()       # ~58 us per trial on the host
+    row = model_table([r]).splitlines()[1]
+    assert "0.0583" in row
+
+
+def test_operator_table_per_operator():
+    table = operator_table(per_operator_result())
+    lines = table.splitlines()
+    assert lines[0].split() == ["op", "latency", "us", "latency", "%",
+                                "params", "memory", "KB", "storage", "KB"]
+    rows = [ln.split() for ln in lines[1:]]
+    assert rows[0] == ["fused_nn_dense_add_nn_relu", "8.856", "15.22", "p0,",
+                       "p1", "0.068", "0.128"]
+    assert rows[1] == ["fused_nn_dense_add_nn_relu_1", "46.682", "80.23",
+                       "p2,", "p3", "0.128", "1.088"]
+    assert rows[2] == ["fused_nn_dense_add", "2.646", "4.55", "p4,", "p5",
+                       "0.068", "0.068"]
+    assert sum(float(r[2]) for r in rows) == pytest.approx(100, abs=0.02)
+
+
+def test_operator_table_per_model_has_no_latency():
+    table = operator_table(per_model_result())
+    assert "per-model run: no per-operator latency" in table
+    row = table.splitlines()[1].split()
+    assert row[1:3] == ["-", "-"]
+
+
+def test_write_report_files_are_complete(tmp_path):
+    results = [board_result(), per_operator_result(), per_model_result()]
+    out = tmp_path / "report"
+    write_report(results, out)
+    assert sorted(os.listdir(out)) == ["operators.csv", "report.json",
+                                       "results.csv", "summary.md"]
+
+    report = json.loads((out / "report.json").read_text())
+    assert [(r["board"], r["mode"]) for r in report] == [
+        ("native", "per-model"), ("native", "per-operator"),
+        ("samr21-xpro", "per-model")]
+    assert report[1] == per_operator_result()
+
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0].keys()) == RESULTS_CSV_COLUMNS
+    assert len(rows) == 3
+    native = rows[0]
+    assert native["board"] == "native" and native["model"] == "sinus"
+    assert int(native["ram_total_bytes"]) == 12234
+    assert float(native["memory_kb"]) == 12.234
+    assert int(native["flash_total_bytes"]) == 65200
+    assert float(native["latency_median_ms"]) == report[0]["latency"]["median"]
+    assert float(native["latency_ci95_lo_ms"]) == report[0]["latency"]["ci95"][0]
+    assert rows[2]["latency_kind"] == "emulated"
+    assert rows[2]["flash_kind"] == "estimated"
+
+    with open(out / "operators.csv", newline="") as f:
+        ops = list(csv.DictReader(f))
+    assert list(ops[0].keys()) == OPERATORS_CSV_COLUMNS
+    assert len(ops) == 3 * 3
+    per_op = [o for o in ops if o["mode"] == "per-operator"]
+    assert [o["name"] for o in per_op] == [o["name"] for o in
+                                           METADATA["operators"]]
+    assert sum(float(o["share_pct"]) for o in per_op) == pytest.approx(100)
+    assert float(per_op[1]["latency_median_ms"]) == 0.046682
+    assert per_op[0]["params"] == "p0 p1"
+    assert all(o["share_pct"] == "" and o["latency_median_ms"] == ""
+               for o in ops if o["mode"] == "per-model")
+
+    md = (out / "summary.md").read_text()
+    assert "| Board" in md and "Memory (KB)" in md and "Latency kind" in md
+    assert md.count("## Per operator") == 3
+    assert "| fused_nn_dense_add_nn_relu_1 |       46.682 |       80.23 |" in md
+    assert "\u2021 estimated" in md
+    assert md.endswith("\n")
+
+
+def test_load_results_roundtrip_and_errors(tmp_path):
+    paths = []
+    for i, r in enumerate([per_model_result(), board_result()]):
+        p = tmp_path / f"r{i}" / "result.json"
+        write_result(p, r)
+        paths.append(p)
+    loaded = load_results(paths)
+    assert loaded[0] == per_model_result() and loaded[1]["runner"] == "renode"
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema": "utoe.sizes/1"}))
+    with pytest.raises(ReportError, match="bad.json"):
+        load_results([paths[0], bad])
+    with pytest.raises(ReportError, match="missing.json"):
+        load_results([tmp_path / "missing.json"])
+
+
+def test_duplicate_results_are_refused(tmp_path):
+    r = per_model_result()
+    with pytest.raises(ReportError, match="native.*sinus"):
+        write_report([r, copy.deepcopy(r)], tmp_path)
+    assert os.listdir(tmp_path) == []

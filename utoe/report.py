@@ -1,0 +1,250 @@
+"""Report stage: result.json files ("utoe.result/1") in, U-TOE's tables out.
+
+- `model_table` is U-TOE's per-model table (Board, Memory (KB), Storage (KB),
+  95-CI (ms), Mean, Median, Min., Max.), plus the model and the latency's
+  kind, so an emulated or estimated figure is never shown as a measured one.
+  Memory/storage figures that are not measured carry a marker explained in a
+  footnote below the table.
+- `operator_table` is U-TOE's per-operator table (op, latency us, latency %,
+  params, memory KB, storage KB).
+- `write_report` writes report.json, results.csv, operators.csv and
+  summary.md into a directory, each atomically.
+
+KB are 1000 bytes, as in U-TOE (its 11.288 KB of RAM are 11288 bytes); KB, ms
+and us are shown with 3 decimals without trailing zeros, as U-TOE printed
+them (latencies below 1 with three significant digits instead, so that host
+runs of small models do not read 0.058 for everything), shares in % with 2
+decimals. The CSV files and report.json carry the unrounded figures.
+"""
+
+import csv
+import io
+import json
+import math
+
+from tabulate import tabulate
+
+from .errors import UtoeError
+from .files import write_json, write_text
+
+SCHEMA = "utoe.result/1"
+
+# Markers for figures that are not measured, and what they mean.
+MARKERS = {"emulated": "\u2020", "estimated": "\u2021"}  # dagger, double dagger
+KIND_NOTES = {
+    "emulated": "emulated: exact instruction counts from an emulator, "
+                "not a measurement on hardware",
+    "estimated": "estimated: computed from a model (e.g. instructions x CPI "
+                 "/ clock), not measured",
+}
+
+MODEL_HEADERS = ["Board", "Model", "Memory (KB)", "Storage (KB)", "95-CI (ms)",
+                 "Mean (ms)", "Median (ms)", "Min. (ms)", "Max. (ms)",
+                 "Latency kind"]
+OPERATOR_HEADERS = ["op", "latency us", "latency %", "params", "memory KB",
+                    "storage KB"]
+
+RESULTS_CSV_COLUMNS = [
+    "board", "model", "runner", "mode", "trials", "seed", "source_sha256",
+    "latency_kind", "latency_mean_ms", "latency_median_ms", "latency_min_ms",
+    "latency_max_ms", "latency_ci95_lo_ms", "latency_ci95_hi_ms",
+    "ram_kind", "ram_total_bytes", "ram_static_bytes", "stack_peak_bytes",
+    "flash_kind", "flash_total_bytes", "memory_kb", "storage_kb", "checksum",
+]
+OPERATORS_CSV_COLUMNS = [
+    "board", "model", "runner", "mode", "index", "name", "params",
+    "param_bytes", "memory_bytes", "storage_bytes", "latency_kind",
+    "latency_median_ms", "latency_mean_ms", "latency_min_ms",
+    "latency_max_ms", "share_pct",
+]
+
+
+class ReportError(UtoeError):
+    """A result file that cannot be reported (missing, not a result, clash)."""
+
+
+def load_results(paths):
+    """Read result.json files, in the order given; raise ReportError naming
+    the file that is missing or not a "utoe.result/1" document."""
+    results = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+        except FileNotFoundError:
+            raise ReportError(f"{path}: file not found") from None
+        except OSError as e:
+            raise ReportError(f"{path}: cannot read ({e.strerror})") from None
+        except ValueError as e:
+            raise ReportError(f"{path}: not valid JSON ({e})") from None
+        if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+            got = doc.get("schema") if isinstance(doc, dict) else None
+            raise ReportError(f"{path}: schema {got!r}, expected '{SCHEMA}'")
+        for key in ("board", "model", "mode", "latency", "ram", "flash",
+                    "operators"):
+            if key not in doc:
+                raise ReportError(f"{path}: missing '{key}'")
+        results.append(doc)
+    return results
+
+
+def kb(nbytes):
+    """Bytes to U-TOE's KB (1000 bytes) as shown in its tables."""
+    return fmt3(nbytes / 1000)
+
+
+def fmt3(x):
+    """3 decimals, trailing zeros dropped (one kept): 11.080 -> '11.08'."""
+    return _strip(f"{x:.3f}")
+
+
+def fmt_time(x):
+    """A latency (ms or us) as U-TOE showed it, 3 decimals; below 1, three
+    significant digits instead, so a 58 us model on the host reads 0.0583 ms
+    rather than 0.058."""
+    if x == 0 or abs(x) >= 1 or not math.isfinite(x):
+        return fmt3(x)
+    decimals = max(3, 2 - math.floor(math.log10(abs(x))))
+    return _strip(f"{x:.{decimals}f}")
+
+
+def _strip(s):
+    s = s.rstrip("0")
+    return s + "0" if s.endswith(".") else s
+
+
+def model_table(results, fmt="plain"):
+    """U-TOE's per-model table, one row per result in the order given, with a
+    footnote for every non-measured kind shown. `fmt` is a tabulate format
+    ("plain" for the terminal as U-TOE printed it, "github" for Markdown)."""
+    rows, kinds, marked = [], set(), set()
+    for r in results:
+        lat = r["latency"]
+        mem = kb(r["ram"]["total_bytes"]) + _marker(r["ram"]["kind"], marked)
+        sto = kb(r["flash"]["total_bytes"]) + _marker(r["flash"]["kind"], marked)
+        lo, hi = lat["ci95"]
+        kinds.add(lat["kind"])
+        rows.append([r["board"], r["model"], mem, sto,
+                     f"[{fmt_time(lo)}, {fmt_time(hi)}]", fmt_time(lat["mean"]),
+                     fmt_time(lat["median"]), fmt_time(lat["min"]),
+                     fmt_time(lat["max"]), lat["kind"]])
+    table = tabulate(rows, headers=MODEL_HEADERS, tablefmt=fmt,
+                     disable_numparse=True,
+                     colalign=("left", "left") + ("right",) * 7 + ("left",))
+    return table + _footnotes(kinds | marked, marked, fmt)
+
+
+def operator_table(result, fmt="plain"):
+    """U-TOE's per-operator table of one result. In a per-model run the
+    latency columns show '-' (no per-operator timing was taken)."""
+    rows = []
+    for op in result["operators"]:
+        lat, share = op.get("latency"), op.get("share_pct")
+        rows.append([
+            op["name"],
+            fmt_time(lat["median_ms"] * 1000) if lat else "-",
+            f"{share:.2f}" if share is not None else "-",
+            ", ".join(op["params"]),
+            kb(op["memory_bytes"]),
+            kb(op["storage_bytes"]),
+        ])
+    table = tabulate(rows, headers=OPERATOR_HEADERS, tablefmt=fmt,
+                     disable_numparse=True,
+                     colalign=("left", "right", "right", "left", "right",
+                               "right"))
+    kind = result["latency"]["kind"]
+    notes = []
+    if result.get("mode") != "per-operator":
+        notes.append("per-model run: no per-operator latency")
+    elif kind != "measured":
+        notes.append(f"latency {KIND_NOTES[kind]}")
+    sep = "\n\n" if fmt == "github" else "\n"
+    return table + "".join(sep + n for n in notes)
+
+
+def write_report(results, out_dir):
+    """Write report.json, results.csv, operators.csv and summary.md into
+    out_dir (each atomically); results are ordered by board, model, mode,
+    runner. Two results with the same board, model, mode and runner are an
+    error."""
+    results = sorted(results, key=_key)
+    for a, b in zip(results, results[1:]):
+        if _key(a) == _key(b):
+            raise ReportError("two results for board {}, model {}, mode {}, "
+                              "runner {}".format(*_key(a)))
+    out = str(out_dir)
+    write_json(f"{out}/report.json", results)
+    write_text(f"{out}/results.csv",
+               _csv(RESULTS_CSV_COLUMNS, [_model_row(r) for r in results]))
+    write_text(f"{out}/operators.csv",
+               _csv(OPERATORS_CSV_COLUMNS,
+                    [row for r in results for row in _operator_rows(r)]))
+    write_text(f"{out}/summary.md", summary_markdown(results))
+
+
+def summary_markdown(results):
+    """summary.md: the per-model table, then one per-operator table per
+    result, in Markdown."""
+    parts = ["# utoe results", "",
+             "Memory = RAM (data + bss + peak stack), Storage = flash "
+             "(text + rodata + data), KB = 1000 bytes; latency over all "
+             "trials.", "", "## Per model", "",
+             model_table(results, fmt="github"), ""]
+    for r in results:
+        parts += [f"## Per operator: {r['model']} on {r['board']} "
+                  f"({r['mode']}, {r.get('runner', '?')})", "",
+                  operator_table(r, fmt="github"), ""]
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------- helpers
+
+def _key(r):
+    return (r["board"], r["model"], r["mode"], r.get("runner", ""))
+
+
+def _marker(kind, marked):
+    if kind == "measured":
+        return ""
+    marked.add(kind)
+    return MARKERS[kind]
+
+
+def _footnotes(kinds, marked, fmt):
+    """One line per non-measured kind shown; with its marker if a cell
+    carries it."""
+    sep = "\n\n" if fmt == "github" else "\n"
+    return "".join(
+        sep + (f"{MARKERS[k]} " if k in marked else "") + KIND_NOTES[k]
+        for k in ("emulated", "estimated") if k in kinds)
+
+
+def _model_row(r):
+    lat, ram, flash = r["latency"], r["ram"], r["flash"]
+    return [r["board"], r["model"], r.get("runner"), r["mode"], r.get("trials"),
+            r.get("seed"), r.get("source", {}).get("sha256"),
+            lat["kind"], lat["mean"], lat["median"], lat["min"], lat["max"],
+            lat["ci95"][0], lat["ci95"][1],
+            ram["kind"], ram["total_bytes"], ram.get("static_bytes"),
+            ram.get("stack_peak_bytes"), flash["kind"], flash["total_bytes"],
+            ram["total_bytes"] / 1000, flash["total_bytes"] / 1000,
+            r.get("checksum")]
+
+
+def _operator_rows(r):
+    for op in r["operators"]:
+        lat = op.get("latency") or {}
+        yield [r["board"], r["model"], r.get("runner"), r["mode"], op["index"],
+               op["name"], " ".join(op["params"]), op["param_bytes"],
+               op["memory_bytes"], op["storage_bytes"], r["latency"]["kind"],
+               lat.get("median_ms"), lat.get("mean_ms"), lat.get("min_ms"),
+               lat.get("max_ms"), op.get("share_pct")]
+
+
+def _csv(columns, rows):
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for row in rows:
+        w.writerow(["" if v is None else v for v in row])
+    return buf.getvalue()
