@@ -39,6 +39,21 @@ def test_zoo_model_end_to_end(zoo_build, name):
     assert meta["memory"]["arena_bytes"] >= meta["memory"]["arena_lower_bound_bytes"]
 
 
+# TVM 0.27's TFLite frontend (dequantize -> float op -> quantize) itself gives
+# these outputs: the firmware equals TVM's own VM bit for bit, the reference
+# kernels differ by tens of LSB. utoe's integer path (issue 3) is the fix.
+FRONTEND_DIVERGES = {"resnet8", "ad_small"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
+    strict=True, reason="TVM 0.27's TFLite frontend computes int8 in float and diverges"))
+    if n in FRONTEND_DIVERGES else n for n in IMPORTABLE])
+def test_zoo_model_matches_tflite_reference(zoo_build, name):
+    v = json.load(open(zoo_build / "native" / name / "result.json"))["validation"]
+    assert v["reference"] == "tflite-builtin-ref" and v["seed"] == 1
+    assert v["ok"], v
+
+
 def test_report_lists_every_model(zoo_build):
     rows = open(zoo_build / "report" / "results.csv").read().splitlines()
     assert len(rows) == 1 + len(IMPORTABLE)

@@ -157,9 +157,12 @@ def write_result(path, result):
     write_json(path, result)
 
 
-def measure_files(metadata_path, sizes_path, log_path, config, out_path):
+def measure_files(metadata_path, sizes_path, log_path, config, out_path, validate=None):
     """Read the stage's inputs from files, build the result, write it to
-    out_path and return it. Nothing is written when anything fails."""
+    out_path and return it. Nothing is written when anything fails.
+
+    validate: optional callable (metadata, result) -> dict, recorded as the
+    result's "validation" (see utoe.reference)."""
     metadata = _load_json(metadata_path)
     sizes = _load_json(sizes_path)
     try:
@@ -170,6 +173,8 @@ def measure_files(metadata_path, sizes_path, log_path, config, out_path):
     result = build_result(metadata, sizes, log_text, config, names={
         "metadata": str(metadata_path), "sizes": str(sizes_path),
         "log": str(log_path)})
+    if validate is not None:
+        result["validation"] = validate(metadata, result)
     write_result(out_path, result)
     return result
 

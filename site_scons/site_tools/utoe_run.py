@@ -7,7 +7,7 @@ import json
 from SCons.Script import AlwaysBuild, Builder, Value
 from utoe_scons import module_files, utoe_action
 
-from utoe import boards, measure, runners
+from utoe import boards, measure, reference, runners
 
 
 def _runner(env):
@@ -25,13 +25,18 @@ def _run_build(target, source, env):
 
 def _measure_emitter(target, source, env):
     return target, source + [Value(env["UTOE_RESULT_CONFIG"])] + [
-        env.File(f) for f in module_files("measure", "protocol", "stats")
+        env.File(f) for f in module_files("measure", "protocol", "stats", "reference", "inputs")
     ]
 
 
 def _measure_build(target, source, env):
     meta_path, sizes_path, log_path = (str(s) for s in source[:3])
-    measure.measure_files(meta_path, sizes_path, log_path, json.loads(env["UTOE_RESULT_CONFIG"]), str(target[0]))
+    result = measure.measure_files(meta_path, sizes_path, log_path, json.loads(env["UTOE_RESULT_CONFIG"]),
+                                   str(target[0]), validate=reference.validate)
+    v = result["validation"]
+    if not v["ok"]:
+        print(f"utoe: warning: {env['UTOE_LABEL']}: outputs differ from {v['reference']} "
+              f"(max abs error {v['max_abs_error']:g}); see result.json 'validation'")
 
 
 def run_log(env, target, source, **kw):

@@ -1,0 +1,87 @@
+"""Validation: does the compiled model compute what the source model does?
+
+The same seeded input the firmware used (utoe.inputs) goes through a
+reference implementation on the host, and the firmware's outputs (from its
+log, in result.json) are compared with the reference's:
+
+- TFLite models: ai-edge-litert's interpreter with TFLite's *reference*
+  kernels (OpResolverType.BUILTIN_REF). Its default path (XNNPACK) and its
+  optimized kernels differ from TFLite's reference int8 arithmetic, which
+  TFLite Micro and CMSIS-NN reproduce, by up to 5 LSB.
+
+Integer outputs must be bit-exact; float outputs within a relative tolerance.
+"""
+
+import numpy as np
+
+from .errors import UtoeError
+from .inputs import DTYPES, generate_inputs
+
+FLOAT_RTOL = 1e-5
+FLOAT_ATOL = 1e-6  # floor for outputs near zero
+
+
+class ValidationError(UtoeError):
+    """The firmware's outputs differ from the reference's."""
+
+
+def _tflite_reference(model_path, inputs, metadata):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(model_path=model_path, experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                     num_threads=1)
+    it.allocate_tensors()
+    details = {d["name"]: d for d in it.get_input_details()}
+    for spec, value in zip(metadata["inputs"], inputs):
+        d = details.get(spec["name"])
+        if d is None:
+            raise ValidationError(f"{model_path}: the reference has no input named '{spec['name']}'")
+        it.set_tensor(d["index"], value.reshape(d["shape"]))
+    it.invoke()
+    by_name = {d["name"]: d for d in it.get_output_details()}
+    outs = []
+    for spec in metadata["outputs"]:
+        d = by_name.get(spec["name"])
+        if d is None:
+            raise ValidationError(f"{model_path}: the reference has no output named '{spec['name']}'")
+        outs.append(it.get_tensor(d["index"]))
+    return outs
+
+
+REFERENCES = {"tflite": ("tflite-builtin-ref", _tflite_reference)}
+
+
+def reference_outputs(metadata, seed):
+    """The reference's outputs for the seeded input: (reference name, [arrays])."""
+    fmt = metadata["source"]["format"]
+    if fmt not in REFERENCES:
+        raise ValidationError(f"no reference implementation for {fmt} models")
+    name, run = REFERENCES[fmt]
+    specs = [(t["dtype"], tuple(t["shape"])) for t in metadata["inputs"]]
+    return name, run(metadata["source"]["path"], generate_inputs(specs, seed), metadata)
+
+
+def compare(metadata, result, reference_name, expected):
+    """Compare result.json's outputs with the reference's arrays."""
+    worst, exact, ok, rows = 0.0, True, True, []
+    for spec, out, ref in zip(metadata["outputs"], result["outputs"], expected):
+        got = np.frombuffer(bytes.fromhex(out["bytes_hex"]), dtype=DTYPES[spec["dtype"]]).reshape(ref.shape)
+        ref = np.asarray(ref)
+        if got.dtype.kind == "f":
+            err = np.abs(got.astype(np.float64) - ref.astype(np.float64))
+            within = bool(np.all(err <= FLOAT_ATOL + FLOAT_RTOL * np.abs(ref.astype(np.float64))))
+        else:
+            err = np.abs(got.astype(np.int64) - ref.astype(np.int64))
+            within = bool(np.all(err == 0))
+        max_err = float(err.max()) if err.size else 0.0
+        same = bool(np.array_equal(got, ref))
+        rows.append({"index": out["index"], "max_abs_error": max_err, "exact": same, "ok": within})
+        worst, exact, ok = max(worst, max_err), exact and same, ok and within
+    tolerance = "bit-exact for integers; float: |d| <= %g + %g*|ref|" % (FLOAT_ATOL, FLOAT_RTOL)
+    return {"reference": reference_name, "seed": result["seed"], "max_abs_error": worst, "exact": exact,
+            "ok": ok, "tolerance": tolerance, "outputs": rows}
+
+
+def validate(metadata, result):
+    name, expected = reference_outputs(metadata, result["seed"])
+    return compare(metadata, result, name, expected)
