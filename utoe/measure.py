@@ -1,5 +1,5 @@
 """Measure stage: metadata.json + sizes.json + run log + run configuration in,
-result.json ("utoe.result/1", see docs/result_json.md) out.
+result.json ("utoe.result/1", documented in README.md) out.
 
 `build_result` only combines and checks; it reads no files. `write_result`
 writes atomically, so a result.json is either complete or absent.
