@@ -2,7 +2,8 @@
 
 A float32 MLP 1-16(ReLU)-16(ReLU)-1 in the spirit of TFLite Micro's "hello
 world" example, trained here with plain numpy and written as a TFLite
-flatbuffer with the `tflite` package's generated builder functions, so the
+flatbuffer with the `tflite` package's generated builder functions (through
+models/tflite_builder.py, shared with models/make_zoo.py), so the
 project has one small model it can rebuild without TensorFlow.
 
     python models/make_sine.py [--out PATH]
@@ -26,6 +27,8 @@ import sys
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)  # models/tflite_builder.py
 DEFAULT_OUT = os.path.join(HERE, "sine.tflite")
 
 SEED = 20240517
@@ -165,152 +168,39 @@ def fit_error(layers, n=1000):
 # ---------------------------------------------------------------- flatbuffer
 
 
-def _bytes_vector(builder, data, alignment=16):
-    """A [ubyte] vector whose payload is `alignment`-aligned, as the TFLite
-    converter does, so float32 constants can be read in place."""
-    data = bytes(data)
-    builder.StartVector(1, len(data), alignment)
-    builder.head = builder.head - len(data)
-    builder.Bytes[builder.head : builder.head + len(data)] = data
-    return builder.EndVector()
-
-
-def _int_vector(builder, start_fn, values):
-    start_fn(builder, len(values))
-    for v in reversed(values):
-        builder.PrependInt32(v)
-    return builder.EndVector()
-
-
-def _offset_vector(builder, start_fn, offsets):
-    start_fn(builder, len(offsets))
-    for o in reversed(offsets):
-        builder.PrependUOffsetTRelative(o)
-    return builder.EndVector()
-
-
 def build_tflite(layers):
-    """Serialize the float32 layers as a TFLite model (schema version 3)."""
-    import flatbuffers
-    import tflite
+    """Serialize the float32 layers as a TFLite model (schema version 3),
+    with the writer shared with models/make_zoo.py (models/tflite_builder.py)."""
+    from tflite_builder import Model
     from tflite.ActivationFunctionType import ActivationFunctionType
     from tflite.BuiltinOperator import BuiltinOperator
-    from tflite.BuiltinOptions import BuiltinOptions
     from tflite.TensorType import TensorType
 
-    b = flatbuffers.Builder(4096)
+    m = Model(description=DESCRIPTION)
 
-    # Tensors as (name, shape, buffer payload or None for activations).
-    # Activations use buffer 0, the schema's empty sentinel.
-    tensors = [("x", [1, 1], None)]
-    buffers = [None]  # buffer 0: the empty sentinel
-    ops = []  # (inputs, outputs, fused activation)
-    act = 0
+    def tensor(name, shape, data=None):
+        # float32 throughout; shape_signature = shape (a static model)
+        return m.tensor(name, shape, TensorType.FLOAT32, data=data, shape_signature=list(shape))
+
+    x = act = tensor("x", [1, 1])  # activations use buffer 0, the schema's empty sentinel
     n_layers = len(layers)
     for i, (w, bias) in enumerate(layers, start=1):
         last = i == n_layers
-        buffers.append(w.tobytes())
-        tensors.append((f"dense_{i}/weights", list(w.shape), len(buffers) - 1))
-        w_idx = len(tensors) - 1
-        buffers.append(bias.tobytes())
-        tensors.append((f"dense_{i}/bias", list(bias.shape), len(buffers) - 1))
-        b_idx = len(tensors) - 1
-        out_name = "sin_x" if last else f"dense_{i}/relu"
-        tensors.append((out_name, [1, w.shape[0]], None))
-        out_idx = len(tensors) - 1
+        w_t = tensor(f"dense_{i}/weights", list(w.shape), w)
+        b_t = tensor(f"dense_{i}/bias", list(bias.shape), bias)
+        out = tensor("sin_x" if last else f"dense_{i}/relu", [1, w.shape[0]])
         fused = ActivationFunctionType.NONE if last else ActivationFunctionType.RELU
-        ops.append(([act, w_idx, b_idx], [out_idx], fused))
-        act = out_idx
-    input_idx, output_idx = 0, act
-
-    # Buffers (payloads first: vectors cannot be built inside a table).
-    buffer_offsets = []
-    for payload in buffers:
-        data = _bytes_vector(b, payload) if payload is not None else None
-        tflite.BufferStart(b)
-        if data is not None:
-            tflite.BufferAddData(b, data)
-        buffer_offsets.append(tflite.BufferEnd(b))
-
-    tensor_offsets = []
-    for name, shape, buf in tensors:
-        name_off = b.CreateString(name)
-        shape_off = _int_vector(b, tflite.TensorStartShapeVector, shape)
-        sig_off = _int_vector(b, tflite.TensorStartShapeSignatureVector, shape)
-        tflite.TensorStart(b)
-        tflite.TensorAddShape(b, shape_off)
-        tflite.TensorAddShapeSignature(b, sig_off)
-        tflite.TensorAddType(b, TensorType.FLOAT32)
-        tflite.TensorAddBuffer(b, 0 if buf is None else buf)
-        tflite.TensorAddName(b, name_off)
-        tensor_offsets.append(tflite.TensorEnd(b))
-
-    op_offsets = []
-    for inputs, outputs, fused in ops:
-        tflite.FullyConnectedOptionsStart(b)
-        tflite.FullyConnectedOptionsAddFusedActivationFunction(b, fused)
-        options = tflite.FullyConnectedOptionsEnd(b)
-        in_off = _int_vector(b, tflite.OperatorStartInputsVector, inputs)
-        out_off = _int_vector(b, tflite.OperatorStartOutputsVector, outputs)
-        tflite.OperatorStart(b)
-        tflite.OperatorAddOpcodeIndex(b, 0)
-        tflite.OperatorAddInputs(b, in_off)
-        tflite.OperatorAddOutputs(b, out_off)
-        tflite.OperatorAddBuiltinOptionsType(b, BuiltinOptions.FullyConnectedOptions)
-        tflite.OperatorAddBuiltinOptions(b, options)
-        op_offsets.append(tflite.OperatorEnd(b))
-
-    sub_tensors = _offset_vector(b, tflite.SubGraphStartTensorsVector, tensor_offsets)
-    sub_inputs = _int_vector(b, tflite.SubGraphStartInputsVector, [input_idx])
-    sub_outputs = _int_vector(b, tflite.SubGraphStartOutputsVector, [output_idx])
-    sub_ops = _offset_vector(b, tflite.SubGraphStartOperatorsVector, op_offsets)
-    sub_name = b.CreateString("main")
-    tflite.SubGraphStart(b)
-    tflite.SubGraphAddTensors(b, sub_tensors)
-    tflite.SubGraphAddInputs(b, sub_inputs)
-    tflite.SubGraphAddOutputs(b, sub_outputs)
-    tflite.SubGraphAddOperators(b, sub_ops)
-    tflite.SubGraphAddName(b, sub_name)
-    subgraph = tflite.SubGraphEnd(b)
-
-    tflite.OperatorCodeStart(b)
-    tflite.OperatorCodeAddDeprecatedBuiltinCode(b, BuiltinOperator.FULLY_CONNECTED)
-    tflite.OperatorCodeAddBuiltinCode(b, BuiltinOperator.FULLY_CONNECTED)
-    tflite.OperatorCodeAddVersion(b, 1)
-    opcode = tflite.OperatorCodeEnd(b)
-
-    def tensor_map(name, index):
-        name_off = b.CreateString(name)
-        tflite.TensorMapStart(b)
-        tflite.TensorMapAddName(b, name_off)
-        tflite.TensorMapAddTensorIndex(b, index)
-        return tflite.TensorMapEnd(b)
-
-    sig_in = _offset_vector(b, tflite.SignatureDefStartInputsVector, [tensor_map("x", input_idx)])
-    sig_out = _offset_vector(b, tflite.SignatureDefStartOutputsVector, [tensor_map("sin_x", output_idx)])
-    sig_key = b.CreateString("serving_default")
-    tflite.SignatureDefStart(b)
-    tflite.SignatureDefAddInputs(b, sig_in)
-    tflite.SignatureDefAddOutputs(b, sig_out)
-    tflite.SignatureDefAddSignatureKey(b, sig_key)
-    tflite.SignatureDefAddSubgraphIndex(b, 0)
-    signature = tflite.SignatureDefEnd(b)
-
-    opcodes_vec = _offset_vector(b, tflite.ModelStartOperatorCodesVector, [opcode])
-    subgraphs_vec = _offset_vector(b, tflite.ModelStartSubgraphsVector, [subgraph])
-    buffers_vec = _offset_vector(b, tflite.ModelStartBuffersVector, buffer_offsets)
-    sigs_vec = _offset_vector(b, tflite.ModelStartSignatureDefsVector, [signature])
-    description = b.CreateString(DESCRIPTION)
-    tflite.ModelStart(b)
-    tflite.ModelAddVersion(b, 3)
-    tflite.ModelAddOperatorCodes(b, opcodes_vec)
-    tflite.ModelAddSubgraphs(b, subgraphs_vec)
-    tflite.ModelAddDescription(b, description)
-    tflite.ModelAddBuffers(b, buffers_vec)
-    tflite.ModelAddSignatureDefs(b, sigs_vec)
-    model = tflite.ModelEnd(b)
-    b.Finish(model, file_identifier=b"TFL3")
-    return bytes(b.Output())
+        m.operator(
+            BuiltinOperator.FULLY_CONNECTED,
+            [act, w_t, b_t],
+            [out],
+            version=1,
+            options=("FullyConnectedOptions", {"FusedActivationFunction": fused}),
+        )
+        act = out
+    m.io([x], [act])
+    m.signature("serving_default", {"x": x}, {"sin_x": act})
+    return m.serialize()
 
 
 def make(out_path=DEFAULT_OUT):
