@@ -1,5 +1,6 @@
-"""Every model of ../shared/models that TVM 0.27's frontend imports goes end
-to end on `native`: codegen, firmware, run, measure, with sane figures."""
+"""Every model of ../shared/models that utoe compiles goes end to end on
+`native`: codegen, firmware, run, measure, with sane figures, and outputs
+checked against TFLite's reference kernels."""
 
 import json
 import os
@@ -10,7 +11,8 @@ from tests.conftest import ROOT, shared_model
 from tests.scons_helpers import Build
 from utoe import models
 
-IMPORTABLE = ["sinus", "kws_ref_model", "dscnn_s", "vww", "ad01", "ad_small", "resnet8"]
+IMPORTABLE = ["sinus", "lenet5", "kws_ref_model", "dscnn_s", "vww", "ad01", "ad_small", "resnet8"]
+INT8 = set(IMPORTABLE) - {"sinus"}
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +29,7 @@ def zoo_build(tmp_path_factory):
 @pytest.mark.parametrize("name", IMPORTABLE)
 def test_zoo_model_end_to_end(zoo_build, name):
     result = json.load(open(zoo_build / "native" / name / "result.json"))
-    meta = json.load(open(zoo_build / "codegen" / f"{name}-greedy" / "metadata.json"))
+    meta = json.load(open(zoo_build / "codegen" / f"{name}-greedy-auto" / "metadata.json"))
     assert result["model"] == name and result["mode"] == "per-operator"
     assert len(result["latency"]["trials_ms"]) == 3 and result["latency"]["median"] > 0
     assert len(result["operators"]) == len(meta["operators"])
@@ -39,19 +41,21 @@ def test_zoo_model_end_to_end(zoo_build, name):
     assert meta["memory"]["arena_bytes"] >= meta["memory"]["arena_lower_bound_bytes"]
 
 
-# TVM 0.27's TFLite frontend (dequantize -> float op -> quantize) itself gives
-# these outputs: the firmware equals TVM's own VM bit for bit, the reference
-# kernels differ by tens of LSB. utoe's integer path (issue 3) is the fix.
-FRONTEND_DIVERGES = {"resnet8", "ad_small"}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
-    strict=True, reason="TVM 0.27's TFLite frontend computes int8 in float and diverges"))
-    if n in FRONTEND_DIVERGES else n for n in IMPORTABLE])
+@pytest.mark.parametrize("name", IMPORTABLE)
 def test_zoo_model_matches_tflite_reference(zoo_build, name):
-    v = json.load(open(zoo_build / "native" / name / "result.json"))["validation"]
+    result = json.load(open(zoo_build / "native" / name / "result.json"))
+    v = result["validation"]
     assert v["reference"] == "tflite-builtin-ref" and v["seed"] == 1
     assert v["ok"], v
+    if any(o["dtype"] == "int8" for o in result["outputs"]):
+        assert v["exact"] and v["max_abs_error"] == 0
+
+
+@pytest.mark.parametrize("name", sorted(INT8))
+def test_int8_models_compute_in_integers(zoo_build, name):
+    meta = json.load(open(zoo_build / "codegen" / f"{name}-greedy-auto" / "metadata.json"))
+    assert meta["options"]["importer_used"] == "utoe-integer"
+    assert not [p for p in meta["params"] if p["dtype"] == "float32" and p["shape"] != [256]]  # softmax exp table
 
 
 def test_report_lists_every_model(zoo_build):

@@ -11,7 +11,8 @@ from .codegen.planner import PLANNERS
 from .errors import ConfigError
 
 MODES = ("per-model", "per-operator")
-DEFAULTS = {"mode": "per-model", "trials": 10, "seed": 1, "planner": "greedy", "timeout": 300}
+DEFAULTS = {"mode": "per-model", "trials": 10, "seed": 1, "planner": "greedy", "importer": "auto", "timeout": 300}
+IMPORTERS = ("auto", "utoe", "tvm")
 
 
 @dataclass(frozen=True)
@@ -23,10 +24,11 @@ class Settings:
     seed: int
     runner: str
     planner: str
+    importer: str
     timeout: int
 
     def codegen_options(self):
-        return {"planner": self.planner}
+        return {"planner": self.planner, "importer": self.importer}
 
     def app_options(self):
         return {"board": self.board.name, "model": self.model.name, "mode": self.mode,
@@ -49,7 +51,8 @@ def _int(name, value, lo, hi):
     return n
 
 
-def settings(board, model, mode=None, trials=None, seed=None, runner=None, planner=None, timeout=None):
+def settings(board, model, mode=None, trials=None, seed=None, runner=None, planner=None, importer=None,
+             timeout=None):
     b = boards.get(board)
     m = models.resolve(model)
     mode = mode or DEFAULTS["mode"]
@@ -58,6 +61,9 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
     planner = planner or DEFAULTS["planner"]
     if planner not in PLANNERS:
         raise ConfigError(f"planner={planner}: choose one of {', '.join(PLANNERS)}")
+    importer = importer or DEFAULTS["importer"]
+    if importer not in IMPORTERS:
+        raise ConfigError(f"importer={importer}: choose one of {', '.join(IMPORTERS)}")
     runner = runner or b.runners[0]
     if runner not in b.runners:
         raise ConfigError(f"runner={runner}: board '{b.name}' runs with {', '.join(b.runners)}")
@@ -69,5 +75,6 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
         seed=_int("seed", DEFAULTS["seed"] if seed is None else seed, 0, 0xFFFFFFFF),
         runner=runner,
         planner=planner,
+        importer=importer,
         timeout=_int("timeout", DEFAULTS["timeout"] if timeout is None else timeout, 1, 86400),
     )

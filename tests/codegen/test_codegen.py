@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import shared_model
 from utoe.codegen import OUTPUTS, generate
-from utoe.errors import ModelError
+from utoe.errors import ModelError, UtoeError
 
 
 def test_sinus_outputs_and_metadata(tmp_path):
@@ -25,22 +25,38 @@ def test_sinus_outputs_and_metadata(tmp_path):
 
 def test_byte_identical_reruns(tmp_path):
     model = shared_model("kws_ref_model.tflite")
-    generate(model, str(tmp_path / "a"), "kws")
-    generate(model, str(tmp_path / "b"), "kws")
-    for f in OUTPUTS:
-        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+    for importer in ("utoe", "tvm"):
+        generate(model, str(tmp_path / "a" / importer), "kws", {"importer": importer})
+        generate(model, str(tmp_path / "b" / importer), "kws", {"importer": importer})
+    for importer in ("utoe", "tvm"):
+        for f in OUTPUTS:
+            assert (tmp_path / "a" / importer / f).read_bytes() == (tmp_path / "b" / importer / f).read_bytes(), f
 
 
 def test_workspace_pool_sized_from_operators(tmp_path):
-    meta = generate(shared_model("kws_ref_model.tflite"), str(tmp_path), "kws")
+    # TVM's Relax path pads into TVMBackendAllocWorkspace temporaries
+    meta = generate(shared_model("kws_ref_model.tflite"), str(tmp_path), "kws", {"importer": "tvm"})
     per_op = [op["workspace_bytes"] for op in meta["operators"]]
     assert meta["memory"]["workspace_pool_bytes"] == max(per_op) > 0
 
 
 def test_unsupported_operator_named(tmp_path):
     with pytest.raises(ModelError, match=r"TRANSPOSE \(operator #\d+"):
-        generate(shared_model("mnist_0.983_quantized.tflite"), str(tmp_path), "lenet5")
+        generate(shared_model("mnist_0.983_quantized.tflite"), str(tmp_path), "lenet5", {"importer": "tvm"})
     assert os.listdir(tmp_path) == []
+    with pytest.raises(UtoeError, match=r"no integer kernel yet for .*PACK \(operator #\d+"):
+        generate(shared_model("rnnoise_INT8.tflite"), str(tmp_path), "rnnoise", {"importer": "utoe"})
+    assert os.listdir(tmp_path) == []
+
+
+def test_int8_stays_int8(tmp_path):
+    """utoe's integer path: int8 weights in flash, the arena of TFLite Micro's planner."""
+    meta = generate(shared_model("kws_ref_model.tflite"), str(tmp_path), "kws")
+    assert meta["options"]["importer_used"] == "utoe-integer"
+    weights = [p for p in meta["params"] if p["dtype"] == "int8"]
+    assert sum(p["bytes"] for p in weights) == 22016  # CMSIS-NN's figure for the same network
+    assert meta["memory"]["arena_bytes"] == meta["memory"]["arena_lower_bound_bytes"] == 16000
+    assert "float" not in (tmp_path / "ops.c").read_text().split("softmax")[0]
 
 
 def test_not_tflite_named(tmp_path):

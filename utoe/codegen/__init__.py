@@ -12,10 +12,12 @@ import os
 
 from .. import __version__
 from ..files import remove, sha256_file, write_json, write_text
+from ..errors import CodegenError, ModelError, UtoeError
 from . import emit, graph as graph_mod, lower, planner
 
 OUTPUTS = ("model.c", "ops.c", "weights.c", "model.h", "metadata.json")
-DEFAULT_OPTIONS = {"planner": "greedy"}
+DEFAULT_OPTIONS = {"planner": "greedy", "importer": "auto"}
+IMPORTERS = ("auto", "utoe", "tvm")
 
 
 def tvm_version():
@@ -37,14 +39,57 @@ def generate(model_path, out_dir, name, options=None):
         raise
 
 
-def _generate(model_path, out_dir, name, opts):
-    from ..frontend import import_model
+def _integer_graph(model_path, importer):
+    """utoe's integer importer when asked, or (auto) for quantized TFLite
+    models it fully supports; None to use TVM's Relax frontend."""
+    from ..frontend import _tflite_model, detect_format
+    from . import integer, tflite_model
 
-    mod, fmt, names = import_model(model_path)
-    fused = lower.fuse(mod)
-    g = graph_mod.build_graph(fused, names)
-    funcs = sorted({op.func for op in g.ops})
-    ops_src = lower.build_c(fused, funcs)
+    if importer == "tvm" or detect_format(model_path) != "tflite":
+        return None
+    model = _tflite_model(model_path)
+    if importer == "auto":
+        qm = tflite_model.read(model_path, model)
+        if not integer.is_quantized(qm) or integer.unsupported(qm):
+            return None
+    return integer.build(model_path, model)
+
+
+def _integer_gap(model_path):
+    """What utoe's integer path lacks for this model, for error messages."""
+    from ..frontend import _tflite_model, detect_format
+    from . import integer, tflite_model
+
+    try:
+        if detect_format(model_path) != "tflite":
+            return ""
+        missing = integer.unsupported(tflite_model.read(model_path, _tflite_model(model_path)))
+    except UtoeError:
+        return ""
+    names = sorted({n for _, n in missing})
+    return f"; utoe's integer path has no kernel yet for {', '.join(names)}" if names else ""
+
+
+def _generate(model_path, out_dir, name, opts):
+    from ..frontend import detect_format, import_model
+
+    if opts["importer"] not in IMPORTERS:
+        raise CodegenError(f"unknown importer '{opts['importer']}' (choices: {', '.join(IMPORTERS)})")
+    integer_graph = _integer_graph(model_path, opts["importer"])
+    if integer_graph is not None:
+        g, prims = integer_graph
+        fmt, used = detect_format(model_path), "utoe-integer"
+        ops_src = lower.build_prims(prims)
+    else:
+        try:
+            mod, fmt, names = import_model(model_path)
+        except ModelError as e:
+            raise ModelError(f"{e}{_integer_gap(model_path)}") from None
+        fused = lower.fuse(mod)
+        g = graph_mod.build_graph(fused, names)
+        ops_src = lower.build_c(fused, sorted({op.func for op in g.ops}))
+        used = "tvm-relax"
+    opts = dict(opts, importer_used=used)
     ws_by_func = lower.workspace_needs(ops_src)
     workspace = {op.index: ws_by_func.get(op.func, 0) for op in g.ops}
     plan = planner.plan(g, opts["planner"], workspace)

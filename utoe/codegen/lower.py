@@ -44,15 +44,18 @@ def fuse(mod):
 
 def build_c(mod, funcs):
     """C source defining `__tvm_ffi_<f>` for every PrimFunc name in funcs."""
-    import tvm
-
-    prims = {}
-    for gv, f in mod.functions.items():
-        if gv.name_hint in funcs:
-            prims[gv] = f.with_attr("global_symbol", gv.name_hint)
-    missing = set(funcs) - {gv.name_hint for gv in prims}
+    prims = {gv.name_hint: f for gv, f in mod.functions.items() if gv.name_hint in funcs}
+    missing = set(funcs) - set(prims)
     if missing:
         raise CodegenError(f"operators without TIR: {', '.join(sorted(missing))}")
+    return build_prims(prims)
+
+
+def build_prims(prims):
+    """C source for {name: PrimFunc}: one `__tvm_ffi_<name>` each."""
+    import tvm
+
+    prims = {tvm.ir.GlobalVar(n): f.with_attr("global_symbol", n) for n, f in sorted(prims.items())}
     with tvm.transform.PassContext(opt_level=3, config={"tirx.disable_assert": True}):
         try:
             lib = tvm.tirx.build(tvm.IRModule(prims), target="c")

@@ -1,0 +1,347 @@
+"""Integer kernels with TFLite's reference semantics, written in TVM's tensor
+expression language: TVM generates their C. One function per TFLite
+operator type; each returns a Kernel: its arguments (model tensors and new
+constant parameters such as per-channel multipliers) and the output's
+compute. The arithmetic follows tflite/kernels/internal/reference/integer_ops
+so results are bit-exact with TFLite's reference kernels."""
+
+import ctypes
+import ctypes.util
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import CodegenError
+from . import quant
+
+I32 = "int32"
+
+
+@dataclass
+class Kernel:
+    args: list  # inputs: ("tensor", index) | ("param", name hint, ndarray) | ("view", index, shape)
+    out_shape: tuple
+    out_dtype: str
+    compute: object  # f(*placeholders) -> te.Tensor
+    notes: dict = field(default_factory=dict)
+
+
+def _pad_before(in_size, filt, stride, dilation, out_size, padding):
+    if padding == 1:  # VALID
+        return 0
+    eff = (filt - 1) * dilation + 1
+    total = max((out_size - 1) * stride + eff - in_size, 0)
+    return total // 2
+
+
+def _per_channel_multipliers(in_scale, w_scales, out_scale, channels):
+    ws = list(w_scales) if len(w_scales) > 1 else [w_scales[0]] * channels
+    mult, shift = zip(*(quant.quantize_multiplier(float(in_scale) * float(s) / float(out_scale)) for s in ws))
+    return np.array(mult, np.int32), np.array(shift, np.int32)
+
+
+def _requant_out(acc, bias, mult, shift, out_zp, lo, hi, single_rounding=False):
+    v = acc if bias is None else acc + bias
+    v = quant.multiply_by_quantized_multiplier(v, mult, shift, single_rounding) + quant._const(out_zp, I32)
+    return quant.clamp(v, lo, hi).astype("int8")
+
+
+def conv2d(op, qm, depthwise=False):
+    from tvm import te, tirx
+
+    x, w = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]]
+    b = qm.tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    y = qm.tensors[op.outputs[0]]
+    o = op.options
+    n, h, wd, c = x.shape
+    _, oh, ow, oc = y.shape
+    kh, kw = (w.shape[1], w.shape[2])
+    sh, sw, dh, dw = o["StrideH"], o["StrideW"], o.get("DilationHFactor", 1), o.get("DilationWFactor", 1)
+    pt = _pad_before(h, kh, sh, dh, oh, o["Padding"])
+    pl = _pad_before(wd, kw, sw, dw, ow, o["Padding"])
+    mult, shift = _per_channel_multipliers(x.scale, w.scales, y.scale, oc)
+    lo, hi = quant.activation_range(o["FusedActivationFunction"], y.scale, y.zero_point)
+    in_zp, out_zp = x.zero_point, y.zero_point
+    dm = o.get("DepthMultiplier", 1) if depthwise else 1
+    args = [("tensor", x.index), ("tensor", w.index)]
+    if b is not None:
+        args.append(("tensor", b.index))
+    args += [("param", "multiplier", mult), ("param", "shift", shift)]
+
+    def compute(X, W, *rest):
+        B = rest[0] if b is not None else None
+        M, S = rest[-2], rest[-1]
+        rh = te.reduce_axis((0, kh), "kh")
+        rw = te.reduce_axis((0, kw), "kw")
+
+        def tap(nn, yy, xx, ch):
+            ih = yy * sh - pt + rh * dh
+            iw = xx * sw - pl + rw * dw
+            inside = tirx.all(ih >= 0, ih < h, iw >= 0, iw < wd)
+            return tirx.if_then_else(inside, X[nn, ih, iw, ch].astype(I32) - in_zp, 0)
+
+        if depthwise:
+            acc = te.compute((n, oh, ow, oc), lambda nn, yy, xx, k: te.sum(
+                tap(nn, yy, xx, k // dm) * W[0, rh, rw, k].astype(I32), axis=[rh, rw]), name="acc")
+        else:
+            rc = te.reduce_axis((0, c), "ic")
+
+            def conv(nn, yy, xx, k):
+                ih = yy * sh - pt + rh * dh
+                iw = xx * sw - pl + rw * dw
+                inside = tirx.all(ih >= 0, ih < h, iw >= 0, iw < wd)
+                v = tirx.if_then_else(inside, X[nn, ih, iw, rc].astype(I32) - in_zp, 0)
+                return te.sum(v * W[k, rh, rw, rc].astype(I32), axis=[rh, rw, rc])
+
+            acc = te.compute((n, oh, ow, oc), conv, name="acc")
+        return te.compute((n, oh, ow, oc), lambda nn, yy, xx, k: _requant_out(
+            acc[nn, yy, xx, k], B[k] if B is not None else None, M[k], S[k], out_zp, lo, hi), name="out")
+
+    return Kernel(args, y.shape, "int8", compute)
+
+
+def depthwise_conv2d(op, qm):
+    return conv2d(op, qm, depthwise=True)
+
+
+def fully_connected(op, qm):
+    from tvm import te
+
+    x, w = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]]
+    b = qm.tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    y = qm.tensors[op.outputs[0]]
+    oc, ic = w.shape
+    batch = int(np.prod(x.shape)) // ic
+    in_zp, out_zp, w_zp = x.zero_point, y.zero_point, int(w.zero_points[0])
+    lo, hi = quant.activation_range(op.options.get("FusedActivationFunction", 0), y.scale, y.zero_point)
+    if len(w.scales) > 1:
+        mult, shift = _per_channel_multipliers(x.scale, w.scales, y.scale, oc)
+        per_channel = [("param", "multiplier", mult), ("param", "shift", shift)]
+    else:
+        m, s = quant.quantize_multiplier(float(x.scale) * float(w.scales[0]) / float(y.scale))
+        per_channel = []
+    args = [("view", x.index, (batch, ic)), ("tensor", w.index)]
+    if b is not None:
+        args.append(("tensor", b.index))
+    args += per_channel
+
+    def compute(X, W, *rest):
+        B = rest[0] if b is not None else None
+        rk = te.reduce_axis((0, ic), "k")
+        acc = te.compute((batch, oc), lambda i, j: te.sum(
+            (X[i, rk].astype(I32) - in_zp) * (W[j, rk].astype(I32) - w_zp), axis=rk), name="acc")
+        if per_channel:
+            M, S = rest[-2], rest[-1]
+            return te.compute((batch, oc), lambda i, j: _requant_out(
+                acc[i, j], B[j] if B is not None else None, M[j], S[j], out_zp, lo, hi, True), name="out")
+        return te.compute((batch, oc), lambda i, j: _requant_out(
+            acc[i, j], B[j] if B is not None else None, m, s, out_zp, lo, hi, True), name="out")
+
+    return Kernel(args, (batch, oc), "int8", compute)
+
+
+def pool2d(op, qm, kind):
+    from tvm import te, tirx
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    o = op.options
+    n, h, wd, c = x.shape
+    _, oh, ow, _ = y.shape
+    kh, kw, sh, sw = o["FilterHeight"], o["FilterWidth"], o["StrideH"], o["StrideW"]
+    pt = _pad_before(h, kh, sh, 1, oh, o["Padding"])
+    pl = _pad_before(wd, kw, sw, 1, ow, o["Padding"])
+    lo, hi = quant.activation_range(o["FusedActivationFunction"], y.scale, y.zero_point)
+    if x.scale != y.scale or x.zero_point != y.zero_point:
+        raise CodegenError(f"{kind} pool with different input and output quantization")
+
+    def compute(X):
+        rh = te.reduce_axis((0, kh), "kh")
+        rw = te.reduce_axis((0, kw), "kw")
+
+        def window(yy, xx):
+            ih, iw = yy * sh - pt + rh, xx * sw - pl + rw
+            return ih, iw, tirx.all(ih >= 0, ih < h, iw >= 0, iw < wd)
+
+        if kind == "max":
+            def f(nn, yy, xx, k):
+                ih, iw, inside = window(yy, xx)
+                return te.max(tirx.if_then_else(inside, X[nn, ih, iw, k].astype(I32), -128), axis=[rh, rw])
+
+            acc = te.compute((n, oh, ow, c), f, name="acc")
+            return te.compute(y.shape, lambda *i: quant.clamp(acc[i], lo, hi).astype("int8"), name="out")
+
+        def f(nn, yy, xx, k):
+            ih, iw, inside = window(yy, xx)
+            return te.sum(tirx.if_then_else(inside, X[nn, ih, iw, k].astype(I32), 0), axis=[rh, rw])
+
+        acc = te.compute((n, oh, ow, c), f, name="acc")
+
+        def avg(nn, yy, xx, k):
+            y0, x0 = yy * sh - pt, xx * sw - pl
+            cnt_h = tirx.min(kh, h - y0) - tirx.max(0, 0 - y0)
+            cnt_w = tirx.min(kw, wd - x0) - tirx.max(0, 0 - x0)
+            cnt = (cnt_h * cnt_w).astype(I32)
+            a = acc[nn, yy, xx, k]
+            half = tirx.truncdiv(cnt, 2)
+            v = tirx.Select(a > 0, tirx.truncdiv(a + half, cnt), tirx.truncdiv(a - half, cnt))
+            return quant.clamp(v, lo, hi).astype("int8")
+
+        return te.compute(y.shape, avg, name="out")
+
+    return Kernel([("tensor", x.index)], y.shape, "int8", compute)
+
+
+def add(op, qm):
+    from tvm import te
+
+    a, b, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
+    if a.shape != b.shape or a.shape != y.shape:
+        raise CodegenError(f"ADD with broadcasting ({a.shape} + {b.shape}) is not supported yet")
+    left = 20
+    twice_max = 2.0 * float(max(np.float32(a.scale), np.float32(b.scale)))
+    m1, s1 = quant.quantize_multiplier(float(a.scale) / twice_max)
+    m2, s2 = quant.quantize_multiplier(float(b.scale) / twice_max)
+    mo, so = quant.quantize_multiplier(twice_max / float(np.float32((1 << left) * np.float32(y.scale))))
+    lo, hi = quant.activation_range(op.options.get("FusedActivationFunction", 0), y.scale, y.zero_point)
+    size = int(np.prod(y.shape))
+
+    def compute(A, B):
+        def scaled(X, zp, m, s):
+            return lambda i: quant.multiply_by_quantized_multiplier((X[i].astype(I32) - zp) * (1 << left), m, s)
+
+        sa = te.compute((size,), scaled(A, a.zero_point, m1, s1), name="stage_a")
+        sb = te.compute((size,), scaled(B, b.zero_point, m2, s2), name="stage_b")
+
+        def f(i):
+            raw = quant.multiply_by_quantized_multiplier(sa[i] + sb[i], mo, so)
+            return quant.clamp(raw + y.zero_point, lo, hi).astype("int8")
+
+        return te.compute((size,), f, name="out")
+
+    return Kernel([("view", a.index, (size,)), ("view", b.index, (size,))], (size,), "int8", compute)
+
+
+def reshape(op, qm):
+    from tvm import te
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    size = int(np.prod(y.shape))
+    return Kernel([("view", x.index, (size,))], (size,), y.dtype,
+                  lambda X: te.compute((size,), lambda i: X[i], name="out"))
+
+
+def transpose(op, qm):
+    from tvm import te
+
+    x, perm_t, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
+    if perm_t.data is None:
+        raise CodegenError("TRANSPOSE with a non-constant permutation")
+    perm = [int(p) for p in perm_t.data]
+
+    def compute(X):
+        def f(*idx):
+            src = [None] * len(perm)
+            for out_axis, in_axis in enumerate(perm):
+                src[in_axis] = idx[out_axis]
+            return X[tuple(src)]
+
+        return te.compute(y.shape, f, name="out")
+
+    return Kernel([("tensor", x.index)], y.shape, y.dtype, compute)
+
+
+def _roundf(v):
+    from tvm import tirx
+
+    return tirx.call_pure_extern("float32", "roundf", v)
+
+
+def quantize(op, qm):
+    from tvm import te
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    size = int(np.prod(y.shape))
+    if x.dtype == "float32":
+        scale = np.float32(y.scale)
+
+        def f(X):
+            return te.compute((size,), lambda i: quant.clamp(
+                _roundf(X[i] / quant._const(float(scale), "float32")).astype(I32) + y.zero_point, -128, 127
+            ).astype("int8"), name="out")
+    else:
+        m, s = quant.quantize_multiplier(float(x.scale) / float(y.scale))
+
+        def f(X):
+            return te.compute((size,), lambda i: quant.clamp(quant.multiply_by_quantized_multiplier(
+                X[i].astype(I32) - x.zero_point, m, s) + y.zero_point, -128, 127).astype("int8"), name="out")
+    return Kernel([("view", x.index, (size,))], (size,), "int8", f)
+
+
+def dequantize(op, qm):
+    from tvm import te
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    size = int(np.prod(y.shape))
+    scale = float(x.scale)
+
+    def f(X):
+        # reference_ops::Dequantize: double scale * (val - zero point), then float
+        return te.compute((size,), lambda i: (quant._const(scale, "float64") * (
+            X[i].astype(I32) - x.zero_point).astype("float64")).astype("float32"), name="out")
+
+    return Kernel([("view", x.index, (size,))], (size,), "float32", f)
+
+
+def _expf_table(input_scale, beta):
+    """TFLite's PopulateSoftmaxLookupTable: table[255 - v] = expf(-scale*beta*v), in float32."""
+    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+    libm.expf.restype = ctypes.c_float
+    libm.expf.argtypes = [ctypes.c_float]
+    scale = np.float32(-np.float32(input_scale) * np.float32(beta))
+    table = np.zeros(256, np.float32)
+    for v in range(256):
+        table[255 - v] = libm.expf(float(np.float32(scale * np.float32(v))))
+    return table
+
+
+def softmax(op, qm):
+    """TFLite's int8 softmax as its CPU build computes it (float exp table)."""
+    from tvm import te, tirx
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    depth = x.shape[-1]
+    rows = int(np.prod(x.shape)) // depth
+    table = _expf_table(x.scale, op.options.get("Beta", 1.0))
+    out_scale = float(np.float32(y.scale))
+
+    def compute(X, T):
+        r = te.reduce_axis((0, depth), "j")
+        mx = te.compute((rows,), lambda i: te.max(X[i, r].astype(I32), axis=r), name="acc_max")
+        r2 = te.reduce_axis((0, depth), "j2")
+        # table_offset[x] = table[255 - max + x]
+        sm = te.compute((rows,), lambda i: te.sum(T[255 - mx[i] + X[i, r2].astype(I32)], axis=r2), name="acc_sum")
+
+        def out(i, j):
+            inv = quant._const(1.0, "float32") / (sm[i] * quant._const(out_scale, "float32"))
+            prob = T[255 - mx[i] + X[i, j].astype(I32)] * inv
+            return quant.clamp(_roundf(prob).astype(I32) + y.zero_point, -128, 127).astype("int8")
+
+        return te.compute((rows, depth), out, name="out")
+
+    del tirx
+    return Kernel([("view", x.index, (rows, depth)), ("param", "exp_table", table)], (rows, depth), "int8", compute)
+
+
+KERNELS = {
+    "CONV_2D": conv2d,
+    "DEPTHWISE_CONV_2D": depthwise_conv2d,
+    "FULLY_CONNECTED": fully_connected,
+    "AVERAGE_POOL_2D": lambda op, qm: pool2d(op, qm, "avg"),
+    "MAX_POOL_2D": lambda op, qm: pool2d(op, qm, "max"),
+    "ADD": add,
+    "RESHAPE": reshape,
+    "TRANSPOSE": transpose,
+    "QUANTIZE": quantize,
+    "DEQUANTIZE": dequantize,
+    "SOFTMAX": softmax,
+}
