@@ -11,7 +11,8 @@ Measures, on this machine, with real TVM, gcc and SCons:
   are redone, codegen is not);
 - per zoo model that imports: the arena planned by utoe against the lower bound
   (largest sum of simultaneously live tensors) and against TFLite Micro's arena
-  (../shared/reference/tflm_arena.md).
+  (../shared/reference/tflm_arena.md), and the weights in flash against the
+  flatbuffer's size.
 Prints a table and writes the figures as JSON.
 """
 
@@ -94,7 +95,9 @@ def arenas():
         row.update(arena=mem["arena_bytes"], lower_bound=mem["arena_lower_bound_bytes"],
                    workspace=mem["workspace_pool_bytes"], tflm_head=t.get("head"), tflm_total=t.get("total"),
                    weights=meta["weights_bytes"], file_bytes=os.path.getsize(spec.path))
+        row["importer"] = meta["options"].get("importer_used", "tvm-relax")
         row["arena_over_bound"] = round(row["arena"] / row["lower_bound"], 3) if row["lower_bound"] else None
+        row["weights_over_file"] = round(row["weights"] / row["file_bytes"], 2)
         if t:
             ram = row["arena"] + (0 if mem.get("workspace_in_arena") else row["workspace"])
             row["ram_over_tflm_total"] = round(ram / t["total"], 2)
