@@ -17,7 +17,6 @@ Prints a table and writes the figures as JSON.
 """
 
 import argparse
-import json
 import os
 import re
 import subprocess

@@ -51,3 +51,19 @@ def sha256_file(path):
 def read_text(path):
     with open(path, encoding="utf-8", errors="replace") as f:
         return f.read()
+
+
+def read_json(path, error):
+    """Parse a JSON product; failures raise `error` (a UtoeError subclass)
+    with a message naming the file."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise error(f"{path}: file not found") from None
+    except OSError as e:
+        raise error(f"{path}: cannot read ({e.strerror})") from None
+    except ValueError as e:
+        raise error(f"{path}: not valid JSON ({e})") from None

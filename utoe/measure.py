@@ -9,12 +9,11 @@ Latency figures are computed from the exact tick counts and `tick_hz` of the
 log's `utoe:` lines, never from U-TOE's rounded `usec` lines.
 """
 
-import json
 import numbers
 
 from . import __version__
 from .errors import UtoeError
-from .files import write_json
+from .files import read_json, write_json
 from .protocol import parse_log
 from .stats import summary
 
@@ -186,15 +185,7 @@ def _ms(ticks, tick_hz):
 
 
 def _load_json(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise MeasureError(f"{path}: file not found") from None
-    except OSError as e:
-        raise MeasureError(f"{path}: cannot read ({e.strerror})") from None
-    except ValueError as e:
-        raise MeasureError(f"{path}: not valid JSON ({e})") from None
+    return read_json(path, MeasureError)
 
 
 def _get(obj, key, typ, where):

@@ -19,13 +19,12 @@ decimals. The CSV files and report.json carry the unrounded figures.
 
 import csv
 import io
-import json
 import math
 
 from tabulate import tabulate
 
 from .errors import UtoeError
-from .files import write_json, write_text
+from .files import read_json, write_json, write_text
 
 SCHEMA = "utoe.result/1"
 
@@ -68,15 +67,7 @@ def load_results(paths):
     the file that is missing or not a "utoe.result/1" document."""
     results = []
     for path in paths:
-        try:
-            with open(path, encoding="utf-8") as f:
-                doc = json.load(f)
-        except FileNotFoundError:
-            raise ReportError(f"{path}: file not found") from None
-        except OSError as e:
-            raise ReportError(f"{path}: cannot read ({e.strerror})") from None
-        except ValueError as e:
-            raise ReportError(f"{path}: not valid JSON ({e})") from None
+        doc = read_json(path, ReportError)
         if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
             got = doc.get("schema") if isinstance(doc, dict) else None
             raise ReportError(f"{path}: schema {got!r}, expected '{SCHEMA}'")

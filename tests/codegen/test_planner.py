@@ -4,7 +4,6 @@ import itertools
 
 import pytest
 
-from utoe.codegen import graph as graph_mod
 from utoe.codegen import planner
 from utoe.codegen.graph import Graph, Op, Tensor
 
