@@ -26,6 +26,7 @@ class RunLog:
     usec: list = field(default_factory=list)  # U-TOE's lines: (index, usec, ret)
     stack_peak_bytes: int = None
     outputs: dict = field(default_factory=dict)  # index -> (dtype, bytes)
+    traces: dict = field(default_factory=dict)  # operator index -> (dtype, bytes) of its output (trace builds)
     checksum: int = None
     status: str = None
     end_code: int = None
@@ -63,7 +64,7 @@ def _int(v):
 
 def parse_log(text):
     run = RunLog()
-    chunks = {}  # output index -> {offset: bytes}
+    chunks = {"output": {}, "trace": {}}  # kind -> index -> [dtype, bytes, {offset: data}]
     for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         line = raw.strip()
         if not line:
@@ -86,10 +87,10 @@ def parse_log(text):
                 run.ops.append((int(fields["trial"]), int(fields["index"]), int(fields["ticks"]), int(fields["ret"])))
             elif kind == "stack":
                 run.stack_peak_bytes = int(fields["peak_bytes"])
-            elif kind == "output":
+            elif kind in chunks:
                 index = int(fields["index"])
                 data = bytes.fromhex(fields["hex"])
-                chunks.setdefault(index, [fields["dtype"], int(fields["bytes"]), {}])[2][
+                chunks[kind].setdefault(index, [fields["dtype"], int(fields["bytes"]), {}])[2][
                     int(fields.get("offset", 0))] = data
             elif kind == "checksum":
                 run.checksum = _int(fields["fnv1a32"])
@@ -98,9 +99,10 @@ def parse_log(text):
                 run.end_code = int(fields["code"]) if "code" in fields else None
         except (KeyError, ValueError) as e:
             raise ProtocolError(f"malformed line {line!r}: {e}") from None
-    for index, (dtype, nbytes, parts) in chunks.items():
-        data = b"".join(parts[k] for k in sorted(parts))
-        if len(data) != nbytes:
-            raise ProtocolError(f"output {index}: {len(data)} bytes in the log, 'bytes={nbytes}' announced")
-        run.outputs[index] = (dtype, data)
+    for kind, into in (("output", run.outputs), ("trace", run.traces)):
+        for index, (dtype, nbytes, parts) in chunks[kind].items():
+            data = b"".join(parts[k] for k in sorted(parts))
+            if len(data) != nbytes:
+                raise ProtocolError(f"{kind} {index}: {len(data)} bytes in the log, 'bytes={nbytes}' announced")
+            into[index] = (dtype, data)
     return run

@@ -85,3 +85,30 @@ def compare(metadata, result, reference_name, expected):
 def validate(metadata, result):
     name, expected = reference_outputs(metadata, result["seed"])
     return compare(metadata, result, name, expected)
+
+
+def check(result, board, codegen_dir, result_path):
+    """Fail loudly when the outputs differ: remove the result and raise a
+    ValidationError; on the host, name the first operator that differs."""
+    v = result["validation"]
+    if v["ok"]:
+        return
+    from .files import remove
+
+    remove(result_path)
+    where = ""
+    if board.platform == "host" and result.get("runner") == "host":
+        import json
+        import os
+
+        from .diagnose import first_divergence
+
+        with open(os.path.join(codegen_dir, "metadata.json")) as f:
+            meta = json.load(f)
+        found = first_divergence(board, codegen_dir, meta, result["seed"])
+        if found:
+            index, name, tensor, err = found
+            where = f"; the first operator that differs is #{index} {name} (output '{tensor}', max abs error {err:g})"
+    raise ValidationError(
+        f"{result['board']}/{result['model']}: outputs differ from {v['reference']} "
+        f"(max abs error {v['max_abs_error']:g}, {v['tolerance']}){where}")

@@ -3,6 +3,7 @@
 cached like any product; real-board runs always re-run."""
 
 import json
+import os
 
 from SCons.Script import AlwaysBuild, Builder, Value
 from utoe_scons import module_files, utoe_action
@@ -25,7 +26,7 @@ def _run_build(target, source, env):
 
 def _measure_emitter(target, source, env):
     return target, source + [Value(env["UTOE_RESULT_CONFIG"])] + [
-        env.File(f) for f in module_files("measure", "protocol", "stats", "reference", "inputs")
+        env.File(f) for f in module_files("measure", "protocol", "stats", "reference", "inputs", "diagnose")
     ]
 
 
@@ -33,10 +34,7 @@ def _measure_build(target, source, env):
     meta_path, sizes_path, log_path = (str(s) for s in source[:3])
     result = measure.measure_files(meta_path, sizes_path, log_path, json.loads(env["UTOE_RESULT_CONFIG"]),
                                    str(target[0]), validate=reference.validate)
-    v = result["validation"]
-    if not v["ok"]:
-        print(f"utoe: warning: {env['UTOE_LABEL']}: outputs differ from {v['reference']} "
-              f"(max abs error {v['max_abs_error']:g}); see result.json 'validation'")
+    reference.check(result, boards.get(env["UTOE_BOARD"]), os.path.dirname(meta_path), str(target[0]))
 
 
 def run_log(env, target, source, **kw):

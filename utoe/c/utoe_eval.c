@@ -12,6 +12,10 @@
 #include "utoe_model.h"
 #include "utoe_platform.h"
 
+#ifndef UTOE_CONFIG_TRACE
+#define UTOE_CONFIG_TRACE 0
+#endif
+
 #if UTOE_CONFIG_MODE
 #define UTOE_MODE_NAME "per-operator"
 #define UTOE_BANNER "U-TOE Per-Operator Evaluation"
@@ -95,6 +99,32 @@ static const char *dtype_name(utoe_dtype_t t) {
     return "unknown";
 }
 
+/* 'utoe: <what> index=I dtype=D bytes=N [offset=O] hex=...' lines for one tensor */
+static void put_tensor(const char *what, unsigned index, const utoe_tensor_info_t *o) {
+    const uint8_t *p = (const uint8_t *)o->data;
+    for (uint32_t off = 0; off < o->bytes || off == 0; off += UTOE_HEX_CHUNK) {
+        uint32_t n = o->bytes - off < UTOE_HEX_CHUNK ? o->bytes - off : UTOE_HEX_CHUNK;
+        put_str("utoe: ");
+        put_str(what);
+        put_str(" index=");
+        put_u64(index);
+        put_str(" dtype=");
+        put_str(dtype_name(o->dtype));
+        put_str(" bytes=");
+        put_u64(o->bytes);
+        if (o->bytes > UTOE_HEX_CHUNK) {
+            put_str(" offset=");
+            put_u64(off);
+        }
+        put_str(" hex=");
+        put_hex_bytes(p + off, n);
+        put_str("\n");
+        if (o->bytes == 0) {
+            break;
+        }
+    }
+}
+
 /* ---- inputs: xorshift32, one step per element (docs/protocol.md) ---- */
 
 static uint32_t rng_state;
@@ -150,6 +180,11 @@ static int run_trial(unsigned trial, uint64_t *ticks) {
         put_str(" ret=");
         put_i64(r);
         put_str("\n");
+#if UTOE_CONFIG_TRACE
+        if (trial == 0) {
+            put_tensor("trace", i, utoe_model_op_output(i));
+        }
+#endif
         /* printing is not part of any operator's time */
         prev = utoe_platform_ticks();
         start += prev - now;
@@ -217,25 +252,7 @@ int utoe_eval_main(void) {
         for (uint32_t b = 0; b < o->bytes; b++) {
             h = (h ^ p[b]) * 0x01000193u;
         }
-        for (uint32_t off = 0; off < o->bytes || off == 0; off += UTOE_HEX_CHUNK) {
-            uint32_t n = o->bytes - off < UTOE_HEX_CHUNK ? o->bytes - off : UTOE_HEX_CHUNK;
-            put_str("utoe: output index=");
-            put_u64(i);
-            put_str(" dtype=");
-            put_str(dtype_name(o->dtype));
-            put_str(" bytes=");
-            put_u64(o->bytes);
-            if (o->bytes > UTOE_HEX_CHUNK) {
-                put_str(" offset=");
-                put_u64(off);
-            }
-            put_str(" hex=");
-            put_hex_bytes(p + off, n);
-            put_str("\n");
-            if (o->bytes == 0) {
-                break;
-            }
-        }
+        put_tensor("output", i, o);
     }
     put_str("utoe: checksum fnv1a32=");
     put_hex32(h);

@@ -47,7 +47,10 @@ const utoe_tensor_info_t *utoe_model_output(unsigned i);
 unsigned utoe_model_num_ops(void);
 const char *utoe_model_op_name(unsigned i);
 
-/* Run the whole model; 0 on success, the failing operator's code otherwise. */
+/* The tensor operator i writes (its first output), for tracing. */
+const utoe_tensor_info_t *utoe_model_op_output(unsigned i);
+
+/* Run the whole model; 0 on success, 1 + the failing operator's index otherwise. */
 int utoe_model_run(void);
 /* Run one operator; calling 0..n-1 in order equals utoe_model_run(). */
 int utoe_model_run_op(unsigned i);

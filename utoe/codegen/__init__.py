@@ -127,6 +127,7 @@ def metadata(g, plan, workspace, info, model_path, fmt, opts):
             "param_bytes": sum(t.bytes for t in ins if t.kind == "param"),
             "input_bytes": sum(t.bytes for t in ins if t.kind != "param"),
             "output_bytes": sum(g.tensors[o].bytes for o in op.outputs),
+            "outputs": [g.tensors[o].name for o in op.outputs],
             "workspace_bytes": workspace[op.index],
         })
     params = g.params()

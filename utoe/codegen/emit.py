@@ -97,6 +97,7 @@ def render(graph, plan, workspace, ops_src, info):
                   ws_offset=plan.offsets.get(workspace_key(graph, o.index), 0)) for o in graph.ops],
         inputs=[io(t) for t in graph.inputs],
         outputs=[io(t) for t in graph.outputs],
+        op_outputs=[io(o.outputs[0]) for o in graph.ops],
         placed=placed,
         arena_bytes=plan.arena_bytes,
         lower_bound_bytes=plan.lower_bound_bytes,

@@ -1,0 +1,58 @@
+"""A run whose outputs differ from the reference fails naming the first
+operator that differs (real codegen, gcc, host run and TFLite interpreter;
+the fault is planted in the generated C of one operator)."""
+
+import json
+import re
+
+import pytest
+
+from tests.conftest import shared_model
+from utoe import boards, reference
+from utoe.codegen import generate
+from utoe.diagnose import first_divergence, trace
+
+
+@pytest.fixture(scope="module")
+def kws(tmp_path_factory):
+    out = tmp_path_factory.mktemp("kws")
+    meta = generate(shared_model("kws_ref_model.tflite"), str(out), "kws")
+    return out, meta
+
+
+def plant_fault(cg_dir, func):
+    """Start one operator's accumulators at 5000 instead of 0."""
+    src = (cg_dir / "ops.c").read_text()
+    start = src.index(f"int32_t __tvm_ffi_{func}(void* self_handle, void* args, int32_t num_args, void* result) {{")
+    body_end = src.index("return 0;", start)
+    body = src[start:body_end]
+    faulty, n = re.subn(r"acc_ptr\[0\] = 0;", "acc_ptr[0] = 5000;", body, count=1)
+    assert n == 1
+    (cg_dir / "ops.c").write_text(src[:start] + faulty + src[body_end:])
+
+
+def test_trace_matches_reference_everywhere(kws):
+    cg_dir, meta = kws
+    traces = trace(boards.get("native"), str(cg_dir), meta, seed=1)
+    assert sorted(traces) == list(range(len(meta["operators"])))
+    assert first_divergence(boards.get("native"), str(cg_dir), meta, seed=1) is None
+
+
+def test_first_differing_operator_is_named(kws, tmp_path):
+    cg_dir, meta = kws
+    faulty = tmp_path / "cg"
+    faulty.mkdir()
+    for f in cg_dir.iterdir():
+        (faulty / f.name).write_bytes(f.read_bytes())
+    plant_fault(faulty, "depthwise_conv_2d_3")
+    index, name, tensor, err = first_divergence(boards.get("native"), str(faulty), meta, seed=1)
+    assert (index, name) == (3, "depthwise_conv_2d_3") and err >= 1
+    result_path = tmp_path / "result.json"
+    result_path.write_text("{}")
+    result = {"board": "native", "model": "kws", "runner": "host", "seed": 1,
+              "validation": {"ok": False, "reference": "tflite-builtin-ref", "max_abs_error": 3.0,
+                             "tolerance": "bit-exact"}}
+    with pytest.raises(reference.ValidationError, match=r"first operator that differs is #3 depthwise_conv_2d_3"):
+        reference.check(result, boards.get("native"), str(faulty), str(result_path))
+    assert not result_path.exists()
+    json.dumps(result)

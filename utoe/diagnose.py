@@ -1,0 +1,66 @@
+"""Which operator first computes something else than the reference?
+
+When a run's outputs differ from the reference, a diagnosis build of the same
+generated model traces every operator's output (UTOE_CONFIG_TRACE) on the
+host; each is compared with the tensor of the same name that TFLite's
+reference interpreter computed for the same input. The first operator whose
+output differs is the culprit (later ones inherit its error)."""
+
+import os
+import tempfile
+
+import numpy as np
+
+from . import app, firmware
+from .inputs import DTYPES, generate_inputs
+from .protocol import parse_log
+from .runners.host import HostRunner
+
+
+def _reference_tensors(metadata, seed):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(model_path=metadata["source"]["path"], num_threads=1,
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                     experimental_preserve_all_tensors=True)
+    it.allocate_tensors()
+    specs = [(t["dtype"], tuple(t["shape"])) for t in metadata["inputs"]]
+    details = {d["name"]: d for d in it.get_input_details()}
+    for spec, value in zip(metadata["inputs"], generate_inputs(specs, seed)):
+        d = details[spec["name"]]
+        it.set_tensor(d["index"], value.reshape(d["shape"]))
+    it.invoke()
+    return {d["name"]: d["index"] for d in it.get_tensor_details()}, it
+
+
+def trace(board, codegen_dir, metadata, seed, timeout=300):
+    """Run a tracing build on the host; {operator index: (dtype, bytes)}."""
+    with tempfile.TemporaryDirectory(prefix="utoe-diagnose-") as tmp:
+        app_dir = os.path.join(tmp, "app")
+        app.render(app_dir, {"board": board.name, "model": metadata["model"], "mode": "per-operator",
+                             "trials": 1, "seed": seed, "trace": True})
+        elf = firmware.build(board, app_dir, codegen_dir, os.path.join(tmp, "trace.elf"))
+        log = HostRunner(board, timeout).execute(elf)
+    run = parse_log(log)
+    run.check()
+    return run.traces
+
+
+def first_divergence(board, codegen_dir, metadata, seed):
+    """(operator index, operator name, tensor name, max abs error) of the first
+    operator whose output differs from the reference's, or None."""
+    traces = trace(board, codegen_dir, metadata, seed)
+    names, it = _reference_tensors(metadata, seed)
+    for op in metadata["operators"]:
+        tensor = op["outputs"][0]
+        if tensor not in names or op["index"] not in traces:
+            continue  # a tensor TFLite does not have (TVM's fused intermediates)
+        dtype, data = traces[op["index"]]
+        got = np.frombuffer(data, dtype=DTYPES[dtype])
+        ref = np.asarray(it.get_tensor(names[tensor])).reshape(-1)
+        if got.shape != ref.shape:
+            continue
+        if not np.array_equal(got, ref.astype(got.dtype)):
+            err = float(np.abs(got.astype(np.float64) - ref.astype(np.float64)).max())
+            return op["index"], op["name"], tensor, err
+    return None
