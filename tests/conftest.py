@@ -23,3 +23,28 @@ def project_copy(tmp_path):
     ignore = shutil.ignore_patterns("build", "__pycache__", ".git", ".pytest_cache", "*.egg-info", ".sconsign*")
     shutil.copytree(ROOT, dst, ignore=ignore)
     return dst
+
+
+def unsupported_op_model(path):
+    """A valid TFLite model whose one operator (LSH_PROJECTION) neither TVM's
+    frontend nor utoe's integer path compiles; written with the project's
+    own flatbuffer writer (models/tflite_builder.py)."""
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, os.path.join(ROOT, "models"))
+    try:
+        from tflite.BuiltinOperator import BuiltinOperator
+        from tflite_builder import Model, TensorType
+    finally:
+        sys.path.pop(0)
+    m = Model("utoe test: an operator nobody compiles")
+    hashes = m.tensor("hash", [4, 2], TensorType.FLOAT32, data=np.ones((4, 2), np.float32))
+    x = m.tensor("x", [1, 3], TensorType.FLOAT32)
+    y = m.tensor("lsh", [4], TensorType.INT32)
+    m.operator(BuiltinOperator.LSH_PROJECTION, [hashes, x], [y])
+    m.io([x], [y])
+    with open(path, "wb") as f:
+        f.write(m.serialize())
+    return path

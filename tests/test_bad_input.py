@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import shared_model
+from tests.conftest import unsupported_op_model
 from tests.scons_helpers import Build
 
 
@@ -55,14 +55,15 @@ def test_unknown_model_suggests(build):
 
 
 def test_unimportable_operator_named_and_old_result_removed(build, tmp_path):
-    rnnoise = shared_model("rnnoise_INT8.tflite")
+    unsupported = unsupported_op_model(tmp_path / "lsh.tflite")
     model = tmp_path / "m.tflite"
     shutil.copy(build.path("models", "sine.tflite"), model)
     build.scons("board=native", f"model={model}")
     result = build.path("build", "native", "m", "result.json")
     assert os.path.exists(result)
-    shutil.copy(rnnoise, model)  # same name, now a model neither importer takes
+    shutil.copy(unsupported, model)  # same name, now a model neither importer takes
     line = fails(build, "board=native", f"model={model}", "report")
-    assert "PACK (operator #" in line and "m.tflite" in line and "integer path has no kernel yet for" in line
+    assert "LSH_PROJECTION (operator #0, output tensor 'lsh')" in line and "m.tflite" in line
+    assert "integer path has no kernel yet for LSH_PROJECTION" in line
     assert not os.path.exists(result)
     assert not os.path.exists(build.path("build", "report", "report.json"))

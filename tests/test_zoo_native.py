@@ -11,14 +11,17 @@ from tests.conftest import ROOT, shared_model
 from tests.scons_helpers import Build
 from utoe import models
 
-IMPORTABLE = ["sinus", "lenet5", "kws_ref_model", "dscnn_s", "vww", "ad01", "ad_small", "resnet8"]
-INT8 = set(IMPORTABLE) - {"sinus"}
+IMPORTABLE = ["sinus", "lenet5", "kws_ref_model", "dscnn_s", "vww", "ad01", "ad_small", "resnet8", "rnnoise",
+              "sine", "lenet5_int8", "vww_mbv1", "kws_dscnn_s", "ad_dae", "rnnoise_gru"]
+INT8 = set(IMPORTABLE) - {"sinus", "sine"}
 
 
 @pytest.fixture(scope="module")
 def zoo_build(tmp_path_factory):
     for name in IMPORTABLE:
-        shared_model(os.path.basename(models.registry()[name].path))
+        path = models.registry()[name].path
+        if not os.path.exists(path):
+            shared_model(os.path.basename(path))
     build_dir = tmp_path_factory.mktemp("zoo") / "build"
     b = Build(ROOT)
     b.scons(f"build={build_dir}", "board=native", "model=" + ",".join(IMPORTABLE), "trials=3",

@@ -80,26 +80,28 @@ def build(path, model, name_prefix=""):
     funcs = {}
     for op in qm.ops:
         try:
-            k = kernels.KERNELS[op.name](op, qm)
+            made = kernels.KERNELS[op.name](op, qm)
         except CodegenError as e:
             raise CodegenError(f"{path}: {op.name} (operator #{op.index}): {e}") from None
-        args, placeholders = [], []
-        for i, spec in enumerate(k.args):
-            if spec[0] == "param":
-                arr = spec[2]
-                tid = param(arr, str(arr.dtype))
-                shape = arr.shape
-            else:
-                tid = model_tensor(spec[1])
-                shape = spec[2] if spec[0] == "view" else g.tensors[tid].shape
-            dtype = g.tensors[tid].dtype
-            args.append(tid)
-            placeholders.append(te.placeholder(shape, dtype, name=f"a{i}"))
-        out = k.compute(*placeholders)
-        out_id = model_tensor(op.outputs[0])
-        fname = f"{name_prefix}{op.name.lower()}_{op.index}"
-        funcs[fname] = _schedule(te.create_prim_func(placeholders + [out]))
-        g.ops.append(Op(len(g.ops), fname, args + [out_id], 1))
+        made = made if isinstance(made, list) else [made]
+        for k in made:
+            args, placeholders = [], []
+            for i, spec in enumerate(k.args):
+                if spec[0] == "param":
+                    arr = spec[2]
+                    tid = param(arr, str(arr.dtype))
+                    shape = arr.shape
+                else:
+                    tid = model_tensor(spec[1])
+                    shape = spec[2] if spec[0] == "view" else g.tensors[tid].shape
+                args.append(tid)
+                placeholders.append(te.placeholder(shape or (1,), g.tensors[tid].dtype, name=f"a{i}"))
+            out = k.compute(*placeholders)
+            out_id = model_tensor(op.outputs[k.output])
+            suffix = f"_{k.output}" if len(made) > 1 else ""
+            fname = f"{name_prefix}{op.name.lower()}_{op.index}{suffix}"
+            funcs[fname] = _schedule(te.create_prim_func(placeholders + [out]))
+            g.ops.append(Op(len(g.ops), fname, args + [out_id], 1))
     for idx in qm.outputs:
         tid = ids.get(idx)
         if tid is None:

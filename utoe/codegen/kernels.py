@@ -24,6 +24,7 @@ class Kernel:
     out_dtype: str
     compute: object  # f(*placeholders) -> te.Tensor
     notes: dict = field(default_factory=dict)
+    output: int = 0  # which of the operator's outputs this kernel writes
 
 
 def _pad_before(in_size, filt, stride, dilation, out_size, padding):
@@ -191,34 +192,177 @@ def pool2d(op, qm, kind):
     return Kernel([("tensor", x.index)], y.shape, "int8", compute)
 
 
-def add(op, qm):
+def _elementwise_args(op, qm):
+    """(a, b, y, size, args, index_b): b may be a scalar broadcast to a's shape."""
+    a, b, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
+    size = int(np.prod(y.shape))
+    sa, sb = int(np.prod(a.shape)), int(np.prod(b.shape))
+    if {sa, sb} - {size, 1}:
+        raise CodegenError(f"{op.name} with broadcasting ({a.shape} and {b.shape}) is not supported yet")
+    args = [("view", a.index, (sa,)), ("view", b.index, (sb,))]
+    return a, b, y, size, args, (lambda X, i: X[i] if sa == size else X[0]), (lambda X, i: X[i] if sb == size else X[0])
+
+
+def add(op, qm, sign=1):
+    """ADD and SUB: TFLite's left-shifted, twice-rescaled integer sum."""
     from tvm import te
 
-    a, b, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
-    if a.shape != b.shape or a.shape != y.shape:
-        raise CodegenError(f"ADD with broadcasting ({a.shape} + {b.shape}) is not supported yet")
+    a, b, y, size, args, at_a, at_b = _elementwise_args(op, qm)
     left = 20
     twice_max = 2.0 * float(max(np.float32(a.scale), np.float32(b.scale)))
     m1, s1 = quant.quantize_multiplier(float(a.scale) / twice_max)
     m2, s2 = quant.quantize_multiplier(float(b.scale) / twice_max)
     mo, so = quant.quantize_multiplier(twice_max / float(np.float32((1 << left) * np.float32(y.scale))))
     lo, hi = quant.activation_range(op.options.get("FusedActivationFunction", 0), y.scale, y.zero_point)
-    size = int(np.prod(y.shape))
 
     def compute(A, B):
-        def scaled(X, zp, m, s):
-            return lambda i: quant.multiply_by_quantized_multiplier((X[i].astype(I32) - zp) * (1 << left), m, s)
+        def scaled(X, at, zp, m, s):
+            return lambda i: quant.multiply_by_quantized_multiplier((at(X, i).astype(I32) - zp) * (1 << left), m, s)
 
-        sa = te.compute((size,), scaled(A, a.zero_point, m1, s1), name="stage_a")
-        sb = te.compute((size,), scaled(B, b.zero_point, m2, s2), name="stage_b")
+        sa = te.compute((size,), scaled(A, at_a, a.zero_point, m1, s1), name="stage_a")
+        sb = te.compute((size,), scaled(B, at_b, b.zero_point, m2, s2), name="stage_b")
 
         def f(i):
-            raw = quant.multiply_by_quantized_multiplier(sa[i] + sb[i], mo, so)
+            total = sa[i] + sb[i] if sign > 0 else sa[i] - sb[i]
+            raw = quant.multiply_by_quantized_multiplier(total, mo, so)
             return quant.clamp(raw + y.zero_point, lo, hi).astype("int8")
 
         return te.compute((size,), f, name="out")
 
-    return Kernel([("view", a.index, (size,)), ("view", b.index, (size,))], (size,), "int8", compute)
+    return Kernel(args, (size,), "int8", compute)
+
+
+def mul(op, qm):
+    """MUL: (a - za) * (b - zb) requantized by sa * sb / sy."""
+    from tvm import te
+
+    a, b, y, size, args, at_a, at_b = _elementwise_args(op, qm)
+    m, s = quant.quantize_multiplier(float(a.scale) * float(b.scale) / float(y.scale))
+    lo, hi = quant.activation_range(op.options.get("FusedActivationFunction", 0), y.scale, y.zero_point)
+
+    def compute(A, B):
+        prod = te.compute((size,), lambda i: (at_a(A, i).astype(I32) - a.zero_point) * (
+            at_b(B, i).astype(I32) - b.zero_point), name="stage_a")
+        return te.compute((size,), lambda i: quant.clamp(
+            quant.multiply_by_quantized_multiplier(prod[i], m, s) + y.zero_point, lo, hi).astype("int8"), name="out")
+
+    return Kernel(args, (size,), "int8", compute)
+
+
+def _lut(op, qm, func):
+    """LOGISTIC and TANH on int8: TFLite's 256-entry table (LUTPopulate),
+    computed here in float32 with the C library's expf/tanhf."""
+    from tvm import te
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+    f = getattr(libm, func)
+    f.restype, f.argtypes = ctypes.c_float, [ctypes.c_float]
+    f32 = np.float32
+    inverse = f32(1) / f32(y.scale)
+    table = np.zeros(256, np.int8)
+    for val in range(-128, 128):
+        deq = f32(f32(x.scale) * f32(val - x.zero_point))
+        if func == "expf":
+            t = f32(f32(1) / (f32(1) + f32(f(float(-deq)))))
+        else:
+            t = f32(f(float(deq)))
+        rescaled = f32(quant.tflite_round(float(f32(t * inverse))))
+        q = int(f32(rescaled + f32(y.zero_point)))
+        table[val & 255] = max(min(127, q), -128)
+    size = int(np.prod(y.shape))
+
+    def compute(X, T):
+        return te.compute((size,), lambda i: T[X[i].astype(I32) & 255], name="out")
+
+    return Kernel([("view", x.index, (size,)), ("param", "lut", table)], (size,), "int8", compute)
+
+
+def _copy_slices(op, qm, pieces, axis, out_index, mode="slice"):
+    """One output assembled from pieces [(tensor index, position along axis)]
+    of the inputs. mode "slice": the piece starts at that offset of the axis
+    (SPLIT, SPLIT_V, CONCATENATION); "unstack": the input has the axis, the
+    output not (UNPACK); "stack": the output has the axis, the inputs not
+    (PACK). Quantization must match, as TFLite requires for int8."""
+    from tvm import te, tirx
+
+    y = qm.tensors[op.outputs[out_index]]
+    for idx, _ in pieces:
+        x = qm.tensors[idx]
+        if x.quantized and y.quantized and (x.scale != y.scale or x.zero_point != y.zero_point):
+            raise CodegenError(f"{op.name} with requantization between inputs and output")
+    gather = len(pieces) > 1 or mode == "stack"
+
+    def compute(*X):
+        def f(*idx):
+            if mode == "unstack":
+                src = list(idx)
+                src.insert(axis, pieces[0][1])
+                return X[0](*src)
+            if mode == "slice" and not gather:
+                src = list(idx)
+                src[axis] = src[axis] + pieces[0][1]
+                return X[0](*src)
+            value = None  # later pieces override earlier ones from their start on
+            for k in range(len(pieces)):
+                start = pieces[k][1]
+                src = list(idx)
+                if mode == "stack":
+                    src.pop(axis)
+                    cond = idx[axis] == start
+                else:
+                    src[axis] = src[axis] - start
+                    cond = idx[axis] >= start
+                load = X[k](*src)
+                value = load if value is None else tirx.if_then_else(cond, load, value)
+            return value
+
+        return te.compute(y.shape, f, name="out")
+
+    return Kernel([("tensor", idx) for idx, _ in pieces], y.shape, y.dtype, compute, output=out_index)
+
+
+def _axis(value, rank):
+    return int(value) + rank if int(value) < 0 else int(value)
+
+
+def split(op, qm):
+    axis_t, x = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]]
+    axis = _axis(axis_t.data.reshape(-1)[0], len(x.shape))
+    size = x.shape[axis] // len(op.outputs)
+    return [_copy_slices(op, qm, [(x.index, k * size)], axis, k) for k in range(len(op.outputs))]
+
+
+def split_v(op, qm):
+    x, sizes_t, axis_t = (qm.tensors[i] for i in op.inputs[:3])
+    axis = _axis(axis_t.data.reshape(-1)[0], len(x.shape))
+    offsets = np.concatenate([[0], np.cumsum([qm.tensors[o].shape[axis] for o in op.outputs])[:-1]])
+    del sizes_t
+    return [_copy_slices(op, qm, [(x.index, int(off))], axis, k) for k, off in enumerate(offsets)]
+
+
+def unpack(op, qm):
+    x = qm.tensors[op.inputs[0]]
+    axis = _axis(op.options.get("Axis", 0), len(x.shape))
+    return [_copy_slices(op, qm, [(x.index, k)], axis, k, mode="unstack") for k in range(len(op.outputs))]
+
+
+def pack(op, qm):
+    y = qm.tensors[op.outputs[0]]
+    axis = _axis(op.options.get("Axis", 0), len(y.shape))
+    return _copy_slices(op, qm, [(idx, k) for k, idx in enumerate(op.inputs)], axis, 0, mode="stack")
+
+
+def concatenation(op, qm):
+    y = qm.tensors[op.outputs[0]]
+    if op.options.get("FusedActivationFunction", 0):
+        raise CodegenError("CONCATENATION with a fused activation")
+    axis = _axis(op.options.get("Axis", 0), len(y.shape))
+    pieces, at = [], 0
+    for idx in op.inputs:
+        pieces.append((idx, at))
+        at += qm.tensors[idx].shape[axis]
+    return _copy_slices(op, qm, pieces, axis, 0)
 
 
 def reshape(op, qm):
@@ -339,6 +483,15 @@ KERNELS = {
     "AVERAGE_POOL_2D": lambda op, qm: pool2d(op, qm, "avg"),
     "MAX_POOL_2D": lambda op, qm: pool2d(op, qm, "max"),
     "ADD": add,
+    "SUB": lambda op, qm: add(op, qm, sign=-1),
+    "MUL": mul,
+    "LOGISTIC": lambda op, qm: _lut(op, qm, "expf"),
+    "TANH": lambda op, qm: _lut(op, qm, "tanhf"),
+    "SPLIT": split,
+    "SPLIT_V": split_v,
+    "UNPACK": unpack,
+    "PACK": pack,
+    "CONCATENATION": concatenation,
     "RESHAPE": reshape,
     "TRANSPOSE": transpose,
     "QUANTIZE": quantize,

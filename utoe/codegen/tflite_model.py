@@ -63,7 +63,9 @@ def _options(op, name):
         "CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
         "FULLY_CONNECTED": "FullyConnectedOptions", "AVERAGE_POOL_2D": "Pool2DOptions",
         "MAX_POOL_2D": "Pool2DOptions", "SOFTMAX": "SoftmaxOptions", "ADD": "AddOptions",
-        "RESHAPE": "ReshapeOptions",
+        "RESHAPE": "ReshapeOptions", "SUB": "SubOptions", "MUL": "MulOptions", "SPLIT": "SplitOptions",
+        "SPLIT_V": "SplitVOptions", "UNPACK": "UnpackOptions", "PACK": "PackOptions",
+        "CONCATENATION": "ConcatenationOptions",
     }.get(name)
     if cls_name is None:
         return {}
@@ -71,7 +73,8 @@ def _options(op, name):
     opt.Init(table.Bytes, table.Pos)
     out = {}
     for attr in ("Padding", "StrideW", "StrideH", "DilationWFactor", "DilationHFactor", "FusedActivationFunction",
-                 "DepthMultiplier", "FilterWidth", "FilterHeight", "Beta", "KeepNumDims", "WeightsFormat"):
+                 "DepthMultiplier", "FilterWidth", "FilterHeight", "Beta", "KeepNumDims", "WeightsFormat",
+                 "NumSplits", "Num", "Axis", "ValuesCount"):
         if hasattr(opt, attr):
             out[attr] = getattr(opt, attr)()
     return out
