@@ -11,6 +11,12 @@ from .files import write_text
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates", "app")
 OUTPUTS = ("utoe_config.h",)
+BARE_METAL_OUTPUTS = ("link.ld",)  # rendered from options["layout"] (firmware.layout)
+
+
+def outputs(options):
+    """The file names render() writes for these options."""
+    return OUTPUTS + (BARE_METAL_OUTPUTS if options.get("layout") else ())
 
 
 def template_files():
@@ -18,12 +24,16 @@ def template_files():
 
 
 def render(app_dir, options):
-    """Render every app template into app_dir. options: board, model, mode, trials, seed."""
+    """Render the app's files into app_dir. options: board, model, mode, trials,
+    seed, layout (the bare-metal memory layout, or None on hosted platforms)."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, autoescape=False)
     ctx = dict(options, version=__version__)
+    layout = options.get("layout")
+    if layout:
+        ctx.update(layout)
     written = []
-    for name in OUTPUTS:
+    for name in outputs(options):
         path = os.path.join(app_dir, name)
         write_text(path, env.get_template(name + ".j2").render(ctx))
         written.append(path)

@@ -6,7 +6,7 @@ stage (codegen sees only codegen options; the app sees mode/trials/seed)."""
 
 from dataclasses import asdict, dataclass
 
-from . import boards, models
+from . import boards, firmware, models
 from .codegen.planner import PLANNERS
 from .errors import ConfigError
 
@@ -32,7 +32,7 @@ class Settings:
 
     def app_options(self):
         return {"board": self.board.name, "model": self.model.name, "mode": self.mode,
-                "trials": self.trials, "seed": self.seed}
+                "trials": self.trials, "seed": self.seed, "layout": firmware.layout(self.board)}
 
     def describe(self):
         d = asdict(self)

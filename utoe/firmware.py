@@ -10,13 +10,56 @@ import os
 import shutil
 import subprocess
 
+from . import fit
 from .errors import BuildError
-from .files import remove
+from .files import read_json, remove
 
 C_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "c")
 COMMON_FLAGS = ["-std=gnu11", "-Wall", "-ffunction-sections", "-fdata-sections"]
 # TVM's generated operators declare shape/stride locals they never read.
 OPS_FLAGS = ["-Wno-unused-variable", "-Wno-unused-but-set-variable"]
+
+
+# What each platform adds to the board's own toolchain flags. Bare-metal
+# platforms bring their startup code (platform/<name>.c) and link with the
+# script the app stage renders from the board's memory map (link.ld).
+PLATFORMS = {
+    "host": {"cflags": [], "ldflags": []},
+    "cortex-m": {"entry": "utoe_reset_handler", "cflags": [],
+                 "ldflags": ["--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles"]},
+    "riscv": {"entry": "_start", "cflags": ["--specs=picolibc.specs"],
+              "ldflags": ["--specs=picolibc.specs", "-nostartfiles"]},
+}
+# The least RAM a bare-metal link leaves above .bss for the stack; the run
+# measures the real peak, and the fit check compares data + bss + peak.
+MIN_STACK_BYTES = 1024
+
+
+def bare_metal(board):
+    return "entry" in PLATFORMS.get(board.platform, {})
+
+
+def layout(board):
+    """The memory layout a bare-metal build links with: the QEMU stand-in's
+    origins with the board's own lengths (None for hosted platforms)."""
+    if not bare_metal(board):
+        return None
+    if board.platform not in PLATFORMS:
+        raise BuildError(f"board '{board.name}': no platform glue for '{board.platform}'")
+    if not board.qemu:
+        raise BuildError(
+            f"board '{board.name}' has no QEMU stand-in, so utoe cannot build it bare-metal here; "
+            f"evaluate it on the board itself (runner=serial or runner=iotlab, through RIOT)")
+    q = board.qemu
+    return {
+        "platform": board.platform,
+        "entry": PLATFORMS[board.platform]["entry"],
+        "standin": q["machine"],
+        "flash": {"origin": q["flash"]["origin"], "length": board.memory["flash"]["length"]},
+        "ram": {"origin": q["ram"]["origin"], "length": board.memory["ram"]["length"]},
+        "tick_hz": q["tick_hz"],
+        "min_stack": MIN_STACK_BYTES,
+    }
 
 
 def tvm_include_dirs():
@@ -51,9 +94,13 @@ def compiler(board):
     return path
 
 
-def _run(cmd, what):
+def _run(cmd, what, explain=None):
+    """Run a compiler command; on failure, `explain(stderr)` may raise a
+    clearer error before the generic one with the output's tail."""
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
+        if explain:
+            explain(proc.stderr)
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
         raise BuildError(f"{what} failed (exit {proc.returncode}):\n{tail}")
 
@@ -62,6 +109,18 @@ def build(board, app_dir, codegen_dir, elf_path):
     """Compile and link; returns elf_path. Removes elf_path on failure."""
     cc = compiler(board)
     tc = board.toolchain
+    lay = layout(board)
+    model = "the model"
+    if lay:  # before compiling anything: does the model fit the board at all?
+        metadata = read_json(os.path.join(codegen_dir, "metadata.json"), BuildError)
+        model = metadata["model"]
+        fit.precheck(board, metadata)
+    platform = PLATFORMS.get(board.platform)
+    if platform is None:
+        raise BuildError(f"board '{board.name}': no platform glue for '{board.platform}' "
+                         f"(have: {', '.join(PLATFORMS)})")
+    defines = platform["cflags"] + ([f"-DUTOE_TICK_HZ={lay['tick_hz']}u"] if lay else [])
+    ldflags = list(platform["ldflags"]) + ([f"-T{os.path.join(app_dir, 'link.ld')}"] if lay else [])
     includes = [app_dir, codegen_dir, C_DIR] + tvm_include_dirs()
     inc_flags = [f"-I{d}" for d in includes]
     obj_dir = os.path.join(os.path.dirname(elf_path), "obj")
@@ -72,13 +131,14 @@ def build(board, app_dir, codegen_dir, elf_path):
         for src in harness_sources(board) + model_sources(codegen_dir):
             obj = os.path.join(obj_dir, os.path.basename(src) + ".o")
             extra = OPS_FLAGS if os.path.basename(src) == "ops.c" else []
-            _run([cc, *COMMON_FLAGS, *tc["cflags"], *extra, *inc_flags, "-c", src, "-o", obj],
+            _run([cc, *COMMON_FLAGS, *tc["cflags"], *defines, *extra, *inc_flags, "-c", src, "-o", obj],
                  f"board '{board.name}': compiling {os.path.basename(src)}")
             objs.append(obj)
         tmp = elf_path + ".tmp"
         libs = [f"-l{lib}" for lib in tc.get("libs", [])]
-        _run([cc, *tc["cflags"], *tc["ldflags"], "-Wl,--gc-sections", *objs, *libs, "-o", tmp],
-             f"board '{board.name}': linking {os.path.basename(elf_path)}")
+        _run([cc, *tc["cflags"], *tc["ldflags"], *ldflags, "-Wl,--gc-sections", *objs, *libs, "-o", tmp],
+             f"board '{board.name}': linking {os.path.basename(elf_path)}",
+             explain=lambda stderr: fit.from_linker(board, stderr, model))
         os.replace(tmp, elf_path)
     except BaseException:
         remove(elf_path, elf_path + ".tmp")

@@ -13,7 +13,7 @@ from utoe import app
 
 def _emitter(target, source, env):
     app_dir = env.Dir(env["UTOE_APP_DIR"])
-    target = [app_dir.File(f) for f in app.OUTPUTS]
+    target = [app_dir.File(f) for f in app.outputs(json.loads(env["UTOE_APP_OPTIONS"]))]
     source = [Value(env["UTOE_APP_OPTIONS"])] + [env.File(f) for f in app.template_files() + module_files("app")]
     return target, source
 

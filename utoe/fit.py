@@ -1,0 +1,78 @@
+"""Does a model fit a board? Checked three times, each with what is known then:
+
+1. before compiling (`precheck`): the codegen's metadata gives lower bounds
+   (the activation arena must be in RAM, the weights in flash);
+2. at link time (`from_linker`): the linker script has the board's own RAM
+   and flash lengths, so an overflow there is the board's overflow;
+3. after the run (`assess`): data + bss + the measured peak stack against
+   the board's RAM, text + rodata + data against its flash, with headroom.
+
+A model that does not fit fails with both numbers, the need and the board's
+size (FitError). Selecting hardware (`board=all`) records the same figures
+instead of failing, so one table can say which boards fit."""
+
+import re
+
+from .errors import BuildError
+
+
+class FitError(BuildError):
+    """The model needs more RAM or flash than the board has. `figures` holds
+    {"ram"|"flash": {"need_bytes", "have_bytes"}} for the region(s) at fault."""
+
+    def __init__(self, message, figures):
+        super().__init__(message)
+        self.figures = figures
+
+
+def _fmt(n):
+    return f"{n:,} B ({n / 1024:.1f} KiB)"
+
+
+def _fail(board, model, region, need, have, what):
+    raise FitError(
+        f"model '{model}' does not fit board '{board.name}': {region} needs {'at least ' if what else ''}"
+        f"{_fmt(need)}{' (' + what + ')' if what else ''} but the board has {_fmt(have)}",
+        {region.lower(): {"need_bytes": need, "have_bytes": have}})
+
+
+def precheck(board, metadata):
+    """Lower bounds from the codegen's metadata against the board's sizes."""
+    if board.ram_bytes is None:
+        return
+    mem = metadata["memory"]
+    arena = mem["arena_bytes"] + (0 if mem.get("workspace_in_arena") else mem.get("workspace_pool_bytes", 0))
+    if arena > board.ram_bytes:
+        _fail(board, metadata["model"], "RAM", arena, board.ram_bytes, "the activation arena alone")
+    if metadata["weights_bytes"] > board.flash_bytes:
+        _fail(board, metadata["model"], "flash", metadata["weights_bytes"], board.flash_bytes, "the weights alone")
+
+
+_OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
+_NO_STACK = re.compile(r"utoe: the board's RAM leaves less than (\d+) bytes for the stack")
+
+
+def from_linker(board, stderr, model="the model"):
+    """Turn the linker's region overflow into a FitError; return if it is not one."""
+    over = {m.group(1).upper(): int(m.group(2)) for m in _OVERFLOW.finditer(stderr or "")}
+    if "RAM" in over:
+        _fail(board, model, "RAM", board.ram_bytes + over["RAM"], board.ram_bytes,
+              "data + bss, before any stack")
+    if "FLASH" in over:
+        _fail(board, model, "flash", board.flash_bytes + over["FLASH"], board.flash_bytes, "")
+    m = _NO_STACK.search(stderr or "")
+    if m:
+        _fail(board, model, "RAM", board.ram_bytes + 1, board.ram_bytes,
+              f"data + bss leave under {int(m.group(1)):,} B for the stack")
+
+
+def assess(board, ram_total, flash_total):
+    """Fit of measured figures: {"fits", "ram": {...}, "flash": {...}}, or None
+    for a board without sizes (the host)."""
+    if board.ram_bytes is None or board.flash_bytes is None:
+        return None
+    rows = {}
+    for region, need, have in (("ram", ram_total, board.ram_bytes), ("flash", flash_total, board.flash_bytes)):
+        rows[region] = {"need_bytes": need, "have_bytes": have, "headroom_bytes": have - need,
+                        "headroom_pct": round(100.0 * (have - need) / have, 2)}
+    return {"fits": all(r["headroom_bytes"] >= 0 for r in rows.values()), **rows}
