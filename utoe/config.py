@@ -67,6 +67,12 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
     runner = runner or b.runners[0]
     if runner not in b.runners:
         raise ConfigError(f"runner={runner}: board '{b.name}' runs with {', '.join(b.runners)}")
+    from .runners import RUNNERS
+    if runner not in RUNNERS:
+        why = ("it has no QEMU stand-in, so it is evaluated on the board itself" if not b.qemu
+               else "that runner drives the board itself")
+        raise ConfigError(f"board '{b.name}': {why} (runner={'|'.join(b.runners)}), and runner '{runner}' "
+                          f"is not available in this utoe yet (have: {', '.join(sorted(RUNNERS))})")
     return Settings(
         board=b,
         model=m,

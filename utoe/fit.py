@@ -66,13 +66,48 @@ def from_linker(board, stderr, model="the model"):
               f"data + bss leave under {int(m.group(1)):,} B for the stack")
 
 
-def assess(board, ram_total, flash_total):
-    """Fit of measured figures: {"fits", "ram": {...}, "flash": {...}}, or None
-    for a board without sizes (the host)."""
-    if board.ram_bytes is None or board.flash_bytes is None:
+def assess(ram_need, flash_need, ram_have, flash_have):
+    """Fit of measured figures against a board's sizes: {"fits", "ram": {...},
+    "flash": {...}}, or None for a board without sizes (the host)."""
+    if ram_have is None or flash_have is None:
         return None
     rows = {}
-    for region, need, have in (("ram", ram_total, board.ram_bytes), ("flash", flash_total, board.flash_bytes)):
+    for region, need, have in (("ram", ram_need, ram_have), ("flash", flash_need, flash_have)):
         rows[region] = {"need_bytes": need, "have_bytes": have, "headroom_bytes": have - need,
                         "headroom_pct": round(100.0 * (have - need) / have, 2)}
     return {"fits": all(r["headroom_bytes"] >= 0 for r in rows.values()), **rows}
+
+
+# ---- recording instead of failing (hardware selection, board=all) --------
+#
+# When a board is one of many candidates, a model that does not fit it is an
+# answer, not an error: the firmware stage writes unfit.json (and no
+# firmware), the later stages see it and do nothing, and the measure stage
+# writes a result whose status says "does-not-fit", with both numbers.
+
+UNFIT = "unfit.json"
+
+
+def record(pair_dir, board, error):
+    from .files import write_json
+
+    write_json(f"{pair_dir}/{UNFIT}", {"schema": "utoe.unfit/1", "board": board.name,
+                                       "message": str(error), "figures": error.figures})
+
+
+def recorded(pair_dir):
+    """The unfit record of a (board, model) build directory, or None."""
+    import json
+    import os
+
+    path = f"{pair_dir}/{UNFIT}"
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def clear(pair_dir):
+    from .files import remove
+
+    remove(f"{pair_dir}/{UNFIT}")

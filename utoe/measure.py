@@ -11,7 +11,7 @@ log's `utoe:` lines, never from U-TOE's rounded `usec` lines.
 
 import numbers
 
-from . import __version__
+from . import __version__, estimate, fit
 from .errors import UtoeError
 from .files import read_json, write_json
 from .protocol import parse_log
@@ -21,6 +21,10 @@ SCHEMA = "utoe.result/1"
 KINDS = ("measured", "emulated", "estimated")
 MODES = ("per-model", "per-operator")
 
+# Functions that run inside an inference: operators, the executor (run and
+# run_op) and the workspace allocator.
+MODEL_RUN_PREFIXES = ("__tvm_ffi_", "utoe_model_run", "TVMBackend")
+
 _FNV_OFFSET, _FNV_PRIME = 0x811C9DC5, 0x01000193
 
 
@@ -29,21 +33,26 @@ class MeasureError(UtoeError):
     message names the file or the log line at fault."""
 
 
-def build_result(metadata, sizes, log_text, config, *, names=None):
+def build_result(metadata, sizes, log_text, config, *, names=None, counts=None):
     """Return the content of result.json as a dict.
 
     metadata: codegen's metadata.json ("utoe.metadata/1"), sizes: the firmware
     stage's sizes.json ("utoe.sizes/1"), log_text: the console log of the run,
     config: {"board", "model", "runner", "mode", "trials", "seed",
     "kinds": {"latency", "ram", "flash"}: "measured"|"emulated"|"estimated",
-    optional "tools": {name: version}}. `names` maps "metadata", "sizes",
-    "log" to the labels used in error messages (default: the file names).
+    optional "tools": {name: version}, optional "board_memory": {"ram_bytes",
+    "flash_bytes"} (the fit is assessed against them), optional "estimate":
+    {"core", "cpi", "clock_hz"} (with counts)}. counts: the QEMU plugin's
+    icount.json ("utoe.icount/1"); with it, instructions per inference and per
+    operator are recorded (emulated) and latency is estimated from them.
+    `names` maps "metadata", "sizes", "log", "counts" to the labels used in
+    error messages (default: the file names).
 
     Raises MeasureError (naming the file or log line at fault) or the
     utoe.protocol.ProtocolError of the log's own check.
     """
     names = {"metadata": "metadata.json", "sizes": "sizes.json",
-             "log": "run log", **(names or {})}
+             "log": "run log", "counts": "icount.json", **(names or {})}
     md, sz, lg = names["metadata"], names["sizes"], names["log"]
     cfg = _check_config(config)
     _check_schema(metadata, "utoe.metadata/1", md)
@@ -100,12 +109,36 @@ def build_result(metadata, sizes, log_text, config, *, names=None):
     static = ram["data"] + ram["bss"]
     outputs = _outputs(run, metadata, md, lg)
 
+    total_ram = static + (stack or 0)
+    total_flash = flash["text"] + flash["rodata"] + flash["data"]
+    kinds = cfg["kinds"]
+    mem = config.get("board_memory") or {}
+    fitness = fit.assess(total_ram, total_flash, mem.get("ram_bytes"), mem.get("flash_bytes"))
+
+    instructions = None
+    latency = {"kind": kinds["latency"], "trials_ms": trials_ms, **lat}
+    if counts is not None:
+        if "estimate" not in config:
+            raise MeasureError("run configuration: instruction counts but no 'estimate' model")
+        est = config["estimate"]
+        instructions = _instructions(counts, operators, len(trials), names["counts"])
+        per_op = instructions.pop("operators")
+        total_op = sum(per_op) or 1
+        for row, n in zip(op_rows, per_op):
+            row["instructions"] = n
+            t = estimate.ms(n, est)
+            row["latency"] = {"median_ms": t, "mean_ms": t, "min_ms": t, "max_ms": t}
+            row["share_pct"] = n * 100 / total_op
+        instructions["estimate"] = dict(est)
+        per_trial = estimate.ms(instructions["per_inference"], est)
+        latency = {"kind": "estimated", "trials_ms": [per_trial] * len(trials), **summary([per_trial] * len(trials))}
+
     src = _get(metadata, "source", dict, md)
     tools = {"utoe": __version__, "tvm": _get(metadata, "tvm_version", str, md)}
     tools.update(cfg["tools"])
-    kinds = cfg["kinds"]
     return {
         "schema": SCHEMA,
+        "status": "ok",
         "board": cfg["board"],
         "model": cfg["model"],
         "runner": cfg["runner"],
@@ -118,17 +151,19 @@ def build_result(metadata, sizes, log_text, config, *, names=None):
         "tick_hz": tick_hz,
         "latency": {
             "unit": "ms",
-            "kind": kinds["latency"],
-            "trials_ms": trials_ms,
-            "mean": lat["mean"],
-            "median": lat["median"],
-            "min": lat["min"],
-            "max": lat["max"],
-            "ci95": lat["ci95"],
+            "kind": latency["kind"],
+            "trials_ms": latency["trials_ms"],
+            "mean": latency["mean"],
+            "median": latency["median"],
+            "min": latency["min"],
+            "max": latency["max"],
+            "ci95": latency["ci95"],
         },
+        "instructions": instructions,
+        "fit": fitness,
         "ram": {
             "kind": kinds["ram"],
-            "total_bytes": static + (stack or 0),
+            "total_bytes": total_ram,
             "static_bytes": static,
             "stack_peak_bytes": stack,
             "model": dict(ram["model"]),
@@ -136,7 +171,7 @@ def build_result(metadata, sizes, log_text, config, *, names=None):
         },
         "flash": {
             "kind": kinds["flash"],
-            "total_bytes": flash["text"] + flash["rodata"] + flash["data"],
+            "total_bytes": total_flash,
             "model": dict(flash["model"]),
             "rest": flash["rest"],
         },
@@ -156,7 +191,17 @@ def write_result(path, result):
     write_json(path, result)
 
 
-def measure_files(metadata_path, sizes_path, log_path, config, out_path, validate=None):
+def write_unfit(out_path, config, unfit):
+    """The result of a model that does not fit the board (hardware selection):
+    status "does-not-fit", both numbers, no figures that were not taken."""
+    write_json(out_path, {
+        "schema": SCHEMA, "status": "does-not-fit",
+        **{k: config[k] for k in ("board", "model", "runner", "mode", "trials", "seed")},
+        "fit": {"fits": False, "message": unfit["message"], **unfit["figures"]},
+    })
+
+
+def measure_files(metadata_path, sizes_path, log_path, config, out_path, validate=None, counts_path=None):
     """Read the stage's inputs from files, build the result, write it to
     out_path and return it. Nothing is written when anything fails.
 
@@ -169,9 +214,10 @@ def measure_files(metadata_path, sizes_path, log_path, config, out_path, validat
             log_text = f.read()
     except OSError as e:
         raise MeasureError(f"{log_path}: cannot read the run log ({e.strerror})")
+    counts = _load_json(counts_path) if counts_path else None
     result = build_result(metadata, sizes, log_text, config, names={
         "metadata": str(metadata_path), "sizes": str(sizes_path),
-        "log": str(log_path)})
+        "log": str(log_path), "counts": str(counts_path)}, counts=counts)
     if validate is not None:
         result["validation"] = validate(metadata, result)
     write_result(out_path, result)
@@ -318,6 +364,24 @@ def _sizes(sizes, sz):
                            f"rest ({f['rest']}) != text + rodata + data "
                            f"({flash_total})")
     return r, f
+
+
+def _instructions(counts, operators, n_trials, where):
+    """Per-inference and per-operator instruction counts from the plugin's
+    per-function counts: the model's functions (operators, executor,
+    workspace) over the trials; each operator runs once per trial."""
+    _check_schema(counts, "utoe.icount/1", where)
+    funcs = _get(counts, "functions", dict, where)
+    model = sum(_get(f, "instructions", int, f"{where}: functions.{name}")
+                for name, f in funcs.items() if name.startswith(MODEL_RUN_PREFIXES))
+    per_op = []
+    for op in operators:
+        sym = "__tvm_ffi_" + op["name"]
+        if sym not in funcs:
+            raise MeasureError(f"{where}: no count for operator function '{sym}'")
+        per_op.append(round(_get(funcs[sym], "instructions", int, f"{where}: functions.{sym}") / n_trials))
+    return {"kind": "emulated", "per_inference": round(model / n_trials),
+            "total": _get(counts, "total", int, where), "operators": per_op}
 
 
 def _outputs(run, metadata, md, lg):

@@ -49,12 +49,13 @@ RESULTS_CSV_COLUMNS = [
     "latency_max_ms", "latency_ci95_lo_ms", "latency_ci95_hi_ms",
     "ram_kind", "ram_total_bytes", "ram_static_bytes", "stack_peak_bytes",
     "flash_kind", "flash_total_bytes", "memory_kb", "storage_kb", "checksum",
+    "instructions_per_inference", "status", "fits", "board_ram_bytes", "board_flash_bytes",
 ]
 OPERATORS_CSV_COLUMNS = [
     "board", "model", "runner", "mode", "index", "name", "params",
     "param_bytes", "memory_bytes", "storage_bytes", "latency_kind",
     "latency_median_ms", "latency_mean_ms", "latency_min_ms",
-    "latency_max_ms", "share_pct",
+    "latency_max_ms", "share_pct", "instructions",
 ]
 
 
@@ -71,12 +72,18 @@ def load_results(paths):
         if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
             got = doc.get("schema") if isinstance(doc, dict) else None
             raise ReportError(f"{path}: schema {got!r}, expected '{SCHEMA}'")
-        for key in ("board", "model", "mode", "latency", "ram", "flash",
-                    "operators"):
+        needed = ("board", "model", "fit") if not ran(doc) else (
+            "board", "model", "mode", "latency", "ram", "flash", "operators")
+        for key in needed:
             if key not in doc:
                 raise ReportError(f"{path}: missing '{key}'")
         results.append(doc)
     return results
+
+
+def ran(result):
+    """Whether the result has figures (a model that does not fit has none)."""
+    return result.get("status", "ok") == "ok"
 
 
 def kb(nbytes):
@@ -109,7 +116,8 @@ def model_table(results, fmt="plain"):
     footnote for every non-measured kind shown. `fmt` is a tabulate format
     ("plain" for the terminal as U-TOE printed it, "github" for Markdown)."""
     rows, kinds, marked = [], set(), set()
-    for r in results:
+    unfit = [r for r in results if not ran(r)]
+    for r in filter(ran, results):
         lat = r["latency"]
         mem = kb(r["ram"]["total_bytes"]) + _marker(r["ram"]["kind"], marked)
         sto = kb(r["flash"]["total_bytes"]) + _marker(r["flash"]["kind"], marked)
@@ -122,13 +130,73 @@ def model_table(results, fmt="plain"):
     table = tabulate(rows, headers=MODEL_HEADERS, tablefmt=fmt,
                      disable_numparse=True,
                      colalign=("left", "left") + ("right",) * 7 + ("left",))
-    return table + _footnotes(kinds | marked, marked, fmt)
+    sep = "\n\n" if fmt == "github" else "\n"
+    return table + _footnotes(kinds | marked, marked, fmt) + "".join(
+        f"{sep}{r['board']}: {r['fit']['message']}" for r in unfit)
+
+
+SELECTION_HEADERS = ["Rank", "Board", "Core", "Clock (MHz)", "Latency (ms)", "Instructions",
+                     "Memory (KB)", "Board RAM (KB)", "RAM headroom", "Storage (KB)",
+                     "Board flash (KB)", "Flash headroom", "Fits"]
+
+
+def selection_table(results, boards_info, fmt="plain"):
+    """Hardware selection: one model on many boards, ranked by estimated
+    latency (fastest first), then the boards it does not fit.
+    boards_info: {board name: {"core", "clock_hz"}}."""
+    ok = sorted(filter(ran, results), key=lambda r: r["latency"]["median"])
+    rows, kinds = [], set()
+    for rank, r in enumerate(ok, 1):
+        info, f = boards_info.get(r["board"], {}), r.get("fit") or {}
+        kinds.add(r["latency"]["kind"])
+        ram, flash = f.get("ram", {}), f.get("flash", {})
+        rows.append([rank, r["board"], info.get("core", "-"), _mhz(info.get("clock_hz")),
+                     fmt_time(r["latency"]["median"]) + _marker(r["latency"]["kind"], set()),
+                     f"{r['instructions']['per_inference']:,}" if r.get("instructions") else "-",
+                     kb(r["ram"]["total_bytes"]), _kb_or_dash(ram.get("have_bytes")),
+                     _pct(ram.get("headroom_pct")), kb(r["flash"]["total_bytes"]),
+                     _kb_or_dash(flash.get("have_bytes")), _pct(flash.get("headroom_pct")),
+                     "yes" if f.get("fits") else ("no" if f else "-")])
+    for r in results:
+        if ran(r):
+            continue
+        info, f = boards_info.get(r["board"], {}), r["fit"]
+        ram, flash = f.get("ram", {}), f.get("flash", {})
+        rows.append(["-", r["board"], info.get("core", "-"), _mhz(info.get("clock_hz")), "-", "-",
+                     _kb_or_dash(ram.get("need_bytes")), _kb_or_dash(ram.get("have_bytes")),
+                     _short(ram), _kb_or_dash(flash.get("need_bytes")), _kb_or_dash(flash.get("have_bytes")),
+                     _short(flash), "no"])
+    table = tabulate(rows, headers=SELECTION_HEADERS, tablefmt=fmt, disable_numparse=True)
+    sep = "\n\n" if fmt == "github" else "\n"
+    notes = [f"{MARKERS[k]} {KIND_NOTES[k]}" for k in ("emulated", "estimated") if k in kinds]
+    notes.append("Memory = data + bss + peak stack; a board the model does not fit shows the need that "
+                 "failed (at least this much) and no latency")
+    return table + "".join(sep + n for n in notes)
+
+
+def _mhz(hz):
+    return fmt3(hz / 1e6) if hz else "-"
+
+
+def _kb_or_dash(n):
+    return kb(n) if n is not None else "-"
+
+
+def _pct(p):
+    return f"{p:.1f} %" if p is not None else "-"
+
+
+def _short(region):
+    if "need_bytes" in region and "have_bytes" in region:
+        return f"short {kb(region['need_bytes'] - region['have_bytes'])} KB"
+    return "-"
 
 
 def operator_table(result, fmt="plain"):
     """U-TOE's per-operator table of one result. In a per-model run the
     latency columns show '-' (no per-operator timing was taken)."""
     rows = []
+    counted = result.get("instructions") is not None
     for op in result["operators"]:
         lat, share = op.get("latency"), op.get("share_pct")
         rows.append([
@@ -138,14 +206,14 @@ def operator_table(result, fmt="plain"):
             ", ".join(op["params"]),
             kb(op["memory_bytes"]),
             kb(op["storage_bytes"]),
-        ])
-    table = tabulate(rows, headers=OPERATOR_HEADERS, tablefmt=fmt,
+        ] + ([f"{op['instructions']:,}"] if counted else []))
+    table = tabulate(rows, headers=OPERATOR_HEADERS + (["instructions"] if counted else []), tablefmt=fmt,
                      disable_numparse=True,
                      colalign=("left", "right", "right", "left", "right",
-                               "right"))
+                               "right") + (("right",) if counted else ()))
     kind = result["latency"]["kind"]
     notes = []
-    if result.get("mode") != "per-operator":
+    if all(op.get("latency") is None for op in result["operators"]):
         notes.append("per-model run: no per-operator latency")
     elif kind != "measured":
         notes.append(f"latency {KIND_NOTES[kind]}")
@@ -159,18 +227,20 @@ def write_report(results, out_dir):
     runner. Two results with the same board, model, mode and runner are an
     error."""
     results = sorted(results, key=_key)
+    unfit = [r for r in results if not ran(r)]
+    results = [r for r in results if ran(r)]
     for a, b in zip(results, results[1:]):
         if _key(a) == _key(b):
             raise ReportError("two results for board {}, model {}, mode {}, "
                               "runner {}".format(*_key(a)))
     out = str(out_dir)
-    write_json(f"{out}/report.json", results)
+    write_json(f"{out}/report.json", results + unfit)
     write_text(f"{out}/results.csv",
-               _csv(RESULTS_CSV_COLUMNS, [_model_row(r) for r in results]))
+               _csv(RESULTS_CSV_COLUMNS, [_model_row(r) for r in results + unfit]))
     write_text(f"{out}/operators.csv",
                _csv(OPERATORS_CSV_COLUMNS,
                     [row for r in results for row in _operator_rows(r)]))
-    write_text(f"{out}/summary.md", summary_markdown(results))
+    write_text(f"{out}/summary.md", summary_markdown(results + unfit))
 
 
 def summary_markdown(results):
@@ -181,7 +251,7 @@ def summary_markdown(results):
              "(text + rodata + data), KB = 1000 bytes; latency over all "
              "trials.", "", "## Per model", "",
              model_table(results, fmt="github"), ""]
-    for r in results:
+    for r in filter(ran, results):
         parts += [f"## Per operator: {r['model']} on {r['board']} "
                   f"({r['mode']}, {r.get('runner', '?')})", "",
                   operator_table(r, fmt="github"), ""]
@@ -211,6 +281,12 @@ def _footnotes(kinds, marked, fmt):
 
 
 def _model_row(r):
+    f = r.get("fit") or {}
+    tail = [r.get("status", "ok"), f.get("fits"), f.get("ram", {}).get("have_bytes"),
+            f.get("flash", {}).get("have_bytes")]
+    if not ran(r):
+        return [r["board"], r["model"], r.get("runner"), r.get("mode"), r.get("trials"), r.get("seed")] + [
+            None] * (len(RESULTS_CSV_COLUMNS) - 6 - len(tail)) + tail
     lat, ram, flash = r["latency"], r["ram"], r["flash"]
     return [r["board"], r["model"], r.get("runner"), r["mode"], r.get("trials"),
             r.get("seed"), r.get("source", {}).get("sha256"),
@@ -219,7 +295,7 @@ def _model_row(r):
             ram["kind"], ram["total_bytes"], ram.get("static_bytes"),
             ram.get("stack_peak_bytes"), flash["kind"], flash["total_bytes"],
             ram["total_bytes"] / 1000, flash["total_bytes"] / 1000,
-            r.get("checksum")]
+            r.get("checksum"), (r.get("instructions") or {}).get("per_inference")] + tail
 
 
 def _operator_rows(r):
@@ -229,7 +305,7 @@ def _operator_rows(r):
                op["name"], " ".join(op["params"]), op["param_bytes"],
                op["memory_bytes"], op["storage_bytes"], r["latency"]["kind"],
                lat.get("median_ms"), lat.get("mean_ms"), lat.get("min_ms"),
-               lat.get("max_ms"), op.get("share_pct")]
+               lat.get("max_ms"), op.get("share_pct"), op.get("instructions")]
 
 
 def _csv(columns, rows):

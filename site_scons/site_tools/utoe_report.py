@@ -24,6 +24,10 @@ def _build(target, source, env):
 
 def _show(target, source, env):
     results = report.load_results([str(s) for s in source if str(s).endswith("result.json")])
+    if env.get("UTOE_SELECTION"):
+        print(report.selection_table(results, env["UTOE_SELECTION"]))
+        print(f"\nwritten: {env.Dir(env['UTOE_REPORT_DIR']).path}/{{{','.join(OUTPUTS)}}}")
+        return
     print(report.model_table(results))
     if env["UTOE_MODE"] == "per-operator" or len(results) == 1:
         for r in results:

@@ -8,7 +8,7 @@ import os
 from SCons.Script import AlwaysBuild, Builder, Value
 from utoe_scons import module_files, utoe_action
 
-from utoe import boards, measure, reference, runners
+from utoe import boards, fit, measure, reference, runners
 
 
 def _runner(env):
@@ -17,23 +17,35 @@ def _runner(env):
 
 
 def _run_emitter(target, source, env):
-    return target, source + [Value(env["UTOE_RUNNER"])] + [env.File(f) for f in module_files("runners")]
+    log = target[0]
+    products = [log.dir.File(p) for p in runners.RUNNERS[env["UTOE_RUNNER"]].products]
+    return [log] + products, source + [Value(env["UTOE_RUNNER"])] + [
+        env.File(f) for f in module_files("runners", "icount")]
 
 
 def _run_build(target, source, env):
+    if fit.recorded(os.path.dirname(str(source[0]))):
+        return
     _runner(env).run(str(source[0]), str(target[0]))
 
 
 def _measure_emitter(target, source, env):
     return target, source + [Value(env["UTOE_RESULT_CONFIG"])] + [
-        env.File(f) for f in module_files("measure", "protocol", "stats", "reference", "inputs", "diagnose")
+        env.File(f) for f in module_files("measure", "protocol", "stats", "reference", "inputs", "diagnose",
+                                          "estimate", "fit")
     ]
 
 
 def _measure_build(target, source, env):
-    meta_path, sizes_path, log_path = (str(s) for s in source[:3])
+    files = {s.name: str(s) for s in source if s.name.endswith((".json", ".log"))}
+    meta_path, sizes_path, log_path = files["metadata.json"], files["sizes.json"], files["run.log"]
+    unfit = fit.recorded(os.path.dirname(str(target[0])))
+    if unfit:
+        measure.write_unfit(str(target[0]), json.loads(env["UTOE_RESULT_CONFIG"]), unfit)
+        return
     result = measure.measure_files(meta_path, sizes_path, log_path, json.loads(env["UTOE_RESULT_CONFIG"]),
-                                   str(target[0]), validate=reference.validate)
+                                   str(target[0]), validate=reference.validate,
+                                   counts_path=files.get("icount.json"))
     reference.check(result, boards.get(env["UTOE_BOARD"]), os.path.dirname(meta_path), str(target[0]))
 
 

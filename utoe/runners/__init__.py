@@ -2,8 +2,9 @@
 
 from ..errors import ConfigError
 from .host import HostRunner
+from .qemu import QemuRunner
 
-RUNNERS = {cls.name: cls for cls in (HostRunner,)}
+RUNNERS = {cls.name: cls for cls in (HostRunner, QemuRunner)}
 
 
 def get(name, board, timeout):

@@ -22,6 +22,8 @@ class Runner:
     # build may cache it (host, QEMU) or must always re-run (real boards).
     deterministic = True
     kinds = {"latency": "measured", "ram": "measured", "flash": "measured"}
+    # Files a run writes beside run.log (build products too), e.g. icount.json.
+    products = ()
 
     def __init__(self, board, timeout):
         self.board = board

@@ -1,0 +1,67 @@
+"""The QEMU runner: the board's bare-metal firmware on its stand-in machine
+(boards/<name>.toml, [qemu]), with deterministic time (-icount shift=0), the
+console and exit over semihosting, and utoe's TCG plugin counting executed
+instructions per function (icount.json beside the log).
+
+Latency on a stand-in is not the board's: it is estimated from the counted
+instructions (utoe.estimate), and the counts themselves are emulated."""
+
+import os
+import shutil
+import subprocess
+
+from .. import icount
+from ..errors import RunError
+from ..files import remove, write_text
+from .base import Runner
+
+
+class QemuRunner(Runner):
+    name = "qemu"
+    deterministic = True
+    kinds = {"latency": "estimated", "ram": "measured", "flash": "measured", "instructions": "emulated"}
+    # Files the run writes beside run.log.
+    products = ("icount.json",)
+
+    def command(self, elf_path, plugin_args):
+        q = self.board.qemu
+        if not q:
+            raise RunError(f"board '{self.board.name}' has no QEMU stand-in; choose another runner "
+                           f"(board '{self.board.name}' runs with: {', '.join(self.board.runners)})")
+        system = shutil.which(q["system"])
+        if system is None:
+            raise RunError(f"board '{self.board.name}': '{q['system']}' not found — install the Debian package "
+                           f"'{q['debian_package']}' (apt-get install {q['debian_package']})")
+        return [system, "-M", q["machine"], *q.get("args", []), "-nographic", "-monitor", "none",
+                "-serial", "none", "-semihosting-config", "enable=on,target=native", "-icount", "shift=0",
+                "-kernel", elf_path, *plugin_args]
+
+    def run(self, elf_path, log_path):
+        counts_path = os.path.join(os.path.dirname(log_path), "icount.json")
+        syms_path = counts_path + ".syms"
+        remove(counts_path)
+        icount.write_symbols(elf_path, syms_path)
+        cmd = self.command(elf_path, icount.qemu_args(icount.plugin_path(), syms_path, counts_path))
+        try:
+            log = self.execute(cmd)
+            icount.read_counts(counts_path)  # present and well-formed, or RunError
+        except BaseException:
+            remove(counts_path, log_path)
+            raise
+        finally:
+            remove(syms_path)
+        write_text(log_path, log)
+        return log
+
+    def execute(self, cmd):
+        try:
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=self.timeout)
+        except subprocess.TimeoutExpired as e:
+            self.fail(f"{self.board.qemu['machine']} gave no result within {self.timeout} s (timeout=); "
+                      "QEMU was killed", (e.stdout or b"").decode(errors="replace"))
+        out = proc.stdout.decode(errors="replace")
+        err = proc.stderr.decode(errors="replace")
+        if proc.returncode != 0:
+            what = "the firmware faulted" if "utoe: fault" in out else f"QEMU exited with status {proc.returncode}"
+            self.fail(what, out + err)
+        return out
