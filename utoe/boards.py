@@ -1,6 +1,14 @@
 """Boards are data: one TOML file per board in boards/, checked against a
 schema when loaded, so a malformed file fails naming the file and the field.
-Adding a board is adding a file."""
+Adding a board is adding a file.
+
+A board may name a QEMU stand-in ([qemu]): a machine that runs the board's
+own binary. A stand-in needs the same or a superset ISA and enough memory,
+not the same chip: an ARMv6-M build for a Cortex-M0+ board runs unchanged on
+the Cortex-M3 of mps2-an385, so the instructions counted are the real
+binary's. The firmware for a stand-in is linked at the stand-in's addresses
+with the board's lengths, so the board's lengths must fit in the stand-in's
+regions (checked here)."""
 
 import os
 import tomllib
@@ -11,15 +19,18 @@ from .errors import BoardError, suggest
 BOARDS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "boards")
 
 TYPES = ("native", "mcu", "qemu")
-ARCHS = ("host", "armv6-m", "armv7-m", "armv7e-m", "armv7e-m+fp", "rv32imac", "xtensa")
-PLATFORMS = ("host", "cortex-m", "riscv", "riot")
+ARCHS = ("host", "armv6-m", "armv7-m", "armv7e-m", "armv7e-m+fp", "rv32imac", "rv32imc", "xtensa")
+PLATFORMS = ("host", "cortex-m", "riscv", "riot", "xtensa")
+# Keys of utoe.estimate's cycles-per-instruction model.
+CORES = ("host", "cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "sifive-e31", "nuclei-bumblebee",
+         "esp32c3-rv32imc", "qemu-rv32", "xtensa-lx6")
 
 # field: (type, required, allowed values or None)
 SCHEMA = {
     "name": (str, True, None),
     "type": (str, True, TYPES),
     "description": (str, True, None),
-    "core": (str, True, None),
+    "core": (str, True, CORES),
     "arch": (str, True, ARCHS),
     "platform": (str, True, PLATFORMS),
     "runners": (list, True, None),
@@ -38,6 +49,17 @@ TOOLCHAIN_SCHEMA = {
     "cflags": (list, True, None),
     "ldflags": (list, True, None),
     "libs": (list, False, None),
+}
+REGION_SCHEMA = {"origin": (int, True, None), "length": (int, True, None)}
+MEMORY_SCHEMA = {"flash": (dict, True, None), "ram": (dict, True, None)}
+QEMU_SCHEMA = {
+    "machine": (str, True, None),
+    "system": (str, True, ("qemu-system-arm", "qemu-system-riscv32")),
+    "debian_package": (str, True, None),
+    "args": (list, False, None),
+    "flash": (dict, True, None),
+    "ram": (dict, True, None),
+    "tick_hz": (int, True, None),
 }
 
 
@@ -94,9 +116,27 @@ def load(path):
     if not data["runners"]:
         raise BoardError(f"{where}: field 'runners' is empty; a board needs at least one runner")
     if data["type"] != "native":
-        for key in ("clock_hz", "ram_bytes", "flash_bytes"):
+        for key in ("clock_hz", "ram_bytes", "flash_bytes", "memory"):
             if key not in data:
                 raise BoardError(f"{where}: missing field '{key}', required for a board of type '{data['type']}'")
+    for table, schema in (("memory", MEMORY_SCHEMA), ("qemu", QEMU_SCHEMA)):
+        if table in data:
+            _check(data[table], schema, f"{where} [{table}]")
+            for region in ("flash", "ram"):
+                _check(data[table][region], REGION_SCHEMA, f"{where} [{table}] {region}")
+    if "memory" in data:
+        for region in ("flash", "ram"):
+            length = data["memory"][region]["length"]
+            if data[f"{region}_bytes"] != length:
+                raise BoardError(f"{where}: field '{region}_bytes' is {data[region + '_bytes']} but "
+                                 f"memory.{region}.length is {length}; they must agree")
+    if "qemu" in data and "memory" in data:
+        for region in ("flash", "ram"):
+            need, have = data["memory"][region]["length"], data["qemu"][region]["length"]
+            if need > have:
+                raise BoardError(f"{where}: the board's {region} ({need} bytes) does not fit its stand-in "
+                                 f"'{data['qemu']['machine']}' ({region} {have} bytes): choose a stand-in "
+                                 "with enough memory")
     data["runners"] = tuple(data["runners"])
     return Board(path=os.path.abspath(path), **data)
 
@@ -114,3 +154,18 @@ def get(name, directory=BOARDS_DIR):
 
 def all_boards(directory=BOARDS_DIR):
     return [get(n, directory) for n in names(directory)]
+
+
+def listing(directory=BOARDS_DIR):
+    """A table of every board, for `scons board=list`."""
+    from tabulate import tabulate
+
+    rows = []
+    for b in all_boards(directory):
+        rows.append([b.name, b.type, b.core, f"{b.clock_hz / 1e6:g}" if b.clock_hz else "-",
+                     f"{b.ram_bytes / 1024:g}" if b.ram_bytes else "-",
+                     f"{b.flash_bytes / 1024:g}" if b.flash_bytes else "-",
+                     b.qemu["machine"] if b.qemu else "-", b.riot_board or "-", b.iotlab_arch or "-",
+                     ", ".join(b.runners)])
+    return tabulate(rows, headers=["board", "type", "core", "MHz", "RAM KiB", "flash KiB", "QEMU stand-in",
+                                   "RIOT board", "IoT-LAB", "runners"], disable_numparse=True)

@@ -37,6 +37,9 @@ CPI = {
     "sifive-e31": 1.31,
     "nuclei-bumblebee": 1.31,
     "esp32c3-rv32imc": 1.31,
+    # QEMU's virt machine is no hardware: its "clock" is the virtual 1 GHz
+    # instruction clock of -icount shift=0, one instruction per cycle.
+    "qemu-rv32": 1.0,
 }
 
 
