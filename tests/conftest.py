@@ -15,14 +15,19 @@ def shared_model(name):
     return path
 
 
+def copy_project(directory):
+    """Copy the project's build inputs into directory/utoe; return that path."""
+    dst = directory / "utoe"
+    ignore = shutil.ignore_patterns("build", "__pycache__", ".git", ".pytest_cache", "*.egg-info", ".sconsign*")
+    shutil.copytree(ROOT, dst, ignore=ignore)
+    return dst
+
+
 @pytest.fixture
 def project_copy(tmp_path):
     """A copy of the project's build inputs in tmp_path, for tests that edit
     templates or run SCons without touching the checkout."""
-    dst = tmp_path / "utoe"
-    ignore = shutil.ignore_patterns("build", "__pycache__", ".git", ".pytest_cache", "*.egg-info", ".sconsign*")
-    shutil.copytree(ROOT, dst, ignore=ignore)
-    return dst
+    return copy_project(tmp_path)
 
 
 def unsupported_op_model(path):

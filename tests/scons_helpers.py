@@ -12,7 +12,10 @@ class Build:
         self.root = str(root)
 
     def scons(self, *args, check=True, timeout=600):
-        env = dict(os.environ, PYTHONPATH=self.root)
+        from tests.conftest import SHARED_MODELS
+
+        # a project copy is not beside ../shared: say where the models are
+        env = dict(os.environ, PYTHONPATH=self.root, UTOE_SHARED_MODELS=SHARED_MODELS)
         proc = subprocess.run([sys.executable, "-m", "SCons", "-Q", *args], cwd=self.root, capture_output=True,
                               text=True, timeout=timeout, env=env)
         if check and proc.returncode != 0:

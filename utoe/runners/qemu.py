@@ -62,6 +62,11 @@ class QemuRunner(Runner):
         out = proc.stdout.decode(errors="replace")
         err = proc.stderr.decode(errors="replace")
         if proc.returncode != 0:
-            what = "the firmware faulted" if "utoe: fault" in out else f"QEMU exited with status {proc.returncode}"
+            if "utoe: fault" in out:
+                what = "the firmware faulted"
+            elif "Lockup" in err:
+                what = "the firmware faulted and locked up (a fault inside the fault handler)"
+            else:
+                what = f"QEMU exited with status {proc.returncode}"
             self.fail(what, out + err)
         return out
