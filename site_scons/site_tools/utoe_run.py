@@ -8,7 +8,7 @@ import os
 from SCons.Script import AlwaysBuild, Builder, Value
 from utoe_scons import module_files, utoe_action
 
-from utoe import boards, fit, measure, reference, runners
+from utoe import boards, fit, icount, measure, reference, runners
 
 
 def _runner(env):
@@ -20,7 +20,7 @@ def _run_emitter(target, source, env):
     log = target[0]
     products = [log.dir.File(p) for p in runners.RUNNERS[env["UTOE_RUNNER"]].products]
     return [log] + products, source + [Value(env["UTOE_RUNNER"])] + [
-        env.File(f) for f in module_files("runners", "icount")]
+        env.File(f) for f in module_files("runners", "icount") + [icount.PLUGIN_SOURCE]]
 
 
 def _run_build(target, source, env):
