@@ -76,7 +76,8 @@ def tvm_include_dirs():
 
 
 def harness_sources(board):
-    return [os.path.join(C_DIR, "utoe_eval.c"), os.path.join(C_DIR, "platform", board.platform + ".c")]
+    shared = [os.path.join(C_DIR, "platform", "baremetal.c")] if bare_metal(board) else []
+    return [os.path.join(C_DIR, "utoe_eval.c"), os.path.join(C_DIR, "platform", board.platform + ".c")] + shared
 
 
 def model_sources(codegen_dir):
@@ -121,7 +122,7 @@ def build(board, app_dir, codegen_dir, elf_path):
                          f"(have: {', '.join(PLATFORMS)})")
     defines = platform["cflags"] + ([f"-DUTOE_TICK_HZ={lay['tick_hz']}u"] if lay else [])
     ldflags = list(platform["ldflags"]) + ([f"-T{os.path.join(app_dir, 'link.ld')}"] if lay else [])
-    includes = [app_dir, codegen_dir, C_DIR] + tvm_include_dirs()
+    includes = [app_dir, codegen_dir, C_DIR, os.path.join(C_DIR, "platform")] + tvm_include_dirs()
     inc_flags = [f"-I{d}" for d in includes]
     obj_dir = os.path.join(os.path.dirname(elf_path), "obj")
     os.makedirs(obj_dir, exist_ok=True)
