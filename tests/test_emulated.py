@@ -141,15 +141,29 @@ def test_hanging_firmware_times_out_with_log_tail(tmp_path):
 
 
 def test_crash_is_reported_with_the_fault(tmp_path, lenet):
-    """A firmware that faults: the platform's handler names the exception."""
-    elf = lenet.path("build", "nrf52840dk", "lenet5", "firmware.elf")
+    """A firmware that faults: the first operator's first instruction is
+    replaced by a permanently undefined one (UDF); the platform's handler
+    names the exception and the runner fails with the log's tail."""
+    from elftools.elf.elffile import ELFFile
+
     bad = tmp_path / "firmware.elf"
-    shutil.copy(elf, bad)
-    # run the M4F build on the M3 machine: its first FPU instruction faults
-    runner = QemuRunner(boards.get("mps2-an385"), timeout=30)
+    shutil.copy(lenet.path("build", "nrf52840dk", "lenet5", "firmware.elf"), bad)
+    with open(bad, "rb") as f:
+        elf = ELFFile(f)
+        sym = next(s for s in elf.get_section_by_name(".symtab").iter_symbols() if s.name.startswith("__tvm_ffi_"))
+        addr = sym["st_value"] & ~1
+        text = next(sec for sec in elf.iter_sections()
+                    if sec["sh_addr"] <= addr < sec["sh_addr"] + sec["sh_size"] and sec["sh_type"] == "SHT_PROGBITS")
+        offset = text["sh_offset"] + addr - text["sh_addr"]
+    with open(bad, "r+b") as f:
+        f.seek(offset)
+        f.write(b"\xfe\xde")  # udf #254 (Thumb)
+    runner = QemuRunner(boards.get("nrf52840dk"), timeout=30)
     with pytest.raises(RunError, match="the firmware faulted") as e:
         runner.run(str(bad), str(tmp_path / "run.log"))
-    assert "utoe: fault exception=" in str(e.value)
+    assert "utoe: fault exception=0x00000003" in str(e.value)  # HardFault (the UsageFault escalated)
+    assert "utoe: begin" in str(e.value)  # the tail of the log, up to the fault
+    assert not (tmp_path / "run.log").exists()
 
 
 def test_missing_qemu_names_the_package(tmp_path, monkeypatch):

@@ -1,12 +1,18 @@
 """Model import: a model file in, a Relax IRModule out.
 
-Detects the format from the file's contents (not its name), checks that TVM's
-frontend can take every operator before handing the model over, and turns
-TVM's exceptions into errors that name the model file and the operator.
+Formats: TFLite (.tflite, recognised by its flatbuffer identifier), ONNX
+(.onnx, parsed by the onnx package) and PyTorch exported programs (.pt2,
+written by torch.export.save). Each has an importer in IMPORTERS; all give
+the same thing: a Relax module whose weights are constants, and the source's
+input and output names. Dynamic shapes are refused, naming the input: utoe
+plans memory statically.
+
+TVM's exceptions become errors that name the model file and the operator.
 """
 
 import os
 import re
+import zipfile
 
 from .errors import ModelError
 
@@ -14,7 +20,7 @@ TFLITE_IDENT = b"TFL3"
 
 
 def detect_format(path):
-    """Return 'tflite' for a TFLite flatbuffer; raise ModelError otherwise."""
+    """Return 'tflite', 'onnx' or 'pt2'; raise ModelError naming the file otherwise."""
     if not os.path.exists(path):
         raise ModelError(f"model file not found: {path}")
     if os.path.isdir(path):
@@ -23,10 +29,77 @@ def detect_format(path):
         head = f.read(8)
     if len(head) == 8 and head[4:8] == TFLITE_IDENT:
         return "tflite"
+    if path.endswith(".pt2"):
+        if not zipfile.is_zipfile(path):
+            raise ModelError(f"{path}: not a PyTorch exported program (.pt2 files are zip archives "
+                             "written by torch.export.save)")
+        return "pt2"
+    if path.endswith(".onnx"):
+        _onnx_model(path)
+        return "onnx"
     raise ModelError(
         f"{path}: not a TFLite model (no 'TFL3' flatbuffer identifier at byte 4); "
-        "utoe reads .tflite files"
+        "utoe reads .tflite, .onnx and .pt2 (torch.export) files"
     )
+
+
+def _dynamic(path, name, shape, fix):
+    return ModelError(f"{path}: input '{name}' has a dynamic dimension (shape {shape}); utoe compiles static "
+                      f"shapes only — {fix}")
+
+
+def _onnx_model(path):
+    import onnx
+
+    try:
+        model = onnx.load(path)
+        onnx.checker.check_model(model)
+    except Exception as e:  # protobuf and the checker raise many kinds
+        last = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"{path}: not an ONNX model ({last})") from None
+    return model
+
+
+def _import_onnx(path):
+    from tvm.relax.frontend.onnx import from_onnx
+
+    model = _onnx_model(path)
+    weights = {i.name for i in model.graph.initializer}
+    shapes = {}
+    for i in model.graph.input:
+        if i.name in weights:
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                for d in i.type.tensor_type.shape.dim]
+        if not all(isinstance(d, int) and d > 0 for d in dims):
+            raise _dynamic(path, i.name, dims, "export with a fixed batch size (no dynamic_axes)")
+        shapes[i.name] = dims
+    mod = from_onnx(model, shape_dict=shapes, keep_params_in_input=False)
+    return mod, (list(shapes), [o.name for o in model.graph.output])
+
+
+def _import_pt2(path):
+    import torch
+    from tvm.relax.frontend.torch import from_exported_program
+
+    import warnings
+
+    try:
+        with warnings.catch_warnings():  # torch's own deprecation notices about its pytree format
+            warnings.simplefilter("ignore", FutureWarning)
+            ep = torch.export.load(path)
+    except Exception as e:
+        raise ModelError(f"{path}: torch.export.load cannot read it ({type(e).__name__}: {e})") from None
+    sig = ep.graph_signature
+    user = set(sig.user_inputs)
+    for node in ep.graph.nodes:
+        if node.op == "placeholder" and node.name in user:
+            shape = list(node.meta["val"].shape)
+            if not all(isinstance(d, int) for d in shape):
+                raise _dynamic(path, node.name, [str(d) for d in shape],
+                               "export without dynamic_shapes (torch.export.export(model, example))")
+    mod = from_exported_program(ep, keep_params_as_input=False)
+    return mod, (list(sig.user_inputs), list(sig.user_outputs))
 
 
 def _tflite_model(path):
@@ -39,6 +112,13 @@ def _tflite_model(path):
         model.SubgraphsLength()
     except Exception as e:  # flatbuffers raises bare exceptions on garbage
         raise ModelError(f"{path}: malformed TFLite flatbuffer ({e})") from None
+    sub = model.Subgraphs(0)
+    for i in sub.InputsAsNumpy():
+        t = sub.Tensors(i)
+        sig = t.ShapeSignatureAsNumpy() if t.ShapeSignatureLength() else []
+        if any(d < 0 for d in sig):
+            raise _dynamic(path, t.Name().decode(errors="replace"), [int(d) if d >= 0 else "?" for d in sig],
+                           "convert with a fixed batch size")
     return model
 
 
@@ -78,6 +158,15 @@ def import_model(path):
 
     Returns (mod, format, (input names, output names))."""
     fmt = detect_format(path)
+    if fmt != "tflite":
+        try:
+            mod, names = IMPORTERS[fmt](path)
+        except ModelError:
+            raise
+        except Exception as e:  # the frontends raise many kinds on what they cannot take
+            last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            raise ModelError(f"{path}: TVM's {fmt} frontend could not import the model: {last}") from None
+        return mod, fmt, names
     model = _tflite_model(path)
     if model.SubgraphsLength() != 1:
         raise ModelError(f"{path}: {model.SubgraphsLength()} subgraphs; utoe compiles single-subgraph models")
@@ -106,3 +195,8 @@ def io_names(model):
     sub = model.Subgraphs(0)
     names = lambda idx: [sub.Tensors(i).Name().decode(errors="replace") for i in idx]  # noqa: E731
     return (names(sub.InputsAsNumpy()), names(sub.OutputsAsNumpy()))
+
+
+# format -> importer(path) -> (Relax module, (input names, output names));
+# TFLite goes through import_model itself (operator checks, error locations).
+IMPORTERS = {"onnx": _import_onnx, "pt2": _import_pt2}

@@ -14,7 +14,7 @@ from .errors import ModelError, suggest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS_DIR = os.path.join(ROOT, "models")
 REGISTRY = os.path.join(MODELS_DIR, "registry.toml")
-MODEL_SUFFIXES = (".tflite",)
+MODEL_SUFFIXES = (".tflite", ".onnx", ".pt2")
 
 
 def shared_models_dir():

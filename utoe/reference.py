@@ -9,6 +9,9 @@ log, in result.json) are compared with the reference's:
   optimized kernels differ from TFLite's reference int8 arithmetic, which
   TFLite Micro and CMSIS-NN reproduce, by up to 5 LSB.
 
+- ONNX models: onnxruntime on the CPU.
+- PyTorch exported programs: the program's own module, run by torch.
+
 Integer outputs must be bit-exact; float outputs within a relative tolerance.
 """
 
@@ -48,7 +51,34 @@ def _tflite_reference(model_path, inputs, metadata):
     return outs
 
 
-REFERENCES = {"tflite": ("tflite-builtin-ref", _tflite_reference)}
+def _onnx_reference(model_path, inputs, metadata):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(model_path, opts, providers=["CPUExecutionProvider"])
+    feed = {spec["name"]: value.reshape(spec["shape"]) for spec, value in zip(metadata["inputs"], inputs)}
+    return sess.run([spec["name"] for spec in metadata["outputs"]], feed)
+
+
+def _torch_reference(model_path, inputs, metadata):
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():  # torch's own deprecation notices about its pytree format
+        warnings.simplefilter("ignore", FutureWarning)
+        module = torch.export.load(model_path).module()
+    with torch.no_grad():
+        out = module(*[torch.from_numpy(v.reshape(spec["shape"]).copy())
+                       for spec, v in zip(metadata["inputs"], inputs)])
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    return [o.numpy() for o in outs]
+
+
+REFERENCES = {"tflite": ("tflite-builtin-ref", _tflite_reference),
+              "onnx": ("onnxruntime-cpu", _onnx_reference),
+              "pt2": ("torch-export", _torch_reference)}
 
 
 def reference_outputs(metadata, seed):

@@ -1,0 +1,103 @@
+"""ONNX and PyTorch (torch.export) front ends: the project's float LeNet-5
+from each framework compiles, runs and matches the framework's own runtime;
+dynamic shapes and files that are not what they claim fail naming the file
+and the input. Real torch, onnx, onnxruntime, TVM and gcc."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT
+from tests.scons_helpers import Build
+from utoe import frontend
+from utoe.errors import ModelError
+
+torch = pytest.importorskip("torch", reason="torch==2.13.0 not installed (./setup.sh installs it)")
+pytest.importorskip("onnx", reason="onnx not installed (./setup.sh installs it)")
+
+
+def test_both_lenet5_models_run_and_match_their_framework(project_copy):
+    build = Build(project_copy)
+    build.scons("board=native", "model=lenet5_onnx,lenet5_torch", "trials=2")
+    refs = {"lenet5_onnx": "onnxruntime-cpu", "lenet5_torch": "torch-export"}
+    outputs = {}
+    for model, reference in refs.items():
+        with open(build.path("build", "native", model, "result.json")) as f:
+            r = json.load(f)
+        v = r["validation"]
+        assert v["reference"] == reference and v["ok"], v
+        assert v["max_abs_error"] < 1e-5
+        assert [op["name"] for op in r["operators"]]  # real operators, real figures
+        assert r["flash"]["model"]["weights"] == 4 * 61706  # LeNet-5's float32 parameters
+        outputs[model] = np.frombuffer(bytes.fromhex(r["outputs"][0]["bytes_hex"]), np.float32)
+    # the same network from two frameworks: the same logits, to float rounding
+    assert np.allclose(outputs["lenet5_onnx"], outputs["lenet5_torch"], rtol=1e-5, atol=1e-6)
+
+
+def test_model_path_to_an_onnx_file_resolves():
+    from utoe import models
+
+    spec = models.resolve(os.path.join(ROOT, "models", "lenet5.onnx"))
+    assert frontend.detect_format(spec.path) == "onnx"
+
+
+def test_dynamic_onnx_input_is_named(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "models"))
+    try:
+        from make_lenet5_float import LeNet5
+    finally:
+        sys.path.pop(0)
+    path = tmp_path / "dyn.onnx"
+    torch.onnx.export(LeNet5().eval(), (torch.zeros(1, 1, 28, 28),), str(path), input_names=["image"],
+                      dynamic_axes={"image": {0: "batch"}}, opset_version=17, dynamo=False)
+    with pytest.raises(ModelError) as e:
+        frontend.import_model(str(path))
+    assert f"{path}: input 'image' has a dynamic dimension (shape ['batch', 1, 28, 28])" in str(e.value)
+    assert "static shapes only" in str(e.value)
+
+
+def test_dynamic_torch_input_is_named(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "models"))
+    try:
+        from make_lenet5_float import LeNet5
+    finally:
+        sys.path.pop(0)
+    batch = torch.export.Dim("batch", min=2, max=8)
+    ep = torch.export.export(LeNet5().eval(), (torch.zeros(2, 1, 28, 28),), dynamic_shapes=({0: batch},))
+    path = tmp_path / "dyn.pt2"
+    torch.export.save(ep, str(path))
+    with pytest.raises(ModelError, match=r"dyn.pt2: input 'x' has a dynamic dimension \(shape \['s\w*', '1', "
+                                         r"'28', '28'\]\)"):
+        frontend.import_model(str(path))
+
+
+def test_dynamic_tflite_input_is_named(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "models"))
+    try:
+        from tflite.BuiltinOperator import BuiltinOperator
+        from tflite_builder import Model, TensorType
+    finally:
+        sys.path.pop(0)
+    m = Model("dynamic batch")
+    x = m.tensor("x", [1, 4], TensorType.FLOAT32, shape_signature=[-1, 4])
+    y = m.tensor("y", [1, 4], TensorType.FLOAT32, shape_signature=[-1, 4])
+    m.operator(BuiltinOperator.RELU, [x], [y])
+    m.io([x], [y])
+    path = tmp_path / "dyn.tflite"
+    path.write_bytes(m.serialize())
+    with pytest.raises(ModelError, match=r"dyn.tflite: input 'x' has a dynamic dimension \(shape \['\?', 4\]\)"):
+        frontend.import_model(str(path))
+
+
+def test_files_that_are_not_what_they_claim(tmp_path):
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"\x00\x01 certainly not a protobuf of a graph")
+    with pytest.raises(ModelError, match=r"model.onnx: not an ONNX model"):
+        frontend.detect_format(str(bad))
+    bad = tmp_path / "model.pt2"
+    bad.write_text("not a zip")
+    with pytest.raises(ModelError, match=r"model.pt2: not a PyTorch exported program"):
+        frontend.detect_format(str(bad))
