@@ -82,14 +82,26 @@ def test_dynamic_tflite_input_is_named(tmp_path):
     finally:
         sys.path.pop(0)
     m = Model("dynamic batch")
-    x = m.tensor("x", [1, 4], TensorType.FLOAT32, shape_signature=[-1, 4])
-    y = m.tensor("y", [1, 4], TensorType.FLOAT32, shape_signature=[-1, 4])
+    x = m.tensor("x", [-1, 4], TensorType.FLOAT32, shape_signature=[-1, 4])
+    y = m.tensor("y", [-1, 4], TensorType.FLOAT32, shape_signature=[-1, 4])
     m.operator(BuiltinOperator.RELU, [x], [y])
     m.io([x], [y])
     path = tmp_path / "dyn.tflite"
     path.write_bytes(m.serialize())
     with pytest.raises(ModelError, match=r"dyn.tflite: input 'x' has a dynamic dimension \(shape \['\?', 4\]\)"):
         frontend.import_model(str(path))
+
+
+def test_resizable_tflite_batch_compiles_at_its_shape():
+    """TFLite converters mark the batch resizable (-1 in the shape signature)
+    while the shape says 1: that is static, as in TFLite Micro."""
+    from tests.conftest import shared_model
+
+    path = shared_model("sinus_float.tflite")
+    model = frontend._tflite_model(path)
+    t = model.Subgraphs(0).Tensors(model.Subgraphs(0).Inputs(0))
+    assert list(t.ShapeSignatureAsNumpy()) == [-1, 1] and list(t.ShapeAsNumpy()) == [1, 1]
+    frontend.import_model(path)
 
 
 def test_files_that_are_not_what_they_claim(tmp_path):

@@ -112,12 +112,15 @@ def _tflite_model(path):
         model.SubgraphsLength()
     except Exception as e:  # flatbuffers raises bare exceptions on garbage
         raise ModelError(f"{path}: malformed TFLite flatbuffer ({e})") from None
+    # A -1 in a TFLite shape *signature* only says the tensor may be resized;
+    # its shape is what TFLite (and TFLite Micro) allocate, and what utoe
+    # compiles. A shape without a size is dynamic.
     sub = model.Subgraphs(0)
     for i in sub.InputsAsNumpy():
         t = sub.Tensors(i)
-        sig = t.ShapeSignatureAsNumpy() if t.ShapeSignatureLength() else []
-        if any(d < 0 for d in sig):
-            raise _dynamic(path, t.Name().decode(errors="replace"), [int(d) if d >= 0 else "?" for d in sig],
+        shape = [int(d) for d in t.ShapeAsNumpy()] if t.ShapeLength() else []
+        if any(d < 1 for d in shape):
+            raise _dynamic(path, t.Name().decode(errors="replace"), [d if d >= 1 else "?" for d in shape],
                            "convert with a fixed batch size")
     return model
 
