@@ -11,9 +11,12 @@ A model that does not fit fails with both numbers, the need and the board's
 size (FitError). Selecting hardware (`board=all`) records the same figures
 instead of failing, so one table can say which boards fit."""
 
+import json
+import os
 import re
 
 from .errors import BuildError
+from .files import remove, write_json
 
 
 class FitError(BuildError):
@@ -89,17 +92,12 @@ UNFIT = "unfit.json"
 
 
 def record(pair_dir, board, error):
-    from .files import write_json
-
     write_json(f"{pair_dir}/{UNFIT}", {"schema": "utoe.unfit/1", "board": board.name,
                                        "message": str(error), "figures": error.figures})
 
 
 def recorded(pair_dir):
     """The unfit record of a (board, model) build directory, or None."""
-    import json
-    import os
-
     path = f"{pair_dir}/{UNFIT}"
     if not os.path.exists(path):
         return None
@@ -108,6 +106,4 @@ def recorded(pair_dir):
 
 
 def clear(pair_dir):
-    from .files import remove
-
     remove(f"{pair_dir}/{UNFIT}")

@@ -43,7 +43,7 @@ class QemuRunner(Runner):
         icount.write_symbols(elf_path, syms_path)
         cmd = self.command(elf_path, icount.qemu_args(icount.plugin_path(), syms_path, counts_path))
         try:
-            log = self.execute(cmd)
+            log = self._qemu(cmd)
             icount.read_counts(counts_path)  # present and well-formed, or RunError
         except BaseException:
             remove(counts_path, log_path)
@@ -53,7 +53,7 @@ class QemuRunner(Runner):
         write_text(log_path, log)
         return log
 
-    def execute(self, cmd):
+    def _qemu(self, cmd):
         try:
             proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=self.timeout)
         except subprocess.TimeoutExpired as e:
