@@ -6,6 +6,8 @@ Both are split into the model's share and the rest (harness, platform, libc,
 OS) by symbol: the arena, the workspace pool, the parameters, TVM's operators
 and the executor are all named by utoe's codegen."""
 
+import contextlib
+
 from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 
@@ -31,13 +33,24 @@ def _classify(section):
     return "rodata"
 
 
-def sizes(elf_path):
+@contextlib.contextmanager
+def open_elf(elf_path, error, purpose):
+    """(ELFFile, its symbol table) of a firmware; `error` (a UtoeError class)
+    names the file when it cannot be read or has no symbols."""
     try:
         f = open(elf_path, "rb")
     except OSError as e:
-        raise BuildError(f"cannot read firmware {elf_path}: {e.strerror}") from None
+        raise error(f"cannot read firmware {elf_path}: {e.strerror}") from None
     with f:
         elf = ELFFile(f)
+        symtab = elf.get_section_by_name(".symtab")
+        if symtab is None:
+            raise error(f"{elf_path}: no symbol table (stripped?); utoe needs symbols {purpose}")
+        yield elf, symtab
+
+
+def sizes(elf_path):
+    with open_elf(elf_path, BuildError, "to split sizes") as (elf, symtab):
         totals = {"text": 0, "rodata": 0, "data": 0, "bss": 0}
         kind_of = {}
         for i, sec in enumerate(elf.iter_sections()):
@@ -45,9 +58,6 @@ def sizes(elf_path):
             kind_of[i] = kind
             if kind:
                 totals[kind] += sec["sh_size"]
-        symtab = elf.get_section_by_name(".symtab")
-        if symtab is None:
-            raise BuildError(f"{elf_path}: no symbol table (stripped?); utoe needs symbols to split sizes")
         ram_model = {"arena": 0, "workspace": 0, "other": 0}
         flash_model = {"weights": 0, "code": 0}
         seen = set()

@@ -16,8 +16,7 @@ import shutil
 import subprocess
 import sys
 
-from elftools.elf.elffile import ELFFile
-
+from .elfsize import open_elf
 from .errors import BuildError, RunError
 from .files import read_json, remove, write_text
 
@@ -59,15 +58,7 @@ def is_owner(name):
 def functions(elf_path):
     """[(start, end, name)] of the ELF's sized functions, by address; Thumb
     addresses without their mode bit; the first of overlapping symbols kept."""
-    try:
-        f = open(elf_path, "rb")
-    except OSError as e:
-        raise RunError(f"cannot read firmware {elf_path}: {e.strerror}") from None
-    with f:
-        elf = ELFFile(f)
-        symtab = elf.get_section_by_name(".symtab")
-        if symtab is None:
-            raise RunError(f"{elf_path}: no symbol table; per-function counts need one")
+    with open_elf(elf_path, RunError, "for per-function counts") as (elf, symtab):
         thumb = elf["e_machine"] == "EM_ARM"
         funcs = {}
         for sym in symtab.iter_symbols():
