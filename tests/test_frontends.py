@@ -5,6 +5,7 @@ and the input. Real torch, onnx, onnxruntime, TVM and gcc."""
 
 import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -37,11 +38,32 @@ def test_both_lenet5_models_run_and_match_their_framework(project_copy):
     assert np.allclose(outputs["lenet5_onnx"], outputs["lenet5_torch"], rtol=1e-5, atol=1e-6)
 
 
-def test_model_path_to_an_onnx_file_resolves():
+def test_script_reproduces_the_committed_models(tmp_path):
+    script = os.path.join(ROOT, "models", "make_lenet5_float.py")
+    run = subprocess.run([sys.executable, script, "--out-dir", str(tmp_path)], capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    for name in ("lenet5.onnx", "lenet5.pt2"):
+        with open(os.path.join(ROOT, "models", name), "rb") as f:
+            assert (tmp_path / name).read_bytes() == f.read(), (
+                f"models/{name} differs from what models/make_lenet5_float.py writes; rerun it and commit both")
+
+
+def test_model_paths_resolve_to_names_that_do_not_collide(tmp_path):
     from utoe import models
 
+    # a zoo model's own file builds under the zoo name
     spec = models.resolve(os.path.join(ROOT, "models", "lenet5.onnx"))
-    assert frontend.detect_format(spec.path) == "onnx"
+    assert spec.name == "lenet5_onnx" and frontend.detect_format(spec.path) == "onnx"
+    assert models.resolve(os.path.join(ROOT, "models", "lenet5.pt2")).name == "lenet5_torch"
+    # another file whose stem is a zoo name ('lenet5', the int8 TFLite) must not share its build dirs
+    (tmp_path / "lenet5.pt2").write_bytes(b"")
+    (tmp_path / "lenet5.onnx").write_bytes(b"")
+    (tmp_path / "mynet.onnx").write_bytes(b"")
+    assert models.resolve(str(tmp_path / "lenet5.pt2")).name == "lenet5_pt2"
+    other = models.resolve(str(tmp_path / "lenet5.onnx")).name  # 'lenet5_onnx' is taken too
+    assert other.startswith("lenet5_onnx_") and other not in models.registry()
+    assert models.resolve(str(tmp_path / "mynet.onnx")).name == "mynet"
 
 
 def test_dynamic_onnx_input_is_named(tmp_path):
@@ -69,8 +91,21 @@ def test_dynamic_torch_input_is_named(tmp_path):
     ep = torch.export.export(LeNet5().eval(), (torch.zeros(2, 1, 28, 28),), dynamic_shapes=({0: batch},))
     path = tmp_path / "dyn.pt2"
     torch.export.save(ep, str(path))
-    with pytest.raises(ModelError, match=r"dyn.pt2: input 'x' has a dynamic dimension \(shape \['s\w*', '1', "
-                                         r"'28', '28'\]\)"):
+    with pytest.raises(ModelError, match=r"dyn.pt2: input 'x' has a dynamic dimension \(shape \['s\w*', 1, 28, "
+                                         r"28\]\); utoe compiles static shapes only"):
+        frontend.import_model(str(path))
+
+
+def test_onnx_input_without_a_shape_is_refused(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, None)  # rank unknown
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    path = tmp_path / "noshape.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(ModelError, match=r"noshape.onnx: invalid ONNX model \(onnx.checker: .*'shape'"):
         frontend.import_model(str(path))
 
 

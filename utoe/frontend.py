@@ -12,6 +12,7 @@ TVM's exceptions become errors that name the model file and the operator.
 
 import os
 import re
+import warnings
 import zipfile
 
 from .errors import ModelError
@@ -51,12 +52,15 @@ def _dynamic(path, name, shape, fix):
 def _onnx_model(path):
     import onnx
 
+    first = lambda e: str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__  # noqa: E731
     try:
         model = onnx.load(path)
+    except Exception as e:  # protobuf raises many kinds
+        raise ModelError(f"{path}: not an ONNX model ({first(e)})") from None
+    try:
         onnx.checker.check_model(model)
-    except Exception as e:  # protobuf and the checker raise many kinds
-        last = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelError(f"{path}: not an ONNX model ({last})") from None
+    except Exception as e:
+        raise ModelError(f"{path}: invalid ONNX model (onnx.checker: {first(e)})") from None
     return model
 
 
@@ -74,6 +78,7 @@ def _import_onnx(path):
         if not all(isinstance(d, int) and d > 0 for d in dims):
             raise _dynamic(path, i.name, dims, "export with a fixed batch size (no dynamic_axes)")
         shapes[i.name] = dims
+    # initializers become Relax constants, as from_tflite's weights
     mod = from_onnx(model, shape_dict=shapes, keep_params_in_input=False)
     return mod, (list(shapes), [o.name for o in model.graph.output])
 
@@ -82,23 +87,24 @@ def _import_pt2(path):
     import torch
     from tvm.relax.frontend.torch import from_exported_program
 
-    import warnings
-
-    try:
-        with warnings.catch_warnings():  # torch's own deprecation notices about its pytree format
-            warnings.simplefilter("ignore", FutureWarning)
+    # torch's own deprecation notices about its pytree format, from loading
+    # and from the decompositions TVM's frontend runs: not the user's concern
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
             ep = torch.export.load(path)
-    except Exception as e:
-        raise ModelError(f"{path}: torch.export.load cannot read it ({type(e).__name__}: {e})") from None
-    sig = ep.graph_signature
-    user = set(sig.user_inputs)
-    for node in ep.graph.nodes:
-        if node.op == "placeholder" and node.name in user:
-            shape = list(node.meta["val"].shape)
-            if not all(isinstance(d, int) for d in shape):
-                raise _dynamic(path, node.name, [str(d) for d in shape],
-                               "export without dynamic_shapes (torch.export.export(model, example))")
-    mod = from_exported_program(ep, keep_params_as_input=False)
+        except Exception as e:
+            raise ModelError(f"{path}: torch.export.load cannot read it ({type(e).__name__}: {e})") from None
+        sig = ep.graph_signature
+        user = set(sig.user_inputs)
+        for node in ep.graph.nodes:
+            if node.op == "placeholder" and node.name in user:
+                shape = list(node.meta["val"].shape)
+                if not all(isinstance(d, int) for d in shape):
+                    raise _dynamic(path, node.name, [d if isinstance(d, int) else str(d) for d in shape],
+                                   "export without dynamic_shapes (torch.export.export(model, example))")
+        # parameters and buffers become Relax constants, as from_tflite's weights
+        mod = from_exported_program(ep, keep_params_as_input=False)
     return mod, (list(sig.user_inputs), list(sig.user_outputs))
 
 

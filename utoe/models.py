@@ -4,6 +4,7 @@
 the project's own models/ or at the externally trained models in
 ../shared/models (UTOE_SHARED_MODELS overrides that folder)."""
 
+import hashlib
 import os
 import re
 import tomllib
@@ -60,8 +61,27 @@ def resolve(value):
         return spec
     looks_like_path = os.sep in value or value.endswith(MODEL_SUFFIXES) or os.path.exists(value)
     if not looks_like_path:
-        raise ModelError(suggest(value, zoo, "model") + " — give a zoo name (`scons model=list`) or a path to a .tflite file")
+        raise ModelError(suggest(value, zoo, "model") + " — give a zoo name (`scons model=list`) or a path to a "
+                         ".tflite, .onnx or .pt2 file")
     path = os.path.abspath(value)
     if not os.path.exists(path):
         raise ModelError(f"model file not found: {value}")
-    return ModelSpec(_safe_name(os.path.splitext(os.path.basename(path))[0]), path)
+    return ModelSpec(_path_name(path, zoo), path)
+
+
+def _path_name(path, zoo):
+    """The name a model given by path builds under: a zoo model's own name
+    when the path is its file (models/lenet5.onnx is lenet5_onnx), else the
+    file's stem, with its format appended when the stem is a zoo name (a
+    foreign lenet5.onnx must not share build/<board>/lenet5 with the zoo's
+    lenet5), and a hash of its path if that is one too."""
+    for spec in zoo.values():
+        if os.path.exists(spec.path) and os.path.samefile(spec.path, path):
+            return spec.name
+    stem, ext = os.path.splitext(os.path.basename(path))
+    name = _safe_name(stem)
+    if name in zoo:
+        name = _safe_name(f"{stem}_{ext.lstrip('.') or 'model'}")
+    if name in zoo:
+        name += "_" + hashlib.sha256(path.encode()).hexdigest()[:6]
+    return name
