@@ -2,13 +2,26 @@
 schema when loaded, so a malformed file fails naming the file and the field.
 Adding a board is adding a file.
 
-A board may name a QEMU stand-in ([qemu]): a machine that runs the board's
-own binary. A stand-in needs the same or a superset ISA and enough memory,
-not the same chip: an ARMv6-M build for a Cortex-M0+ board runs unchanged on
-the Cortex-M3 of mps2-an385, so the instructions counted are the real
-binary's. The firmware for a stand-in is linked at the stand-in's addresses
-with the board's lengths, so the board's lengths must fit in the stand-in's
-regions (checked here)."""
+The stand-in rule. A board may name a QEMU stand-in ([qemu]): a machine that
+runs the board's own binary. A stand-in needs the same or a superset ISA and
+enough memory, not the same chip:
+
+    board core                     stand-in (QEMU -M)       why
+    Cortex-M0+ (ARMv6-M)           mps2-an385               its Cortex-M3 runs ARMv6-M code unchanged
+    Cortex-M3 (ARMv7-M)            mps2-an385               the same ISA
+    Cortex-M4, with or without FPU mps2-an386               Cortex-M4 with FPv4-SP: a superset of both
+    Cortex-M7                      mps2-an500               Cortex-M7 with FPv5 (double precision)
+    RV32IMAC/RV32IMC, <= 16 KiB RAM sifive_e,revb=true      the HiFive1 rev B's layout (code at 0x20010000)
+    RV32IMAC/RV32IMC, more RAM     virt -bios none          RV32GC; code and data in its RAM at 0x80000000
+    Xtensa LX6                     none                     Debian's QEMU has no ESP32 machine
+
+So the instructions counted under QEMU are those of the real board's binary.
+That binary is linked at the stand-in's addresses ([qemu] flash, ram) with the
+board's own lengths ([memory]), so the board's lengths must fit in the
+stand-in's regions. Checked here: the machine is one utoe knows (STAND_INS),
+it runs the board's core, its QEMU system matches, and the memory fits. Not
+checkable here: that the regions are where the machine really has memory (see
+tests and `info mtree` in the QEMU monitor)."""
 
 import os
 import tomllib
@@ -21,9 +34,44 @@ BOARDS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 TYPES = ("native", "mcu", "qemu")
 ARCHS = ("host", "armv6-m", "armv7-m", "armv7e-m", "armv7e-m+fp", "rv32imac", "rv32imc", "xtensa")
 PLATFORMS = ("host", "cortex-m", "riscv", "riot", "xtensa")
-# Keys of utoe.estimate's cycles-per-instruction model.
+# Keys of utoe.estimate's cycles-per-instruction model. "qemu-rv32" is the
+# virt machine's own core (boards/virt-rv32.toml): one instruction per virtual cycle.
 CORES = ("host", "cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "sifive-e31", "nuclei-bumblebee",
          "esp32c3-rv32imc", "qemu-rv32", "xtensa-lx6")
+# Names the runner classes (utoe.runners) are registered under, real or planned.
+RUNNER_NAMES = ("host", "qemu", "serial", "iotlab")
+
+# The archs a board with this core may declare (a Cortex-M4 or M7 with or without FPU).
+CORE_ARCHS = {
+    "host": ("host",),
+    "cortex-m0plus": ("armv6-m",),
+    "cortex-m3": ("armv7-m",),
+    "cortex-m4": ("armv7e-m", "armv7e-m+fp"),
+    "cortex-m7": ("armv7e-m", "armv7e-m+fp"),
+    "sifive-e31": ("rv32imac",),
+    "nuclei-bumblebee": ("rv32imac",),
+    "esp32c3-rv32imc": ("rv32imc",),
+    "qemu-rv32": ("rv32imac", "rv32imc"),
+    "xtensa-lx6": ("xtensa",),
+}
+# The bare-metal platform (C glue) for each arch; "riot" builds for any of them.
+ARCH_PLATFORM = {"host": "host", "armv6-m": "cortex-m", "armv7-m": "cortex-m", "armv7e-m": "cortex-m",
+                 "armv7e-m+fp": "cortex-m", "rv32imac": "riscv", "rv32imc": "riscv", "xtensa": "xtensa"}
+
+# QEMU machines that can stand in for a board, by -M name (before any
+# ",property"): (QEMU system, its CPU, the cores whose builds it runs unchanged).
+# A new stand-in machine is one line here plus its boards/<machine>.toml.
+STAND_INS = {
+    "mps2-an385": ("qemu-system-arm", "Cortex-M3", ("cortex-m0plus", "cortex-m3")),
+    "mps2-an386": ("qemu-system-arm", "Cortex-M4 with FPv4-SP", ("cortex-m0plus", "cortex-m3", "cortex-m4")),
+    "mps2-an500": ("qemu-system-arm", "Cortex-M7 with FPv5-D16",
+                   ("cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7")),
+    "sifive_e": ("qemu-system-riscv32", "SiFive E31 (RV32IMAC)",
+                 ("sifive-e31", "nuclei-bumblebee", "esp32c3-rv32imc", "qemu-rv32")),
+    "virt": ("qemu-system-riscv32", "RV32GC", ("sifive-e31", "nuclei-bumblebee", "esp32c3-rv32imc", "qemu-rv32")),
+}
+# Debian package of each QEMU system binary.
+QEMU_PACKAGES = {"qemu-system-arm": "qemu-system-arm", "qemu-system-riscv32": "qemu-system-misc"}
 
 # field: (type, required, allowed values or None)
 SCHEMA = {
@@ -54,8 +102,8 @@ REGION_SCHEMA = {"origin": (int, True, None), "length": (int, True, None)}
 MEMORY_SCHEMA = {"flash": (dict, True, None), "ram": (dict, True, None)}
 QEMU_SCHEMA = {
     "machine": (str, True, None),
-    "system": (str, True, ("qemu-system-arm", "qemu-system-riscv32")),
-    "debian_package": (str, True, None),
+    "system": (str, True, tuple(QEMU_PACKAGES)),
+    "debian_package": (str, True, tuple(QEMU_PACKAGES.values())),
     "args": (list, False, None),
     "flash": (dict, True, None),
     "ram": (dict, True, None),
@@ -99,6 +147,84 @@ def _check(data, schema, where):
             raise BoardError(f"{where}: field '{key}' is '{value}'; one of: {', '.join(allowed)}")
         if typ is list and not all(isinstance(v, str) for v in value):
             raise BoardError(f"{where}: field '{key}' must be a list of strings")
+        if typ is int and value <= 0 and key != "origin":
+            raise BoardError(f"{where}: field '{key}' is {value}; it must be positive")
+
+
+def _check_regions(data, where):
+    for table, schema in (("memory", MEMORY_SCHEMA), ("qemu", QEMU_SCHEMA)):
+        if table not in data:
+            continue
+        _check(data[table], schema, f"{where} [{table}]")
+        for region in ("flash", "ram"):
+            _check(data[table][region], REGION_SCHEMA, f"{where} [{table}] {region}")
+            r = data[table][region]
+            if r["origin"] < 0 or r["origin"] + r["length"] > 1 << 32:
+                raise BoardError(f"{where}: {table}.{region} (origin {r['origin']:#x}, length {r['length']:#x}) "
+                                 "is outside the 32-bit address space")
+    if "memory" in data:
+        for region in ("flash", "ram"):
+            length, key = data["memory"][region]["length"], f"{region}_bytes"
+            if key not in data:
+                raise BoardError(f"{where}: missing field '{key}' (memory.{region}.length is {length})")
+            if data[key] != length:
+                raise BoardError(f"{where}: field '{key}' is {data[key]} but memory.{region}.length is {length}; "
+                                 "they must agree")
+
+
+def _check_consistency(data, where):
+    """Fields that must agree with each other: core, arch, platform, flags, runners."""
+    core, arch, platform = data["core"], data["arch"], data["platform"]
+    if arch not in CORE_ARCHS[core]:
+        raise BoardError(f"{where}: field 'arch' is '{arch}' but a {core} core is {' or '.join(CORE_ARCHS[core])}")
+    if platform not in (ARCH_PLATFORM[arch], "riot"):
+        raise BoardError(f"{where}: field 'platform' is '{platform}' but arch '{arch}' builds for platform "
+                         f"'{ARCH_PLATFORM[arch]}' (or 'riot')")
+    cflags = data["toolchain"]["cflags"]
+    if ARCH_PLATFORM[arch] == "cortex-m":
+        if f"-mcpu={core}" not in cflags:
+            raise BoardError(f"{where}: field 'toolchain.cflags' lacks '-mcpu={core}' (field 'core' is '{core}')")
+        if ("-mfloat-abi=hard" in cflags) != arch.endswith("+fp"):
+            want = "'-mfloat-abi=hard' and an -mfpu" if arch.endswith("+fp") else "no '-mfloat-abi=hard'"
+            raise BoardError(f"{where}: field 'toolchain.cflags' must have {want} for arch '{arch}'")
+    if ARCH_PLATFORM[arch] == "riscv" and f"-march={arch}" not in cflags:
+        raise BoardError(f"{where}: field 'toolchain.cflags' lacks '-march={arch}' (field 'arch' is '{arch}')")
+    for runner in data["runners"]:
+        if runner not in RUNNER_NAMES:
+            raise BoardError(f"{where}: field 'runners': " + suggest(runner, RUNNER_NAMES, "runner"))
+    if data["type"] == "qemu" and "qemu" not in data:
+        raise BoardError(f"{where}: missing table [qemu], required for a board of type 'qemu'")
+    if ("qemu" in data) != ("qemu" in data["runners"]):
+        raise BoardError(f"{where}: field 'runners' " + ("lacks 'qemu' but the board has a [qemu] stand-in"
+                         if "qemu" in data else "has 'qemu' but the board has no [qemu] stand-in"))
+    if ("iotlab_arch" in data) != ("iotlab" in data["runners"]):
+        raise BoardError(f"{where}: field 'runners' " + ("lacks 'iotlab' but field 'iotlab_arch' is set"
+                         if "iotlab_arch" in data else "has 'iotlab' but field 'iotlab_arch' is missing"))
+
+
+def _check_stand_in(data, where):
+    """The stand-in machine runs the board's core and holds its memory."""
+    q = data["qemu"]
+    machine = q["machine"].split(",")[0]
+    if machine not in STAND_INS:
+        raise BoardError(f"{where}: [qemu] field 'machine': " + suggest(machine, STAND_INS, "stand-in machine")
+                         + " (a new one goes into utoe.boards.STAND_INS)")
+    system, cpu, cores = STAND_INS[machine]
+    if q["system"] != system:
+        raise BoardError(f"{where}: [qemu] field 'system' is '{q['system']}' but machine '{machine}' is {system}'s")
+    if q["debian_package"] != QEMU_PACKAGES[system]:
+        raise BoardError(f"{where}: [qemu] field 'debian_package' is '{q['debian_package']}' but {system} "
+                         f"comes in '{QEMU_PACKAGES[system]}'")
+    if data["core"] not in cores:
+        fits = [m for m, (_, _, c) in STAND_INS.items() if data["core"] in c]
+        raise BoardError(f"{where}: [qemu] machine '{machine}' ({cpu}) cannot run a {data['core']} build: a stand-in "
+                         "needs the same ISA or a superset" + (f"; use {' or '.join(fits)}" if fits else
+                                                                "; no known machine can, so drop [qemu]"))
+    for region in ("flash", "ram"):
+        need, have = data["memory"][region]["length"], q[region]["length"]
+        if need > have:
+            raise BoardError(f"{where}: the board's {region} ({need} bytes) does not fit its stand-in "
+                             f"'{q['machine']}' ({region} {have} bytes): choose a stand-in with enough memory")
 
 
 def load(path):
@@ -119,24 +245,12 @@ def load(path):
         for key in ("clock_hz", "ram_bytes", "flash_bytes", "memory"):
             if key not in data:
                 raise BoardError(f"{where}: missing field '{key}', required for a board of type '{data['type']}'")
-    for table, schema in (("memory", MEMORY_SCHEMA), ("qemu", QEMU_SCHEMA)):
-        if table in data:
-            _check(data[table], schema, f"{where} [{table}]")
-            for region in ("flash", "ram"):
-                _check(data[table][region], REGION_SCHEMA, f"{where} [{table}] {region}")
-    if "memory" in data:
-        for region in ("flash", "ram"):
-            length = data["memory"][region]["length"]
-            if data[f"{region}_bytes"] != length:
-                raise BoardError(f"{where}: field '{region}_bytes' is {data[region + '_bytes']} but "
-                                 f"memory.{region}.length is {length}; they must agree")
-    if "qemu" in data and "memory" in data:
-        for region in ("flash", "ram"):
-            need, have = data["memory"][region]["length"], data["qemu"][region]["length"]
-            if need > have:
-                raise BoardError(f"{where}: the board's {region} ({need} bytes) does not fit its stand-in "
-                                 f"'{data['qemu']['machine']}' ({region} {have} bytes): choose a stand-in "
-                                 "with enough memory")
+    _check_regions(data, where)
+    _check_consistency(data, where)
+    if "qemu" in data:
+        if "memory" not in data:
+            raise BoardError(f"{where}: missing table [memory], required for a board with a [qemu] stand-in")
+        _check_stand_in(data, where)
     data["runners"] = tuple(data["runners"])
     return Board(path=os.path.abspath(path), **data)
 
@@ -156,16 +270,25 @@ def all_boards(directory=BOARDS_DIR):
     return [get(n, directory) for n in names(directory)]
 
 
+def stand_in(board):
+    """The [qemu] table of the machine that runs this board's binary (a Board
+    or a board name), or None: no stand-in, the board runs only for real."""
+    if isinstance(board, str):
+        board = get(board)
+    return board.qemu
+
+
 def listing(directory=BOARDS_DIR):
     """A table of every board, for `scons board=list`."""
     from tabulate import tabulate
 
     rows = []
     for b in all_boards(directory):
+        q = stand_in(b)
         rows.append([b.name, b.type, b.core, f"{b.clock_hz / 1e6:g}" if b.clock_hz else "-",
                      f"{b.ram_bytes / 1024:g}" if b.ram_bytes else "-",
                      f"{b.flash_bytes / 1024:g}" if b.flash_bytes else "-",
-                     b.qemu["machine"] if b.qemu else "-", b.riot_board or "-", b.iotlab_arch or "-",
+                     q["machine"] if q else "-", b.riot_board or "-", b.iotlab_arch or "-",
                      ", ".join(b.runners)])
     return tabulate(rows, headers=["board", "type", "core", "MHz", "RAM KiB", "flash KiB", "QEMU stand-in",
                                    "RIOT board", "IoT-LAB", "runners"], disable_numparse=True)
