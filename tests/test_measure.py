@@ -152,10 +152,18 @@ def test_per_model_figures_from_ticks():
     assert r["tick_hz"] == 1000000000
 
 
+def test_riot_stack_is_not_counted_twice():
+    """On RIOT the harness's stack is a thread stack inside .bss: RAM is data
+    + bss, and the peak is reported but not added on top."""
+    r = build_result(METADATA, SIZES, per_model_log(), config(stack_in_static=True))
+    assert r["ram"]["total_bytes"] == r["ram"]["static_bytes"] == 11000
+    assert r["ram"]["stack_peak_bytes"] == 1234 and r["ram"]["stack_in_static"] is True
+
+
 def test_per_model_memory_outputs_and_versions():
     r = per_model_result()
     assert r["ram"] == {"kind": "measured", "total_bytes": 1200 + 9800 + 1234,
-                        "static_bytes": 11000, "stack_peak_bytes": 1234,
+                        "static_bytes": 11000, "stack_peak_bytes": 1234, "stack_in_static": False,
                         "model": {"arena": 128, "workspace": 0, "other": 40},
                         "rest": 10832}
     assert r["flash"] == {"kind": "measured", "total_bytes": 65200,

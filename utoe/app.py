@@ -1,6 +1,7 @@
 """The app stage: Jinja2 renders what configures the harness for one board,
-model and mode (utoe_config.h). The harness C itself never changes per build;
-RIOT's app Makefile is rendered here too once the RIOT platform exists."""
+model and mode (utoe_config.h). The harness C itself never changes per build.
+A bare-metal build also gets its linker script (link.ld), a RIOT build the
+make fragment riot_app/Makefile includes (utoe.mk: where the model's C is)."""
 
 import os
 
@@ -12,11 +13,13 @@ from .files import write_text
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates", "app")
 OUTPUTS = ("utoe_config.h",)
 BARE_METAL_OUTPUTS = ("link.ld",)  # rendered from options["layout"] (firmware.layout)
+RIOT_OUTPUTS = ("utoe.mk",)  # rendered from options["riot"] (riot.app_options)
 
 
 def outputs(options):
     """The file names render() writes for these options."""
-    return OUTPUTS + (BARE_METAL_OUTPUTS if options.get("layout") else ())
+    return (OUTPUTS + (BARE_METAL_OUTPUTS if options.get("layout") else ())
+            + (RIOT_OUTPUTS if options.get("riot") else ()))
 
 
 def template_files():
@@ -25,7 +28,8 @@ def template_files():
 
 def render(app_dir, options):
     """Render the app's files into app_dir. options: board, model, mode, trials,
-    seed, layout (the bare-metal memory layout, or None on hosted platforms)."""
+    seed, layout (the bare-metal memory layout, or None on hosted platforms),
+    riot (paths for riot_app/Makefile, or None when not built with RIOT)."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, autoescape=False)
     ctx = dict(options, version=__version__)

@@ -39,7 +39,7 @@ PLATFORMS = ("host", "cortex-m", "riscv", "riot", "xtensa")
 CORES = ("host", "cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "sifive-e31", "nuclei-bumblebee",
          "esp32c3-rv32imc", "qemu-rv32", "xtensa-lx6")
 # Names the runner classes (utoe.runners) are registered under, real or planned.
-RUNNER_NAMES = ("host", "qemu", "serial", "iotlab")
+RUNNER_NAMES = ("host", "qemu", "riot-native", "serial", "iotlab")
 
 # The archs a board with this core may declare (a Cortex-M4 or M7 with or without FPU).
 CORE_ARCHS = {

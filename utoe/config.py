@@ -6,7 +6,7 @@ stage (codegen sees only codegen options; the app sees mode/trials/seed)."""
 
 from dataclasses import asdict, dataclass
 
-from . import boards, firmware, models
+from . import boards, firmware, models, riot
 from .codegen.planner import PLANNERS
 from .errors import ConfigError
 
@@ -26,13 +26,26 @@ class Settings:
     planner: str
     importer: str
     timeout: int
+    # The RIOT tree the firmware is built with (runners that run riot_app), else None.
+    riotbase: str = None
+    # Options of the runner (port=, baudrate=, flash=, iotlab_...=), only those it takes.
+    runner_options: dict = None
 
     def codegen_options(self):
         return {"planner": self.planner, "importer": self.importer}
 
-    def app_options(self):
+    def app_options(self, codegen_dir):
+        riot_opts = riot.app_options(self.board, self.riotbase, codegen_dir) if self.riotbase else None
         return {"board": self.board.name, "model": self.model.name, "mode": self.mode,
-                "trials": self.trials, "seed": self.seed, "layout": firmware.layout(self.board)}
+                "trials": self.trials, "seed": self.seed,
+                "layout": None if self.riotbase else firmware.layout(self.board), "riot": riot_opts}
+
+    def pair_dir(self, build):
+        """Where this evaluation's products go: build/<board>/<model>, with
+        '@<runner>' when the runner is not the board's default (a board run
+        for real and on its stand-in keeps both results)."""
+        suffix = "" if self.runner == self.board.runners[0] else f"@{self.runner}"
+        return f"{build}/{self.board.name}/{self.model.name}{suffix}"
 
     def describe(self):
         d = asdict(self)
@@ -52,7 +65,7 @@ def _int(name, value, lo, hi):
 
 
 def settings(board, model, mode=None, trials=None, seed=None, runner=None, planner=None, importer=None,
-             timeout=None):
+             timeout=None, riotbase=None, runner_options=None):
     b = boards.get(board)
     m = models.resolve(model)
     mode = mode or DEFAULTS["mode"]
@@ -69,10 +82,25 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
         raise ConfigError(f"runner={runner}: board '{b.name}' runs with {', '.join(b.runners)}")
     from .runners import RUNNERS
     if runner not in RUNNERS:
-        why = ("it has no QEMU stand-in, so it is evaluated on the board itself" if not b.qemu
-               else "that runner drives the board itself")
-        raise ConfigError(f"board '{b.name}': {why} (runner={'|'.join(b.runners)}), and runner '{runner}' "
-                          f"is not available in this utoe yet (have: {', '.join(sorted(RUNNERS))})")
+        raise ConfigError(f"board '{b.name}': runner '{runner}' is not available in this utoe "
+                          f"(have: {', '.join(sorted(RUNNERS))})")
+    cls = RUNNERS[runner]
+    given = {k: v for k, v in (runner_options or {}).items() if v not in (None, "")}
+    stray = sorted(set(given) - set(cls.options))
+    if stray:
+        takers = {k: [n for n, c in sorted(RUNNERS.items()) if k in c.options] for k in stray}
+        raise ConfigError("; ".join(f"{k}= applies to runner={'|'.join(takers[k]) or '?'}, not runner={runner}"
+                                    for k in stray))
+    base = None
+    if cls.riot:
+        try:
+            base = riot.base(riotbase)
+        except ConfigError as e:
+            what = (f"board '{b.name}': it has no QEMU stand-in, so it is evaluated on the board itself "
+                    f"(runner={'|'.join(b.runners)}) with firmware built by RIOT" if not b.qemu
+                    else f"board '{b.name}' with runner={runner} runs firmware built by RIOT")
+            raise ConfigError(f"{what}: {e}") from None
+        riot.check_board(base, b)
     return Settings(
         board=b,
         model=m,
@@ -83,4 +111,6 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
         planner=planner,
         importer=importer,
         timeout=_int("timeout", DEFAULTS["timeout"] if timeout is None else timeout, 1, 86400),
+        riotbase=base,
+        runner_options=given,
     )

@@ -106,6 +106,21 @@ def _run(cmd, what, explain=None):
         raise BuildError(f"{what} failed (exit {proc.returncode}):\n{tail}")
 
 
+def build_riot(board, riotbase, app_dir, codegen_dir, elf_path):
+    """riot_app built by RIOT's make for the board (utoe.riot); the model's fit
+    is checked first where the board's memory is known."""
+    from . import riot
+
+    if board.memory:
+        fit.precheck(board, read_json(os.path.join(codegen_dir, "metadata.json"), BuildError))
+    try:
+        return riot.build(board, riotbase, app_dir, elf_path)
+    except BuildError as e:
+        if board.memory:
+            fit.from_linker(board, str(e), "the model")
+        raise
+
+
 def build(board, app_dir, codegen_dir, elf_path):
     """Compile and link; returns elf_path. Removes elf_path on failure."""
     cc = compiler(board)

@@ -61,8 +61,9 @@ def from_linker(board, stderr, model="the model"):
     if "RAM" in over:
         _fail(board, model, "RAM", board.ram_bytes + over["RAM"], board.ram_bytes,
               "data + bss, before any stack")
-    if "FLASH" in over:
-        _fail(board, model, "flash", board.flash_bytes + over["FLASH"], board.flash_bytes, "")
+    flash = over.get("FLASH", over.get("ROM"))  # utoe's link.ld says FLASH, RIOT's Cortex-M scripts rom
+    if flash is not None:
+        _fail(board, model, "flash", board.flash_bytes + flash, board.flash_bytes, "")
     m = _NO_STACK.search(stderr or "")
     if m:
         _fail(board, model, "RAM", board.ram_bytes + 1, board.ram_bytes,

@@ -41,7 +41,9 @@ def build_result(metadata, sizes, log_text, config, *, names=None, counts=None):
     config: {"board", "model", "runner", "mode", "trials", "seed",
     "kinds": {"latency", "ram", "flash"}: "measured"|"emulated"|"estimated",
     optional "tools": {name: version}, optional "board_memory": {"ram_bytes",
-    "flash_bytes"} (the fit is assessed against them), optional "estimate":
+    "flash_bytes"} (the fit is assessed against them), optional
+    "stack_in_static": true when the stack is part of .bss (RIOT's thread
+    stacks) so RAM is data + bss without the peak on top, optional "estimate":
     {"core", "cpi", "clock_hz"} (with counts)}. counts: the QEMU plugin's
     icount.json ("utoe.icount/1"); with it, instructions per inference and per
     operator are recorded (emulated) and latency is estimated from them.
@@ -109,7 +111,9 @@ def build_result(metadata, sizes, log_text, config, *, names=None, counts=None):
     static = ram["data"] + ram["bss"]
     outputs = _outputs(run, metadata, md, lg)
 
-    total_ram = static + (stack or 0)
+    # On RIOT the measured stack lies inside .bss (the thread's own stack):
+    # counting it again would double it.
+    total_ram = static if config.get("stack_in_static") else static + (stack or 0)
     total_flash = flash["text"] + flash["rodata"] + flash["data"]
     kinds = cfg["kinds"]
     mem = config.get("board_memory") or {}
@@ -166,6 +170,7 @@ def build_result(metadata, sizes, log_text, config, *, names=None, counts=None):
             "total_bytes": total_ram,
             "static_bytes": static,
             "stack_peak_bytes": stack,
+            "stack_in_static": bool(config.get("stack_in_static")),
             "model": dict(ram["model"]),
             "rest": ram["rest"],
         },

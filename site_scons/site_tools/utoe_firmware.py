@@ -1,5 +1,6 @@
-"""SCons tool: the firmware stage (compile + link with the board's toolchain)
-and the sizes it implies (sizes.json, read from the ELF with pyelftools)."""
+"""SCons tool: the firmware stage (compile + link with the board's toolchain,
+or riot_app built by RIOT's make when UTOE_RIOTBASE is set) and the sizes it
+implies (sizes.json, read from the ELF with pyelftools)."""
 
 import glob
 import os
@@ -7,7 +8,7 @@ import os
 from SCons.Script import Builder, Value
 from utoe_scons import module_files, utoe_action
 
-from utoe import boards, elfsize, firmware, fit
+from utoe import boards, elfsize, firmware, fit, riot
 from utoe.files import write_json
 
 
@@ -15,7 +16,14 @@ def _fw_emitter(target, source, env):
     board = boards.get(env["UTOE_BOARD"])
     c_files = sorted(glob.glob(os.path.join(firmware.C_DIR, "**", "*.[ch]"), recursive=True))
     source = source + [env.File(f) for f in c_files + [board.path] + module_files("firmware", "fit")]
-    source.append(Value(board.toolchain["cc"]))
+    if env["UTOE_RIOTBASE"]:
+        # riot_app/ and the RIOT tree (path and commit; RIOT's own make tracks
+        # its files once it runs) rebuild the firmware; the board file is above.
+        source += [env.File(f) for f in riot.app_files() + module_files("riot")]
+        source.append(Value(riot.identity(env["UTOE_RIOTBASE"])))
+        target = target + [target[0].dir.File("riot.json")]
+    else:
+        source.append(Value(board.toolchain["cc"]))
     return target, source
 
 
@@ -24,7 +32,11 @@ def _fw_build(target, source, env):
     pair_dir = os.path.dirname(str(target[0]))
     fit.clear(pair_dir)
     try:
-        firmware.build(board, env["UTOE_APP_DIR"], env["UTOE_CODEGEN_DIR"], str(target[0]))
+        if env["UTOE_RIOTBASE"]:
+            firmware.build_riot(board, env["UTOE_RIOTBASE"], env["UTOE_APP_DIR"], env["UTOE_CODEGEN_DIR"],
+                                str(target[0]))
+        else:
+            firmware.build(board, env["UTOE_APP_DIR"], env["UTOE_CODEGEN_DIR"], str(target[0]))
     except fit.FitError as e:
         if env.get("UTOE_FIT_POLICY") != "record":
             raise

@@ -3,11 +3,13 @@
 from ..errors import ConfigError
 from .host import HostRunner
 from .qemu import QemuRunner
+from .riot_native import RiotNativeRunner
+from .serial import SerialRunner
 
-RUNNERS = {cls.name: cls for cls in (HostRunner, QemuRunner)}
+RUNNERS = {cls.name: cls for cls in (HostRunner, QemuRunner, RiotNativeRunner, SerialRunner)}
 
 
-def get(name, board, timeout):
+def get(name, board, timeout, options=None):
     if name not in RUNNERS:
         raise ConfigError(f"runner '{name}' is not available (have: {', '.join(sorted(RUNNERS))})")
-    return RUNNERS[name](board, timeout)
+    return RUNNERS[name](board, timeout, options)

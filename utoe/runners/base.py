@@ -25,9 +25,15 @@ class Runner:
     # Files a run writes beside run.log (build products too), e.g. icount.json.
     products = ()
 
-    def __init__(self, board, timeout):
+    # Whether the firmware is riot_app built with RIOT (else utoe's own build).
+    riot = False
+    # Runner options it accepts (command-line variables: port=, flash=, ...).
+    options = ()
+
+    def __init__(self, board, timeout, options=None):
         self.board = board
         self.timeout = timeout
+        self.opts = dict(options or {})
 
     def execute(self, elf_path):
         """Run the firmware; return the log text or raise RunError."""

@@ -1,0 +1,178 @@
+"""Building with RIOT: the firmware for a real board (runner=serial, iotlab)
+and for RIOT's native64 board is riot_app/ built by RIOT's make.
+
+RIOT is not in any package registry, so it is used where RIOTBASE points to a
+checkout (the `riotbase=` command-line variable, else the environment);
+every other path works without it. The harness and the model are the same C
+as on the other platforms; RIOT brings the startup code, the clock (ztimer),
+the console (stdio) and the flasher (`make flash-only`, the board's
+programmer).
+
+A build writes riot.json beside firmware.elf: the make command's variables,
+so a runner can flash exactly what was built."""
+
+import os
+import shutil
+import subprocess
+
+from .errors import BuildError, ConfigError, RunError, suggest
+from .files import read_json, remove, write_json
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+APP_DIR = os.path.join(ROOT, "riot_app")
+C_DIR = os.path.join(ROOT, "utoe", "c")
+# Files of riot_app/ and of RIOT itself whose presence makes a tree RIOT's.
+MARKERS = ("Makefile.include", "Makefile.base", "core", "boards")
+# Bytes the evaluation thread gets on top of RIOT's default thread stack
+# (the harness and TVM's operators use a few hundred; stdio more on some boards).
+STACK_BYTES = 4096
+# The line a failed flash or build quotes.
+TAIL_LINES = 15
+CLONE = "git clone https://github.com/RIOT-OS/RIOT"
+
+
+def base(value=None):
+    """The RIOT tree to build with: `value` (riotbase=), else $RIOTBASE.
+    Raises ConfigError naming what is wrong."""
+    path = value or os.environ.get("RIOTBASE")
+    if not path:
+        raise ConfigError(f"RIOTBASE is not set: point riotbase=<dir> "
+                          f"(or the RIOTBASE environment variable) to a RIOT checkout ({CLONE})")
+    path = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isdir(path):
+        raise ConfigError(f"RIOTBASE={path}: no such directory ({CLONE})")
+    missing = [m for m in MARKERS if not os.path.exists(os.path.join(path, m))]
+    if missing:
+        raise ConfigError(f"RIOTBASE={path} is not a RIOT tree (it has no {', '.join(missing)}); "
+                          f"point it to a RIOT checkout ({CLONE})")
+    return path
+
+
+def check_board(riotbase, board):
+    """The board's RIOT name, checked against the RIOT tree."""
+    name = board.riot_board
+    if not name:
+        raise ConfigError(f"board '{board.name}' has no RIOT board (field 'riot_board' in {board.path})")
+    known = sorted(d for d in os.listdir(os.path.join(riotbase, "boards"))
+                   if os.path.isfile(os.path.join(riotbase, "boards", d, "Makefile.features")))
+    if name not in known:
+        raise ConfigError(f"board '{board.name}': RIOT at {riotbase} has no board '{name}' "
+                          f"({suggest(name, known, 'RIOT board')}); field 'riot_board' in {board.path}")
+    return name
+
+
+def identity(riotbase):
+    """What identifies the RIOT tree's contents for dependency tracking: its
+    path and git commit (read from .git without running git)."""
+    git = os.path.join(riotbase, ".git")
+    commit = "no-git"
+    try:
+        if os.path.isfile(git):  # a worktree: "gitdir: <path>"
+            with open(git) as f:
+                git = os.path.join(riotbase, f.read().split(":", 1)[1].strip())
+        with open(os.path.join(git, "HEAD")) as f:
+            head = f.read().strip()
+        if head.startswith("ref: "):
+            ref = head[5:]
+            ref_path = os.path.join(git, ref)
+            if os.path.exists(ref_path):
+                with open(ref_path) as f:
+                    commit = f.read().strip()
+            else:
+                commit = _packed_ref(git, ref) or ref
+        else:
+            commit = head
+    except OSError:
+        pass
+    return f"{riotbase}@{commit}"
+
+
+def _packed_ref(git, ref):
+    try:
+        with open(os.path.join(git, "packed-refs")) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 2 and parts[1] == ref:
+                    return parts[0]
+    except OSError:
+        return None
+    return None
+
+
+def app_options(board, riotbase, codegen_dir):
+    """What the app stage renders into utoe.mk (app.render's options["riot"])."""
+    from .firmware import tvm_include_dirs
+
+    return {"board": check_board(riotbase, board), "c_dir": C_DIR, "model_dir": os.path.abspath(codegen_dir),
+            "tvm_includes": tvm_include_dirs(), "stack_bytes": STACK_BYTES}
+
+
+def app_files():
+    """riot_app/'s own files (the firmware depends on them)."""
+    out = []
+    for root, _, files in os.walk(APP_DIR):
+        if os.path.basename(root) in ("bin",):
+            continue
+        out += [os.path.join(root, f) for f in files if f == "Makefile" or f.endswith((".c", ".h", ".mk"))]
+    return sorted(out)
+
+
+def make_vars(riotbase, riot_board, app_dir, bindirbase):
+    return {"RIOTBASE": riotbase, "BOARD": riot_board, "UTOE_APP_DIR": os.path.abspath(app_dir),
+            "BINDIRBASE": os.path.abspath(bindirbase), "CC_NOCOLOR": "1"}
+
+
+def _make(variables, targets, what, error, timeout=None, extra=None):
+    cmd = ["make", "--no-print-directory", "-C", APP_DIR, *targets] + [f"{k}={v}" for k, v in variables.items()]
+    cmd += [f"{k}={v}" for k, v in (extra or {}).items()]
+    env = dict(os.environ, RIOT_CI_BUILD="1")  # no interactive prompts, no colour
+    env.pop("MAKEFLAGS", None)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise error(f"{what}: 'make' not found — install the Debian package 'make'") from None
+    except subprocess.TimeoutExpired:
+        raise error(f"{what}: did not finish within {timeout} s") from None
+    if proc.returncode != 0:
+        out = (proc.stdout + proc.stderr).strip().splitlines()
+        tail = "\n".join("    " + line for line in out[-TAIL_LINES:])
+        raise error(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
+    return proc.stdout
+
+
+def build(board, riotbase, app_dir, elf_path):
+    """Build riot_app for the board; copy the ELF to elf_path and write riot.json."""
+    riot_board = check_board(riotbase, board)
+    pair_dir = os.path.dirname(os.path.abspath(elf_path))
+    variables = make_vars(riotbase, riot_board, app_dir, os.path.join(pair_dir, "riot"))
+    info_path = os.path.join(pair_dir, "riot.json")
+    remove(elf_path, info_path)
+    jobs = str(max(1, os.cpu_count() or 1))
+    _make(variables, ["all", f"-j{jobs}"], f"board '{board.name}': building RIOT's '{riot_board}' firmware",
+          BuildError)
+    built = os.path.join(variables["BINDIRBASE"], riot_board, "utoe.elf")
+    if not os.path.isfile(built):
+        raise BuildError(f"board '{board.name}': RIOT's make succeeded but left no {built}")
+    tmp = elf_path + ".tmp"
+    shutil.copyfile(built, tmp)
+    shutil.copymode(built, tmp)
+    write_json(info_path, {"riot_board": riot_board, "make": variables, "elf": built})
+    os.replace(tmp, elf_path)
+    return elf_path
+
+
+def info(elf_path):
+    """riot.json of a RIOT firmware (RunError if the firmware was not built with RIOT)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(elf_path)), "riot.json")
+    if not os.path.isfile(path):
+        raise RunError(f"{elf_path} was not built with RIOT (no {path}); this runner needs a RIOT build")
+    return read_json(path, RunError)
+
+
+def flash(board, elf_path, port=None, timeout=300):
+    """Flash the firmware with RIOT's `make flash-only` (the board's programmer)."""
+    i = info(elf_path)
+    extra = {"PORT": port} if port else {}
+    _make(i["make"], ["flash-only"], f"board '{board.name}': flashing with RIOT's programmer "
+          f"(make flash-only BOARD={i['riot_board']})", RunError, timeout=timeout, extra=extra)
