@@ -97,7 +97,7 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
             base = riot.base(riotbase)
         except ConfigError as e:
             what = (f"board '{b.name}': it has no QEMU stand-in, so it is evaluated on the board itself "
-                    f"(runner={'|'.join(b.runners)}) with firmware built by RIOT" if not b.qemu
+                    f"(runner={'|'.join(b.runners)}) with firmware built by RIOT" if not b.qemu and b.type == "mcu"
                     else f"board '{b.name}' with runner={runner} runs firmware built by RIOT")
             raise ConfigError(f"{what}: {e}") from None
         riot.check_board(base, b)

@@ -135,9 +135,14 @@ def _make(variables, targets, what, error, timeout=None, extra=None):
     except subprocess.TimeoutExpired:
         raise error(f"{what}: did not finish within {timeout} s") from None
     if proc.returncode != 0:
-        out = (proc.stdout + proc.stderr).strip().splitlines()
+        text = proc.stdout + proc.stderr
+        out = text.strip().splitlines()
         tail = "\n".join("    " + line for line in out[-TAIL_LINES:])
-        raise error(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
+        hint = ""
+        if "Could not resolve host" in text or "unable to access 'http" in text:
+            hint = ("\n  RIOT fetches this board's vendor code from the internet while building, and the fetch "
+                    "failed: build once with a network (or fill RIOTBASE/build/ with the packages)")
+        raise error(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}{hint}")
     return proc.stdout
 
 

@@ -23,11 +23,12 @@ class RiotNativeRunner(Runner):
         riot.info(elf_path)  # a RIOT build, or a clear error
         if not os.access(elf_path, os.X_OK):
             self.fail(f"firmware {elf_path} is missing or not executable", "")
+        elf_path = os.path.abspath(elf_path)
         master, slave = pty.openpty()
         tty.setraw(slave)  # no echo, no \n -> \r\n: the bytes as the firmware wrote them
         try:
             proc = subprocess.Popen([elf_path], stdin=slave, stdout=slave, stderr=slave, close_fds=True,
-                                    start_new_session=True, cwd=os.path.dirname(os.path.abspath(elf_path)))
+                                    start_new_session=True, cwd=os.path.dirname(elf_path))
         finally:
             os.close(slave)
         transport = FdTransport(master, f"the {self.board.riot_board} process's console")

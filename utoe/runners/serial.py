@@ -89,7 +89,6 @@ class SerialRunner(Runner):
     options = ("port", "baudrate", "flash")
 
     def run(self, elf_path, log_path):
-        riot.info(elf_path)
         port = self.opts.get("port") or default_port(self.board)
         baudrate = int(self.opts.get("baudrate") or DEFAULT_BAUDRATE)
         if _yes(self.opts.get("flash", "yes")):

@@ -138,5 +138,11 @@ static void *eval_thread(void *arg) {
 
 int main(void) {
     thread_create(eval_stack, sizeof(eval_stack), THREAD_PRIORITY_MAIN - 1, 0, eval_thread, NULL, "utoe");
+    /* main must not return: while its thread exits there is no active thread,
+     * and on native64 an interrupt (the console's SIGIO) in that moment is
+     * dropped, leaving the harness waiting for a start it never sees. */
+    for (;;) {
+        thread_sleep();
+    }
     return 0;
 }

@@ -1,0 +1,161 @@
+"""The RIOT path: riot_app built by RIOT's make and run on RIOT's native64
+board, and the clear errors when RIOT is missing or does not know a board.
+
+The native64 tests need a RIOT checkout (RIOTBASE) and are skipped without
+one; the error tests run everywhere."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.scons_helpers import Build
+from utoe import riot
+
+RIOTBASE = os.environ.get("RIOTBASE")
+
+
+def _riot_or_skip():
+    if not RIOTBASE:
+        pytest.skip("RIOTBASE is not set: these tests build with a RIOT checkout "
+                    "(git clone https://github.com/RIOT-OS/RIOT; RIOTBASE=<it> python3 -m pytest -m riot)")
+    try:
+        return riot.base(RIOTBASE)
+    except Exception as e:  # a wrong RIOTBASE is the user's to fix: say so
+        pytest.skip(f"RIOTBASE={RIOTBASE}: {e}")
+
+
+def scons(build, *args, riotbase=None, check=True):
+    env = dict(os.environ)
+    env.pop("RIOTBASE", None)
+    if riotbase:
+        env["RIOTBASE"] = riotbase
+    proc = subprocess.run([sys.executable, "-m", "SCons", "-Q", f"build={build}", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"scons {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def error_line(proc):
+    lines = [line for line in proc.stderr.splitlines() if "utoe: " in line]
+    assert proc.returncode != 0 and len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def fake_riot_tree(tmp_path):
+    """A directory shaped like a RIOT tree that knows one board ('nucleo-f401re')."""
+    base = tmp_path / "RIOT"
+    for d in ("core", "boards/nucleo-f401re"):
+        (base / d).mkdir(parents=True)
+    for f in ("Makefile.include", "Makefile.base", "boards/nucleo-f401re/Makefile.features"):
+        (base / f).write_text("")
+    return base
+
+
+# ---- errors, without RIOT ----
+
+def test_riotbase_missing(tmp_path):
+    line = error_line(scons(tmp_path, "board=native64", "model=sinus", check=False))
+    assert "board 'native64' with runner=riot-native runs firmware built by RIOT: RIOTBASE is not set" in line
+    assert "git clone https://github.com/RIOT-OS/RIOT" in line
+    line = error_line(scons(tmp_path, "board=nrf52840dk", "model=sinus", "runner=serial", check=False))
+    assert "board 'nrf52840dk' with runner=serial runs firmware built by RIOT: RIOTBASE is not set" in line
+    assert not os.path.exists(tmp_path / "nrf52840dk")
+
+
+def test_riotbase_not_a_riot_tree(tmp_path):
+    line = error_line(scons(tmp_path, "board=native64", f"riotbase={tmp_path}/nowhere", check=False))
+    assert f"RIOTBASE={tmp_path}/nowhere: no such directory" in line
+    (tmp_path / "notriot").mkdir()
+    line = error_line(scons(tmp_path, "board=native64", riotbase=str(tmp_path / "notriot"), check=False))
+    assert (f"RIOTBASE={tmp_path}/notriot is not a RIOT tree (it has no Makefile.include, Makefile.base, "
+            "core, boards)") in line
+
+
+def test_board_riot_does_not_know(tmp_path, fake_riot_tree):
+    line = error_line(scons(tmp_path, "board=nrf52840dk", "runner=serial", f"riotbase={fake_riot_tree}",
+                            check=False))
+    assert f"board 'nrf52840dk': RIOT at {fake_riot_tree} has no board 'nrf52840dk'" in line
+    assert "field 'riot_board' in" in line and "boards/nrf52840dk.toml" in line
+
+
+def test_runner_options_belong_to_their_runner(tmp_path):
+    line = error_line(scons(tmp_path, "board=mps2-an386", "model=sinus", "port=/dev/ttyACM0", check=False))
+    assert "port= applies to runner=serial, not runner=qemu" in line
+
+
+def test_an_offline_vendor_fetch_is_explained(tmp_path, fake_riot_tree):
+    """RIOT clones vendor code while building some boards; offline, the
+    build fails with git's message, and utoe says what it means. The tree's
+    make fails the way RIOT's does without a network."""
+    (fake_riot_tree / "boards" / "nrf52840dk").mkdir()
+    (fake_riot_tree / "boards" / "nrf52840dk" / "Makefile.features").write_text("")
+    (fake_riot_tree / "Makefile.include").write_text(
+        "all:\n\t@echo \"fatal: unable to access 'https://github.com/NordicSemiconductor/nrfx/': "
+        "Could not resolve host: github.com\"; exit 2\n")
+    proc = scons(tmp_path, "board=nrf52840dk", "model=sinus", "runner=serial", f"riotbase={fake_riot_tree}",
+                 check=False)
+    assert proc.returncode != 0
+    assert "building RIOT's 'nrf52840dk' firmware failed (exit 2)" in proc.stderr
+    assert "Could not resolve host: github.com" in proc.stderr
+    assert "RIOT fetches this board's vendor code from the internet while building" in proc.stderr
+    pair = tmp_path / "nrf52840dk" / "sinus@serial"
+    assert not (pair / "firmware.elf").exists() and not (pair / "result.json").exists()
+
+
+# ---- native64, with RIOT ----
+
+@pytest.mark.riot
+def test_native64_end_to_end(tmp_path):
+    base = _riot_or_skip()
+    proc = scons(tmp_path, "board=native64", "model=sinus", "trials=5", "timeout=60", "report", riotbase=base)
+    assert "firmware native64/sinus" in proc.stdout and "run      native64/sinus (riot-native)" in proc.stdout
+    pair = tmp_path / "native64" / "sinus"
+    r = json.loads((pair / "result.json").read_text())
+    assert r["runner"] == "riot-native" and r["status"] == "ok"
+    assert r["validation"]["ok"] and r["validation"]["exact"]
+    assert r["tick_hz"] == 1000000 and len(r["latency"]["trials_ms"]) == 5
+    # RIOT's stacks are in .bss: the harness thread's peak is inside the static figure
+    assert r["ram"]["stack_in_static"] and r["ram"]["total_bytes"] == r["ram"]["static_bytes"]
+    assert 0 < r["ram"]["stack_peak_bytes"] < riot.STACK_BYTES
+    assert r["tools"]["riot"] == riot.identity(base).rsplit("@", 1)[1][:12]
+    info = json.loads((pair / "riot.json").read_text())
+    assert info["riot_board"] == "native64" and info["make"]["RIOTBASE"] == base
+    assert "native64" in (tmp_path / "report" / "summary.md").read_text()
+    # nothing changed: nothing is redone
+    again = scons(tmp_path, "board=native64", "model=sinus", "trials=5", "timeout=60", riotbase=base)
+    assert "firmware" not in again.stdout and "run " not in again.stdout
+
+
+@pytest.mark.riot
+def test_native64_rebuilds_on_app_and_model_changes_only(tmp_path, project_copy):
+    base = _riot_or_skip()
+    b = Build(project_copy)
+    args = ("board=native64", "model=sinus", "trials=2", "timeout=60", f"riotbase={base}")
+    b.scons(*args)
+    assert b.stages(*args) == []
+    mk = project_copy / "riot_app" / "Makefile"
+    text = mk.read_text()
+    mk.write_text(text + "\n# a comment: RIOT's make runs again, the same ELF comes out, nothing after it runs\n")
+    assert [s for s, _ in b.stages(*args)] == ["firmware"]
+    mk.write_text(text.replace("include $(RIOTBASE)/Makefile.include",
+                               "UTOE_STACK_BYTES := 8192\ninclude $(RIOTBASE)/Makefile.include"))
+    assert [s for s, _ in b.stages(*args)] == ["firmware", "sizes", "run", "measure"]
+    assert [s for s, _ in b.stages(*args, "mode=per-operator")][:2] == ["app", "firmware"]
+    r = json.loads(open(b.path("build", "native64", "sinus", "result.json")).read())
+    assert r["mode"] == "per-operator" and all(op["latency"] is not None for op in r["operators"])
+
+
+@pytest.mark.riot
+def test_a_board_riot_does_not_know_with_real_riot(tmp_path, project_copy):
+    base = _riot_or_skip()
+    f = project_copy / "boards" / "nrf52840dk.toml"
+    f.write_text(f.read_text().replace('riot_board = "nrf52840dk"', 'riot_board = "nrf52840-dk"'))
+    proc = Build(project_copy).scons("board=nrf52840dk", "runner=serial", f"riotbase={base}", check=False)
+    line = error_line(proc)
+    assert "has no board 'nrf52840-dk'" in line and "did you mean" in line and "'nrf52840dk'" in line
