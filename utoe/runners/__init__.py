@@ -2,11 +2,12 @@
 
 from ..errors import ConfigError
 from .host import HostRunner
+from .iotlab import IotlabRunner
 from .qemu import QemuRunner
 from .riot_native import RiotNativeRunner
 from .serial import SerialRunner
 
-RUNNERS = {cls.name: cls for cls in (HostRunner, QemuRunner, RiotNativeRunner, SerialRunner)}
+RUNNERS = {cls.name: cls for cls in (HostRunner, QemuRunner, RiotNativeRunner, SerialRunner, IotlabRunner)}
 
 
 def get(name, board, timeout, options=None):
