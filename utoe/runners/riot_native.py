@@ -11,7 +11,7 @@ import tty
 from .. import riot
 from ..files import write_text
 from .base import Runner
-from .console import ConsoleClosed, FdTransport, Session
+from .console import FdTransport, Session
 
 
 class RiotNativeRunner(Runner):
@@ -43,8 +43,6 @@ class RiotNativeRunner(Runner):
 
         try:
             log = Session(transport, self.timeout, fail).evaluate()
-        except ConsoleClosed as e:  # pragma: no cover - Session turns it into fail()
-            fail(str(e), "")
         finally:
             _stop(proc)
             os.close(master)
