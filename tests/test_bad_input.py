@@ -67,3 +67,19 @@ def test_unimportable_operator_named_and_old_result_removed(build, tmp_path):
     assert "integer path has no kernel yet for LSH_PROJECTION" in line
     assert not os.path.exists(result)
     assert not os.path.exists(build.path("build", "report", "report.json"))
+
+
+@pytest.mark.parametrize("value,expected", [("010", 10), ("7", 7)])
+def test_counts_are_decimal(value, expected):
+    from utoe import config
+
+    assert config.settings("native", "sine", trials=value).trials == expected
+
+
+@pytest.mark.parametrize("value", ["0x10", "1O", "-3", "1e3", "１"])
+def test_counts_that_are_not_decimal_are_refused(value):
+    from utoe import config
+    from utoe.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"trials={value}: expected a non-negative decimal integer"):
+        config.settings("native", "sine", trials=value)

@@ -4,13 +4,33 @@
     utoe board=list
 
 is `scons -Q -C <utoe checkout> ...`: the build tree stays in the checkout
-(build/, or build=<dir>)."""
+(build/) unless build=<dir> is given. Relative paths in model= and build=
+mean what they mean in the directory `utoe` was started in, not in the
+checkout SCons runs from."""
 
 import os
 import shutil
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+MODEL_SUFFIXES = (".tflite", ".onnx", ".pt2")
+
+
+def _from_cwd(arg, cwd):
+    """model=/build= with paths relative to cwd made absolute (SCons runs in
+    the checkout); zoo names and other variables pass unchanged."""
+    key, sep, value = arg.partition("=")
+    if not sep or key not in ("model", "build") or not value:
+        return arg
+    if key == "build":
+        return f"build={os.path.join(cwd, value)}"
+    parts = []
+    for m in value.split(","):
+        looks_like_path = os.sep in m or m.endswith(MODEL_SUFFIXES) or os.path.isfile(os.path.join(cwd, m))
+        parts.append(os.path.join(cwd, m) if looks_like_path and not os.path.isabs(m) else m)
+    return "model=" + ",".join(parts)
 
 
 def main(argv=None):
@@ -23,7 +43,8 @@ def main(argv=None):
     if scons is None:
         print("utoe: error: scons not found — pip install scons", file=sys.stderr)
         return 2
-    os.execv(scons, [scons, "-Q", "-C", ROOT, *argv])
+    cwd = os.getcwd()
+    os.execv(scons, [scons, "-Q", "-C", ROOT, *[_from_cwd(a, cwd) for a in argv]])
 
 
 if __name__ == "__main__":

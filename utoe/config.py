@@ -55,10 +55,11 @@ class Settings:
 
 
 def _int(name, value, lo, hi):
-    try:
-        n = int(str(value), 0)
-    except ValueError:
-        raise ConfigError(f"{name}={value}: not a whole number") from None
+    text = str(value).strip()
+    # Decimal only: trials=010 is ten, and 0x10 is not a count anyone types.
+    if not text.isdecimal() or not text.isascii():
+        raise ConfigError(f"{name}={value}: expected a non-negative decimal integer")
+    n = int(text, 10)
     if not lo <= n <= hi:
         raise ConfigError(f"{name}={value}: out of range [{lo}, {hi}]")
     return n

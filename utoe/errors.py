@@ -35,7 +35,12 @@ class RunError(UtoeError):
 
 def suggest(name, choices, what):
     """`unknown board 'hifive1' — did you mean 'hifive1b'?` style message."""
-    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
+    choices = list(choices)
+    # Case first (board=NATIVE means native), then spelling.
+    close = [c for c in choices if c.lower() == name.lower()]
+    close += [c for c in difflib.get_close_matches(name.lower(), [c.lower() for c in choices], n=3, cutoff=0.5)
+              if c not in close]
+    close = [next(o for o in choices if o.lower() == c.lower()) for c in close][:3]
     msg = f"unknown {what} '{name}'"
     if close:
         msg += " — did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
