@@ -196,7 +196,7 @@ class Model:
 
     def _tensor(self, b, t):
         quant = _quantization(b, t.quantization) if t.quantization is not None else None
-        name_off = b.CreateString(t.name)
+        name_off = b.CreateString(t.name) if t.name is not None else None  # TFLite allows a nameless tensor
         shape_off = int_vector(b, tflite.TensorStartShapeVector, t.shape)
         sig_off = None
         if t.shape_signature is not None:
@@ -207,7 +207,8 @@ class Model:
             tflite.TensorAddShapeSignature(b, sig_off)
         tflite.TensorAddType(b, t.type)
         tflite.TensorAddBuffer(b, t.buffer)
-        tflite.TensorAddName(b, name_off)
+        if name_off is not None:
+            tflite.TensorAddName(b, name_off)
         if quant is not None:
             tflite.TensorAddQuantization(b, quant)
         return tflite.TensorEnd(b)

@@ -26,8 +26,11 @@ def detect_format(path):
         raise ModelError(f"model file not found: {path}")
     if os.path.isdir(path):
         raise ModelError(f"model path is a directory, not a model file: {path}")
-    with open(path, "rb") as f:
-        head = f.read(8)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise ModelError(f"{path}: cannot read the model file ({e.strerror or e})") from None
     if len(head) == 8 and head[4:8] == TFLITE_IDENT:
         return "tflite"
     if path.endswith(".pt2"):
@@ -108,25 +111,120 @@ def _import_pt2(path):
     return mod, (list(sig.user_inputs), list(sig.user_outputs))
 
 
+# Bytes per element of the TFLite tensor types utoe or TVM may meet
+# (schema.fbs TensorType); constant data must be exactly shape x this.
+_TFLITE_ITEMSIZE = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 8: 8, 9: 1, 10: 8, 11: 16, 12: 8, 15: 2, 16: 4}
+MAX_TENSOR_ELEMENTS = 2**31  # far beyond any microcontroller; a larger dimension is corruption
+
+
+def _ints(length, as_numpy):
+    """A flatbuffer int vector as a list ([] when the file leaves it out)."""
+    return [int(x) for x in as_numpy()] if length else []
+
+
+def tensor_name(tensor, index):
+    """A TFLite tensor's name; a file may leave it out ('tensor_<index>' then)."""
+    raw = tensor.Name()
+    return raw.decode(errors="replace") if raw else f"tensor_{index}"
+
+
+def _read_model_file(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise ModelError(f"{path}: cannot read the model file ({e.strerror or e})") from None
+
+
+def _verify_flatbuffer(path, buf):
+    """Every offset, vector and string TFLite's schema defines lies inside the
+    file (utoe.flatbuf), before anything reads it."""
+    from .flatbuf import FlatbufferError, verify
+
+    try:
+        verify(buf)
+    except FlatbufferError as e:
+        raise ModelError(f"{path}: not a valid TFLite flatbuffer ({len(buf):,} bytes; {e}): truncated or "
+                         "corrupted") from None
+
+
+def _check_tflite(path, buf, model):
+    """What the verifier cannot see: indices between tables and data sizes.
+    Raises ModelError naming the subgraph, tensor or operator at fault."""
+    n_buffers, n_codes = model.BuffersLength(), model.OperatorCodesLength()
+    if model.SubgraphsLength() < 1:
+        raise ModelError(f"{path}: the TFLite model has no subgraph")
+    for g in range(model.SubgraphsLength()):
+        sub = model.Subgraphs(g)
+        n_tensors = sub.TensorsLength()
+        for i in range(n_tensors):
+            t = sub.Tensors(i)
+            name = tensor_name(t, i)
+            where = f"{path}: subgraph {g}, tensor {i} ('{name}')"
+            shape = [int(d) for d in t.ShapeAsNumpy()] if t.ShapeLength() else []
+            if any(d < -1 for d in shape):
+                raise ModelError(f"{where}: negative dimension in shape {shape}")
+            elements = 1
+            for d in shape:
+                elements *= max(d, 1)  # -1: a dynamic size, named for inputs below
+            if elements > MAX_TENSOR_ELEMENTS:
+                raise ModelError(f"{where}: shape {shape} has {elements:,} elements, over utoe's limit of "
+                                 f"{MAX_TENSOR_ELEMENTS:,} (a corrupted file?)")
+            b = t.Buffer()
+            if not 0 <= b < max(n_buffers, 1):
+                raise ModelError(f"{where}: buffer index {b} outside the model's {n_buffers} buffers")
+            if b < n_buffers:
+                buffer = model.Buffers(b)
+                size = buffer.DataLength() if buffer is not None else 0
+                if size == 0 and buffer is not None and buffer.Offset() > 1:  # data stored after the flatbuffer
+                    if buffer.Offset() + buffer.Size() > len(buf):
+                        raise ModelError(f"{where}: its data ({buffer.Size():,} bytes at offset {buffer.Offset():,})"
+                                         f" lies outside the {len(buf):,}-byte file (truncated?)")
+                    size = buffer.Size()
+                item = _TFLITE_ITEMSIZE.get(t.Type())
+                if size and item and -1 not in shape and size != elements * item:
+                    raise ModelError(f"{where}: {size:,} bytes of data for shape {shape} ({elements * item:,} "
+                                     "expected)")
+        for kind, idx in (("input", sub.InputsAsNumpy() if sub.InputsLength() else []),
+                          ("output", sub.OutputsAsNumpy() if sub.OutputsLength() else [])):
+            for x in idx:
+                if not 0 <= int(x) < n_tensors:
+                    raise ModelError(f"{path}: subgraph {g}: {kind} tensor index {int(x)} outside its "
+                                     f"{n_tensors} tensors")
+        for k in range(sub.OperatorsLength()):
+            op = sub.Operators(k)
+            if not 0 <= op.OpcodeIndex() < n_codes:
+                raise ModelError(f"{path}: subgraph {g}, operator {k}: opcode index {op.OpcodeIndex()} outside "
+                                 f"the model's {n_codes} operator codes")
+            for kind, idx in (("input", op.InputsAsNumpy() if op.InputsLength() else []),
+                              ("output", op.OutputsAsNumpy() if op.OutputsLength() else [])):
+                for x in idx:
+                    if not (-1 if kind == "input" else 0) <= int(x) < n_tensors:
+                        raise ModelError(f"{path}: subgraph {g}, operator {k}: {kind} tensor index {int(x)} "
+                                         f"outside its {n_tensors} tensors")
+
+
 def _tflite_model(path):
     import tflite
 
-    with open(path, "rb") as f:
-        buf = f.read()
+    buf = _read_model_file(path)
+    _verify_flatbuffer(path, buf)
     try:
         model = tflite.Model.GetRootAsModel(buf, 0)
-        model.SubgraphsLength()
-    except Exception as e:  # flatbuffers raises bare exceptions on garbage
-        raise ModelError(f"{path}: malformed TFLite flatbuffer ({e})") from None
+        _check_tflite(path, buf, model)
+    except ModelError:
+        raise
+    except Exception as e:  # flatbuffers raises bare exceptions on garbage the verifier let through
+        raise ModelError(f"{path}: malformed TFLite flatbuffer ({type(e).__name__}: {e})") from None
     # A -1 in a TFLite shape *signature* only says the tensor may be resized;
     # its shape is what TFLite (and TFLite Micro) allocate, and what utoe
     # compiles. A shape without a size is dynamic.
     sub = model.Subgraphs(0)
-    for i in sub.InputsAsNumpy():
+    for i in _ints(sub.InputsLength(), sub.InputsAsNumpy):
         t = sub.Tensors(i)
         shape = [int(d) for d in t.ShapeAsNumpy()] if t.ShapeLength() else []
         if any(d < 1 for d in shape):
-            raise _dynamic(path, t.Name().decode(errors="replace"), [d if d >= 1 else "?" for d in shape],
+            raise _dynamic(path, tensor_name(t, i), [d if d >= 1 else "?" for d in shape],
                            "convert with a fixed batch size")
     return model
 
@@ -145,7 +243,7 @@ def tflite_operators(model):
         name = names.get(builtin, f"BUILTIN_{builtin}")
         if name == "CUSTOM":
             name = "CUSTOM:" + (code.CustomCode() or b"?").decode(errors="replace")
-        out = sub.Tensors(op.Outputs(0)).Name().decode() if op.OutputsLength() else "?"
+        out = tensor_name(sub.Tensors(op.Outputs(0)), op.Outputs(0)) if op.OutputsLength() else "?"
         ops.append((i, name, out))
     return ops
 
@@ -202,8 +300,8 @@ def import_model(path):
 def io_names(model):
     """(input tensor names, output tensor names) of subgraph 0, in order."""
     sub = model.Subgraphs(0)
-    names = lambda idx: [sub.Tensors(i).Name().decode(errors="replace") for i in idx]  # noqa: E731
-    return (names(sub.InputsAsNumpy()), names(sub.OutputsAsNumpy()))
+    names = lambda idx: [tensor_name(sub.Tensors(i), i) for i in idx]  # noqa: E731
+    return (names(_ints(sub.InputsLength(), sub.InputsAsNumpy)), names(_ints(sub.OutputsLength(), sub.OutputsAsNumpy)))
 
 
 # format -> importer(path) -> (Relax module, (input names, output names));

@@ -34,21 +34,19 @@ def _tflite_reference(model_path, inputs, metadata):
     it = Interpreter(model_path=model_path, experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
                      num_threads=1)
     it.allocate_tensors()
-    details = {d["name"]: d for d in it.get_input_details()}
-    for spec, value in zip(metadata["inputs"], inputs):
-        d = details.get(spec["name"])
-        if d is None:
-            raise ValidationError(f"{model_path}: the reference has no input named '{spec['name']}'")
+    # By position: the interpreter lists a subgraph's inputs and outputs in the
+    # file's order, as utoe's metadata does; names may be absent or repeated.
+    ins, outs_d = it.get_input_details(), it.get_output_details()
+    if len(ins) != len(metadata["inputs"]) or len(outs_d) != len(metadata["outputs"]):
+        raise ValidationError(f"{model_path}: the reference has {len(ins)} inputs and {len(outs_d)} outputs, "
+                              f"the compiled model {len(metadata['inputs'])} and {len(metadata['outputs'])}")
+    for spec, value, d in zip(metadata["inputs"], inputs, ins):
+        if int(np.prod(d["shape"])) != int(np.prod(spec["shape"])):
+            raise ValidationError(f"{model_path}: input '{spec['name']}' has shape {list(d['shape'])} in the "
+                                  f"reference, {spec['shape']} in the compiled model")
         it.set_tensor(d["index"], value.reshape(d["shape"]))
     it.invoke()
-    by_name = {d["name"]: d for d in it.get_output_details()}
-    outs = []
-    for spec in metadata["outputs"]:
-        d = by_name.get(spec["name"])
-        if d is None:
-            raise ValidationError(f"{model_path}: the reference has no output named '{spec['name']}'")
-        outs.append(it.get_tensor(d["index"]))
-    return outs
+    return [it.get_tensor(d["index"]) for d in outs_d]
 
 
 def _onnx_reference(model_path, inputs, metadata):

@@ -82,7 +82,7 @@ def _options(op, name):
 
 def read(path, model):
     """QModel of subgraph 0 of an already parsed tflite.Model."""
-    from ..frontend import tflite_operators
+    from ..frontend import _ints, tensor_name, tflite_operators
 
     sub = model.Subgraphs(0)
     tensors = []
@@ -90,7 +90,7 @@ def read(path, model):
         t = sub.Tensors(i)
         ttype = t.Type()
         if ttype not in TENSOR_TYPES:
-            raise ModelError(f"{path}: tensor '{t.Name().decode()}' has TFLite type {ttype}, unsupported by utoe")
+            raise ModelError(f"{path}: tensor '{tensor_name(t, i)}' has TFLite type {ttype}, unsupported by utoe")
         q = t.Quantization()
         scales = zps = None
         qdim = 0
@@ -100,17 +100,19 @@ def read(path, model):
             qdim = q.QuantizedDimension()
         shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
         if t.ShapeSignatureLength() and any(int(d) < 0 for d in t.ShapeSignatureAsNumpy()[1:]):
-            raise ModelError(f"{path}: tensor '{t.Name().decode()}' has a dynamic shape; utoe needs static shapes")
+            raise ModelError(f"{path}: tensor '{tensor_name(t, i)}' has a dynamic shape; utoe needs static shapes")
         data = None
         buf = model.Buffers(t.Buffer())
         if buf is not None and buf.DataLength() > 0:
             raw = buf.DataAsNumpy().tobytes()
             data = np.frombuffer(raw, dtype=np.dtype(TENSOR_TYPES[ttype]).newbyteorder("<")).reshape(shape)
-        tensors.append(QTensor(i, t.Name().decode(errors="replace"), shape, TENSOR_TYPES[ttype], scales, zps, qdim,
+        tensors.append(QTensor(i, tensor_name(t, i), shape, TENSOR_TYPES[ttype], scales, zps, qdim,
                                data))
     ops = []
     for (i, name, _), k in zip(tflite_operators(model), range(sub.OperatorsLength())):
         op = sub.Operators(k)
-        ops.append(QOp(i, name, [int(x) for x in op.InputsAsNumpy()], [int(x) for x in op.OutputsAsNumpy()],
+        ops.append(QOp(i, name, _ints(op.InputsLength(), op.InputsAsNumpy), _ints(op.OutputsLength(), op.OutputsAsNumpy),
                        _options(op, name)))
-    return QModel(path, tensors, ops, [int(x) for x in sub.InputsAsNumpy()], [int(x) for x in sub.OutputsAsNumpy()])
+    return QModel(path, tensors, ops, _ints(sub.InputsLength(), sub.InputsAsNumpy),
+                  _ints(sub.OutputsLength(), sub.OutputsAsNumpy))
+
