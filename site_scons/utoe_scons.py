@@ -8,6 +8,7 @@ import glob
 import os
 
 import SCons.Errors
+import SCons.Util
 from SCons.Script import Action
 
 from utoe.errors import UtoeError
@@ -42,3 +43,21 @@ def utoe_action(func, label, varlist=()):
 
     cmdstr = None if label is None else f"{label:<9}$UTOE_LABEL"
     return Action(run, cmdstr, varlist=list(varlist))
+
+
+def rebuild_if_changed_outside(nodes):
+    """Remove each product whose bytes differ from what SCons recorded when it
+    built it, so it is built again. SCons never checks a target's own content:
+    after a SIGKILL (no .sconsign written) a stage's outputs can hold the
+    killed invocation's content while the record says the previous one's, and
+    a later run would use them as current."""
+    for node in nodes:
+        path = node.get_abspath()
+        if not os.path.isfile(path):
+            continue
+        info = node.get_stored_info()
+        recorded = getattr(getattr(info, "ninfo", None), "csig", None)
+        # hashed here, not with node.get_csig(): that would memoize a value
+        # SCons must compute afresh after building the node
+        if recorded and SCons.Util.hash_file_signature(path) != recorded:
+            remove(path)

@@ -9,6 +9,7 @@ from SCons.Script import AlwaysBuild, Builder, Value
 from utoe_scons import module_files, utoe_action
 
 from utoe import boards, fit, icount, measure, reference, runners
+from utoe.files import remove
 
 
 def _runner(env):
@@ -24,6 +25,9 @@ def _run_emitter(target, source, env):
 
 
 def _run_build(target, source, env):
+    # The pair's result is about to be superseded: if this run is killed
+    # (even SIGKILL), no older result.json may sit beside the new products.
+    remove(os.path.join(os.path.dirname(str(target[0])), "result.json"))
     if fit.recorded(os.path.dirname(str(source[0]))):
         return
     _runner(env).run(str(source[0]), str(target[0]))

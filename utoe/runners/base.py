@@ -45,5 +45,18 @@ class Runner:
         write_text(log_path, log)
         return log
 
+    def finished(self, log, why):
+        """Fail unless the log is a complete run (docs/protocol.md): an exit
+        status of 0 alone proves nothing (QEMU exits 0 on SIGINT/SIGTERM).
+        A run whose trials failed is complete: measure reports it."""
+        from ..protocol import ProtocolError, parse_log
+
+        try:
+            run = parse_log(log)
+        except ProtocolError as e:
+            self.fail(f"{why}: {e}", log)
+        if run.begin is None or run.status is None:
+            self.fail(f"{why}: the log has no 'utoe: {'begin' if run.begin is None else 'end'}' line", log)
+
     def fail(self, what, log):
         raise RunError(f"board '{self.board.name}' ({self.name} runner): {what}; log tail:\n{tail(log)}")

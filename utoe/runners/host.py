@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 
+from . import child
 from .base import Runner
 
 
@@ -15,15 +16,15 @@ class HostRunner(Runner):
         if not os.access(elf_path, os.X_OK):
             self.fail(f"firmware {elf_path} is missing or not executable", "")
         try:
-            proc = subprocess.run([elf_path], stdin=subprocess.DEVNULL, capture_output=True,
-                                  timeout=self.timeout)
+            returncode, stdout, stderr = child.run([elf_path], self.timeout)
         except subprocess.TimeoutExpired as e:
             out = (e.stdout or b"").decode(errors="replace")
             self.fail(f"no result within {self.timeout} s (timeout=); the process was killed", out)
-        out = proc.stdout.decode(errors="replace")
-        if proc.returncode < 0:
-            sig = signal.Signals(-proc.returncode).name
-            self.fail(f"the firmware crashed ({sig})", out + proc.stderr.decode(errors="replace"))
-        if proc.returncode != 0:
-            self.fail(f"the firmware exited with status {proc.returncode}", out + proc.stderr.decode(errors="replace"))
+        out = stdout.decode(errors="replace")
+        if returncode < 0:
+            sig = signal.Signals(-returncode).name
+            self.fail(f"the firmware crashed ({sig})", out + stderr.decode(errors="replace"))
+        if returncode != 0:
+            self.fail(f"the firmware exited with status {returncode}", out + stderr.decode(errors="replace"))
+        self.finished(out, "the firmware exited 0 before its run was complete")
         return out

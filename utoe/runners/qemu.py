@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 
+from . import child
 from .. import icount
 from ..errors import RunError
 from ..files import remove, write_text
@@ -55,18 +56,20 @@ class QemuRunner(Runner):
 
     def _qemu(self, cmd):
         try:
-            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=self.timeout)
+            returncode, stdout, stderr = child.run(cmd, self.timeout)
         except subprocess.TimeoutExpired as e:
             self.fail(f"{self.board.qemu['machine']} gave no result within {self.timeout} s (timeout=); "
                       "QEMU was killed", (e.stdout or b"").decode(errors="replace"))
-        out = proc.stdout.decode(errors="replace")
-        err = proc.stderr.decode(errors="replace")
-        if proc.returncode != 0:
+        out = stdout.decode(errors="replace")
+        err = stderr.decode(errors="replace")
+        if returncode != 0:
             if "utoe: fault" in out:
                 what = "the firmware faulted"
             elif "Lockup" in err:
                 what = "the firmware faulted and locked up (a fault inside the fault handler)"
             else:
-                what = f"QEMU exited with status {proc.returncode}"
+                what = f"QEMU exited with status {returncode}"
             self.fail(what, out + err)
+        # QEMU 7.2 exits 0 when SIGINT/SIGTERM stop it: only a complete log is a finished run.
+        self.finished(out, "QEMU exited 0 before the firmware finished (stopped by a signal?)")
         return out
