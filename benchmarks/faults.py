@@ -65,6 +65,22 @@ def bounded(fn, seconds=10):
         signal.alarm(0)
 
 
+def attempt(fn, counts, bad, **about):
+    """Run fn bounded; count a clean error, a hang or a traceback (kept in
+    bad with `about`). True when fn accepted its input."""
+    try:
+        bounded(fn)
+        return True
+    except UtoeError:
+        counts["clean"] += 1
+    except Hang:
+        counts["hang"] += 1
+    except Exception:
+        counts["traceback"] += 1
+        bad.append({**about, "trace": traceback.format_exc()[-400:]})
+    return False
+
+
 def mutate_bytes(buf, rng):
     """(mutant, kind, positions edited)."""
     b = bytearray(buf)
@@ -112,18 +128,8 @@ def reader_campaign(samples, rng, work):
             mutant, kind, pos = mutate_bytes(buf, rng)
             with open(path, "wb") as f:
                 f.write(mutant)
-            try:
-                bounded(lambda: (frontend.detect_format(path),
-                                 tflite_model.read(path, frontend._tflite_model(path))))
-            except UtoeError:
-                counts["clean"] += 1
-                continue
-            except Hang:
-                counts["hang"] += 1
-                continue
-            except Exception:
-                counts["traceback"] += 1
-                crashes.append({"model": name, "kind": kind, "trace": traceback.format_exc()[-400:]})
+            if not attempt(lambda: (frontend.detect_format(path), tflite_model.read(path, frontend._tflite_model(path))),
+                           counts, crashes, model=name, kind=kind):
                 continue
             in_data = kind != "truncate" and all(any(a <= p < b for a, b in ranges) for p in pos)
             if in_data:
@@ -206,17 +212,8 @@ def log_campaign(samples, rng, work):
             f.write(mutant)
         if os.path.exists(out):
             os.unlink(out)
-        try:
-            bounded(lambda: measure_files(meta, sizes, log_path, cfg, out, validate=reference.validate))
-        except UtoeError:
-            counts["clean"] += 1
-            continue
-        except Hang:
-            counts["hang"] += 1
-            continue
-        except Exception:
-            counts["traceback"] += 1
-            bad.append({"kind": kind, "trace": traceback.format_exc()[-400:]})
+        if not attempt(lambda: measure_files(meta, sizes, log_path, cfg, out, validate=reference.validate),
+                       counts, bad, kind=kind):
             continue
         if plausible or mutant == text:
             counts["result (plausible value edit, undetectable)"] += 1

@@ -9,7 +9,7 @@ from SCons.Script import Builder, Value
 from utoe_scons import module_files, utoe_action
 
 from utoe import boards, elfsize, firmware, fit, riot
-from utoe.files import remove, write_json
+from utoe.files import write_json
 
 
 def _fw_emitter(target, source, env):
@@ -31,7 +31,6 @@ def _fw_build(target, source, env):
     board = boards.get(env["UTOE_BOARD"])
     pair_dir = os.path.dirname(str(target[0]))
     fit.clear(pair_dir)
-    remove(*[os.path.join(pair_dir, f) for f in ("result.json", "run.log")])  # superseded, even if killed now
     try:
         if env["UTOE_RIOTBASE"]:
             firmware.build_riot(board, env["UTOE_RIOTBASE"], env["UTOE_APP_DIR"], env["UTOE_CODEGEN_DIR"],
