@@ -79,7 +79,6 @@ def _generate(model_path, out_dir, name, opts):
     if integer_graph is not None:
         g, prims = integer_graph
         fmt, used = detect_format(model_path), "utoe-integer"
-        ops_src = lower.build_prims(prims)
     else:
         try:
             mod, fmt, names = import_model(model_path)
@@ -87,11 +86,15 @@ def _generate(model_path, out_dir, name, opts):
             raise ModelError(f"{e}{_integer_gap(model_path)}") from None
         fused = lower.fuse(mod)
         g = graph_mod.build_graph(fused, names)
-        ops_src = lower.build_c(fused, sorted({op.func for op in g.ops}))
+        prims = lower.prims_of(fused, {op.func for op in g.ops})
         used = "tvm-relax"
+    prims, body_of = lower.dedupe(prims, [op.func for op in g.ops])
+    for op in g.ops:
+        op.body = body_of[op.func]
+    ops_src = lower.build_prims(prims)
     opts = dict(opts, importer_used=used)
     ws_by_func = lower.workspace_needs(ops_src)
-    workspace = {op.index: ws_by_func.get(op.func, 0) for op in g.ops}
+    workspace = {op.index: ws_by_func.get(op.body, 0) for op in g.ops}
     plan = planner.plan(g, opts["planner"], workspace)
     info = dict(
         version=__version__,
@@ -117,12 +120,16 @@ def _tensor(t, plan=None):
 
 def metadata(g, plan, workspace, info, model_path, fmt, opts):
     ops = []
+    sharing = {}
+    for op in g.ops:
+        sharing.setdefault(op.body, []).append(op.func)
     for op in g.ops:
         ins = [g.tensors[i] for i in op.inputs]
         ops.append({
             "index": op.index,
             "name": op.func,
-            "function": f"__tvm_ffi_{op.func}",
+            "function": f"__tvm_ffi_{op.body}",
+            "shares_body_with": [n for n in sharing[op.body] if n != op.func],
             "params": [t.name for t in ins if t.kind == "param"],
             "param_bytes": sum(t.bytes for t in ins if t.kind == "param"),
             "input_bytes": sum(t.bytes for t in ins if t.kind != "param"),

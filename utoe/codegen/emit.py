@@ -91,9 +91,10 @@ def render(graph, plan, workspace, ops_src, info):
     placed.sort(key=lambda d: (d["offset"], d["name"]))
     ctx = dict(
         info,
+        bodies=list(dict.fromkeys(o.body for o in graph.ops)),
         params=params,
         dltensors=dltensors,
-        ops=[dict(index=o.index, func=o.func, args=o.args, ws_bytes=workspace.get(o.index, 0),
+        ops=[dict(index=o.index, func=o.func, body=o.body, args=o.args, ws_bytes=workspace.get(o.index, 0),
                   ws_offset=plan.offsets.get(workspace_key(graph, o.index), 0)) for o in graph.ops],
         inputs=[io(t) for t in graph.inputs],
         outputs=[io(t) for t in graph.outputs],

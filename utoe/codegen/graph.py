@@ -44,6 +44,11 @@ class Op:
     func: str  # PrimFunc name in the IRModule
     args: list  # tensor ids, inputs then outputs, in the PrimFunc's parameter order
     n_outputs: int
+    body: str = None  # the PrimFunc whose C this operator calls (identical bodies are emitted once)
+
+    def __post_init__(self):
+        if self.body is None:
+            self.body = self.func
 
     @property
     def inputs(self):
