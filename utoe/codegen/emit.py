@@ -74,9 +74,11 @@ def render(graph, plan, workspace, ops_src, info):
         params.append(dict(name=t.name, dtype=t.dtype, shape=t.shape, bytes=t.bytes, count=t.count,
                            ctype=CTYPES[t.dtype], init=c_values(t.value)))
     dltensors = []
+    shapes = {}  # shape -> index of its shared array
     for t in graph.tensors:
         data = f"utoe_param_{t.name}" if t.kind == "param" else f"&utoe_arena[{plan.offsets[t.id]}]"
-        dltensors.append(dict(id=t.id, shape=t.shape, data=data, dl_code=DLCODES[t.dtype],
+        shape_index = shapes.setdefault(tuple(t.shape), len(shapes))
+        dltensors.append(dict(id=t.id, shape=t.shape, shape_index=shape_index, data=data, dl_code=DLCODES[t.dtype],
                               dl_bits=8 * DTYPES[t.dtype] if t.dtype != "bool" else 8))
 
     def io(tid):
@@ -91,6 +93,7 @@ def render(graph, plan, workspace, ops_src, info):
     placed.sort(key=lambda d: (d["offset"], d["name"]))
     ctx = dict(
         info,
+        shapes=list(shapes),
         bodies=list(dict.fromkeys(o.body for o in graph.ops)),
         params=params,
         dltensors=dltensors,
