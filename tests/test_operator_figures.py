@@ -1,9 +1,16 @@
-"""Per-operator instruction counts are true when operators share code (issue
-10, item 1). kws_ref_model repeats identical blocks (conv_2d_2/4/6/8 and
+"""The per-operator figures of an emulated board are true, and the
+executor's tables cost no RAM (issue 10, items 1 and 6).
+
+Item 1: per-operator instruction counts are true when operators share code. kws_ref_model repeats identical blocks (conv_2d_2/4/6/8 and
 depthwise_conv_2d_1/3/5/7): GCC's -fipa-icf folded them and the per-symbol
 counts charged all four calls to the first copy (conv_2d_4/6/8 showed 1
 instruction). Codegen now emits each distinct body once and the plugin
 attributes instructions per executor call, so folding cannot move them.
+
+Item 6: the executor's DLTensor and argument tables are const (flash, not
+.data), tensors of one shape share a shape array, and every operator has its
+multiply-accumulates in metadata.json and its instructions per MAC in
+result.json and the report.
 
 Real TVM, real arm-none-eabi-gcc, real QEMU and utoe's real TCG plugin."""
 
@@ -162,3 +169,60 @@ def test_plugin_attributes_folded_functions_per_call(tmp_path):
     assert 90 * small < big < 110 * small  # 100 times the iterations, plus fixed prologues
     # every instruction of the operators is in exactly one call
     assert small + big + small2 == sum(doc["functions"][f]["instructions"] for f in ("__tvm_ffi_op_a", "__tvm_ffi_op_b"))
+
+
+# ---------------------------------------------------------------- item 6
+
+def _symbols_by_section(elf_path, prefixes):
+    """{symbol name: section name} for the ELF's data objects named with prefixes."""
+    with open_elf(elf_path, RunError, "") as (elf, symtab):
+        out = {}
+        for sym in symtab.iter_symbols():
+            if sym["st_info"]["type"] == "STT_OBJECT" and sym.name.startswith(prefixes):
+                shndx = sym["st_shndx"]
+                out[sym.name] = elf.get_section(shndx).name if isinstance(shndx, int) else shndx
+        return out
+
+
+def test_executor_tables_are_in_flash_not_ram(kws):
+    where = _symbols_by_section(str(kws["pair"] / "firmware.elf"), ("utoe_tensor_", "utoe_args_", "utoe_shape_"))
+    meta = kws["metadata"]
+    assert sum(n.startswith("utoe_args_") for n in where) == len(meta["operators"])
+    assert sum(n.startswith("utoe_tensor_") for n in where) >= len(meta["operators"]) + 1
+    assert {sec for sec in where.values()} == {".rodata"}, {n: s for n, s in where.items() if s != ".rodata"}
+    # tensors of one shape share their shape array: kws has 13 operators' worth of tensors but few shapes
+    shapes = {tuple(t["shape"]) for t in meta["inputs"] + meta["outputs"] + meta["params"]}
+    assert sum(n.startswith("utoe_shape_") for n in where) < sum(n.startswith("utoe_tensor_") for n in where)
+    assert sum(n.startswith("utoe_shape_") for n in where) >= len(shapes)
+    # the model's RAM is its arena: nothing else of the model's is in .data or .bss
+    ram = kws["result"]["ram"]
+    assert ram["model"]["other"] == 0
+    assert ram["model"]["arena"] == meta["memory"]["arena_bytes"]
+    assert kws["result"]["validation"]["ok"] and kws["result"]["validation"]["exact"]
+
+
+def test_macs_follow_the_layer_formula(kws):
+    ops = {op["name"]: op for op in kws["metadata"]["operators"]}
+    # kws_ref_model: 49x10 MFCCs, a 10x4 stride-2 conv to 25x5x64, then 3x3 depthwise and 1x1 pointwise blocks
+    assert ops["conv_2d_0"]["macs"] == 25 * 5 * 64 * (10 * 4 * 1)
+    assert ops["depthwise_conv_2d_3"]["macs"] == 25 * 5 * 64 * (3 * 3)
+    assert ops["conv_2d_6"]["macs"] == 25 * 5 * 64 * 64
+    assert ops["fully_connected_11"]["macs"] == 64 * 12
+    assert ops["average_pool_2d_9"]["macs"] == ops["softmax_12"]["macs"] == ops["reshape_10"]["macs"] == 0
+
+
+def test_instructions_per_mac_in_result_and_report(kws):
+    from utoe.report import operator_table
+
+    r = kws["result"]
+    for op in r["operators"]:
+        if op["macs"]:
+            assert op["instructions_per_mac"] == op["instructions"] / op["macs"]
+        else:
+            assert op["instructions_per_mac"] is None
+    table = operator_table(r)
+    assert "instr/MAC" in table.splitlines()[0]
+    row = next(line for line in table.splitlines() if line.startswith("conv_2d_6 "))
+    conv = next(op for op in r["operators"] if op["name"] == "conv_2d_6")
+    assert row.split()[-1] == f"{conv['instructions_per_mac']:.2f}"
+    assert next(line for line in table.splitlines() if line.startswith("softmax_12 ")).split()[-1] == "-"

@@ -100,6 +100,7 @@ def build_result(metadata, sizes, log_text, config, *, names=None, counts=None):
             "param_bytes": param_bytes,
             "memory_bytes": mem,
             "storage_bytes": param_bytes,
+            "macs": _get(op, "macs", int, where) if "macs" in op else None,
             "latency": ops_latency[i][0] if ops_latency else None,
             "share_pct": ops_latency[i][1] if ops_latency else None,
         })
@@ -130,6 +131,8 @@ def build_result(metadata, sizes, log_text, config, *, names=None, counts=None):
         total_op = sum(per_op) or 1
         for row, n in zip(op_rows, per_op):
             row["instructions"] = n
+            # emulated instructions over the metadata's multiply-accumulates (None: no MACs)
+            row["instructions_per_mac"] = n / row["macs"] if row.get("macs") else None
             t = estimate.ms(n, est)
             row["latency"] = {"median_ms": t, "mean_ms": t, "min_ms": t, "max_ms": t}
             row["share_pct"] = n * 100 / total_op

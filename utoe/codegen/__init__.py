@@ -118,6 +118,32 @@ def _tensor(t, plan=None):
     return d
 
 
+MAC_OPS = ("conv", "matmul", "dense", "fully_connected")
+
+
+def macs(g, op):
+    """Multiply-accumulates of one call of op: for a convolution (plain or
+    depthwise) or a matrix product (fully connected, matmul, dense), output
+    elements x (weight elements / output channels), i.e. kh*kw*Cin per output
+    of a convolution, kh*kw of a depthwise one, K of a matrix product; 0 for
+    operators without a weight of rank >= 2 (pooling, elementwise, reshape,
+    softmax), whose work is not multiply-accumulates."""
+    if not any(k in op.func.lower() for k in MAC_OPS):
+        return 0
+    weights = [g.tensors[i] for i in op.inputs if g.tensors[i].kind == "param" and len(g.tensors[i].shape) >= 2]
+    if not weights or not op.outputs:
+        return 0
+    w = max(weights, key=lambda t: t.count)
+    out = g.tensors[op.outputs[0]]
+    if not out.shape:
+        return 0
+    # the output channel axis: last (NHWC, [N, out]) or 1 (NCHW), whichever the weight has
+    for c in (out.shape[-1], out.shape[1] if len(out.shape) > 1 else None):
+        if c and c in w.shape and w.count % c == 0:
+            return out.count * (w.count // c)
+    return 0
+
+
 def metadata(g, plan, workspace, info, model_path, fmt, opts):
     ops = []
     sharing = {}
@@ -136,6 +162,7 @@ def metadata(g, plan, workspace, info, model_path, fmt, opts):
             "output_bytes": sum(g.tensors[o].bytes for o in op.outputs),
             "outputs": [g.tensors[o].name for o in op.outputs],
             "workspace_bytes": workspace[op.index],
+            "macs": macs(g, op),
         })
     params = g.params()
     return {
