@@ -378,8 +378,9 @@ def _instructions(counts, operators, n_trials, where):
     """Per-inference and per-operator instruction counts from the plugin's
     counts: per inference, the model's functions (operators, executor,
     workspace) over the trials; per operator, the executor's calls in the
-    order they ran (the plugin's "sequence"): call k is operator k mod the
-    number of operators, whatever function symbol the compiler left for it.
+    order they ran (the plugin's "sequence"): call k is the called operator
+    k mod their number, whatever function symbol the compiler left for it
+    (an aliasing reshape calls nothing and executes no instruction).
     A sequence that does not hold exactly one call per operator per trial is
     refused, naming the first operator whose calls differ."""
     _check_schema(counts, "utoe.icount/2", where)
@@ -389,7 +390,9 @@ def _instructions(counts, operators, n_trials, where):
     seq = _get(counts, "sequence", list, where)
     if counts.get("sequence_complete") is not True:
         raise MeasureError(f"{where}: the plugin's call sequence is incomplete (it ran out of memory)")
-    n_ops = len(operators)
+    # an aliasing reshape ("function": null) is no call: it executes nothing
+    called = [i for i, op in enumerate(operators) if op.get("function", "") is not None]
+    n_ops = len(called)
     calls = [[] for _ in operators]
     entered = [set() for _ in operators]
     for k, entry in enumerate(seq):
@@ -397,10 +400,12 @@ def _instructions(counts, operators, n_trials, where):
                 or isinstance(entry[1], bool) or not isinstance(entry[1], int) or entry[1] < 0):
             raise MeasureError(f"{where}: sequence[{k}] must be [function, instructions], not {entry!r}")
         if n_ops:
-            calls[k % n_ops].append(entry[1])
-            entered[k % n_ops].add(entry[0])
+            calls[called[k % n_ops]].append(entry[1])
+            entered[called[k % n_ops]].add(entry[0])
     for i, op in enumerate(operators):
-        if len(calls[i]) != n_trials:
+        if i not in called:
+            calls[i] = [0] * n_trials
+        elif len(calls[i]) != n_trials:
             raise MeasureError(
                 f"{where}: operator '{op['name']}' (#{i}) was called {len(calls[i])} times, but {n_trials} "
                 f"trial(s) imply {n_trials} ({len(seq)} operator calls recorded for {n_ops} operators)")

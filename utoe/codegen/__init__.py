@@ -88,13 +88,15 @@ def _generate(model_path, out_dir, name, opts):
         g = graph_mod.build_graph(fused, names)
         prims = lower.prims_of(fused, {op.func for op in g.ops})
         used = "tvm-relax"
-    prims, body_of = lower.dedupe(prims, [op.func for op in g.ops])
+    graph_mod.mark_aliases(g)
+    called = [op.func for op in g.ops if not op.alias]
+    prims, body_of = lower.dedupe({f: prims[f] for f in called}, called)
     for op in g.ops:
-        op.body = body_of[op.func]
+        op.body = None if op.alias else body_of[op.func]
     ops_src = lower.build_prims(prims)
     opts = dict(opts, importer_used=used)
     ws_by_func = lower.workspace_needs(ops_src)
-    workspace = {op.index: ws_by_func.get(op.body, 0) for op in g.ops}
+    workspace = {op.index: 0 if op.alias else ws_by_func.get(op.body, 0) for op in g.ops}
     plan = planner.plan(g, opts["planner"], workspace)
     info = dict(
         version=__version__,
@@ -154,8 +156,10 @@ def metadata(g, plan, workspace, info, model_path, fmt, opts):
         ops.append({
             "index": op.index,
             "name": op.func,
-            "function": f"__tvm_ffi_{op.body}",
-            "shares_body_with": [n for n in sharing[op.body] if n != op.func],
+            # an aliasing reshape calls nothing: its output is its input's bytes
+            "function": None if op.alias else f"__tvm_ffi_{op.body}",
+            "alias_of": ins[0].name if op.alias else None,
+            "shares_body_with": [] if op.alias else [n for n in sharing[op.body] if n != op.func],
             "params": [t.name for t in ins if t.kind == "param"],
             "param_bytes": sum(t.bytes for t in ins if t.kind == "param"),
             "input_bytes": sum(t.bytes for t in ins if t.kind != "param"),
