@@ -101,6 +101,7 @@ def build_result(metadata, sizes, log_text, config, *, names=None, counts=None):
             "memory_bytes": mem,
             "storage_bytes": param_bytes,
             "macs": _get(op, "macs", int, where) if "macs" in op else None,
+            "alias_of": op.get("alias_of"),  # a RESHAPE that is its input's bytes: executes nothing
             "latency": ops_latency[i][0] if ops_latency else None,
             "share_pct": ops_latency[i][1] if ops_latency else None,
         })
