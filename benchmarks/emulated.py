@@ -8,9 +8,10 @@ against the U-TOE paper's measured latencies.
 With real TVM, cross compilers, QEMU and utoe's TCG plugin:
 - per model of the zoo and per emulated core (Cortex-M0+, M3, M4F, M7 and
   RV32IMAC, each on a board or machine with room for every model), executed
-  instructions per inference (emulated) and per operator, the wall time of
-  one QEMU run (one trial), and flash (weights + operator code) against the
-  flatbuffer's size;
+  instructions per inference (emulated) and per operator (attributed per
+  executor call, so operators sharing code each get their own), instructions
+  per MAC, static RAM, the wall time of one QEMU run (one trial), and flash
+  (weights + operator code) against the flatbuffer's size;
 - kws_ref_model's instructions per inference against CMSIS-NN's under QEMU
   (../shared/reference/cmsis_nn_kws.md);
 - LeNet-5 on every paper board with a stand-in (`board=all`): our estimated
@@ -109,8 +110,11 @@ def main():
             per_core[core] = {
                 "board": board, "instructions_per_inference": r["instructions"]["per_inference"],
                 "operators": {op["name"]: op["instructions"] for op in r["operators"]},
+                "instructions_per_mac": {op["name"]: round(op["instructions_per_mac"], 3)
+                                         for op in r["operators"] if op.get("instructions_per_mac")},
                 "qemu_wall_s": round(wall, 3), "weights_bytes": fl["weights"], "code_bytes": fl["code"],
-                "ram_model_bytes": sum(r["ram"]["model"].values()), "validation_ok": r["validation"]["ok"]}
+                "ram_model_bytes": sum(r["ram"]["model"].values()), "ram_static_bytes": r["ram"]["static_bytes"],
+                "validation_ok": r["validation"]["ok"]}
             rows.append([model, core, f"{r['instructions']['per_inference']:,}", f"{wall:.2f}",
                          fl["weights"], fl["code"], f"{(fl['weights'] + fl['code']) / flatbuffer:.2f}",
                          "yes" if r["validation"]["ok"] else "NO"])

@@ -44,15 +44,16 @@ def test_first_differing_operator_is_named(kws, tmp_path):
     faulty.mkdir()
     for f in cg_dir.iterdir():
         (faulty / f.name).write_bytes(f.read_bytes())
-    plant_fault(faulty, "depthwise_conv_2d_3")
+    # fully_connected_11 has a body of its own (the repeated blocks share theirs)
+    plant_fault(faulty, "fully_connected_11")
     index, name, tensor, err = first_divergence(boards.get("native"), str(faulty), meta, seed=1)
-    assert (index, name) == (3, "depthwise_conv_2d_3") and err >= 1
+    assert (index, name) == (11, "fully_connected_11") and err >= 1
     result_path = tmp_path / "result.json"
     result_path.write_text("{}")
     result = {"board": "native", "model": "kws", "runner": "host", "seed": 1,
               "validation": {"ok": False, "reference": "tflite-builtin-ref", "max_abs_error": 3.0,
                              "tolerance": "bit-exact"}}
-    with pytest.raises(reference.ValidationError, match=r"first operator that differs is #3 depthwise_conv_2d_3"):
+    with pytest.raises(reference.ValidationError, match=r"first operator that differs is #11 fully_connected_11"):
         reference.check(result, boards.get("native"), str(faulty), str(result_path))
     assert not result_path.exists()
     json.dumps(result)

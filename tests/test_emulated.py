@@ -55,7 +55,7 @@ def test_figures_are_labelled_and_consistent(lenet, board):
     assert r["latency"]["kind"] == "estimated"
     assert r["instructions"]["kind"] == "emulated"
     per_op = [op["instructions"] for op in r["operators"]]
-    assert all(n > 0 for n in per_op)
+    assert all(op["instructions"] > 0 for op in r["operators"] if not op["alias_of"])  # an aliasing RESHAPE: 0
     # the executor's own instructions are few: operators are almost all of it
     assert 0.97 * r["instructions"]["per_inference"] <= sum(per_op) <= r["instructions"]["per_inference"]
     est = r["instructions"]["estimate"]

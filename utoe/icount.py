@@ -8,7 +8,13 @@ keyed by the source's hash. The runner gives it the firmware's functions
 Owners are the functions whose counts matter: the model's (operators, the
 executor, the workspace allocator) and the harness's. Every other function,
 library code such as memcpy or libgcc's division, counts for the owner that
-called it (see the plugin's header)."""
+called it (see the plugin's header).
+
+Operators ("op": TVM's packed functions) and the executor functions that call
+them ("run") are marked in the syms file, so the plugin also records every
+operator call in the order the executor made it, with its instructions: the
+per-operator figures are attributed per call site, not per symbol, and stay
+true when the compiler folds identical operator bodies into one."""
 
 import hashlib
 import os
@@ -22,7 +28,9 @@ from .files import read_json, remove, write_text
 
 PLUGIN_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "qemu_plugin", "utoe_icount.c")
 OWNER_PREFIXES = ("__tvm_ffi_", "utoe_", "TVMBackend")
-SCHEMA = "utoe.icount/1"
+SCHEMA = "utoe.icount/2"
+OP_PREFIX = "__tvm_ffi_"
+RUN_FUNCTIONS = ("utoe_model_run", "utoe_model_run_op")
 
 
 def _cache_dir():
@@ -74,9 +82,19 @@ def functions(elf_path):
     return out
 
 
+def kind(name):
+    """The plugin's kind of an owner: "op" (an operator), "run" (the executor
+    calling operators) or "" (any other owner)."""
+    if name.startswith(OP_PREFIX):
+        return "op"
+    return "run" if name in RUN_FUNCTIONS else ""
+
+
 def write_symbols(elf_path, syms_path, owners=is_owner):
-    """Write the plugin's syms file: the owner functions of the ELF."""
-    lines = [f"{start:x} {end:x} {name}" for start, end, name in functions(elf_path) if owners(name)]
+    """Write the plugin's syms file: the owner functions of the ELF, with
+    their kind."""
+    lines = [f"{start:x} {end:x} {name} {kind(name)}".rstrip()
+             for start, end, name in functions(elf_path) if owners(name)]
     write_text(syms_path, "".join(line + "\n" for line in lines))
     return len(lines)
 
@@ -87,7 +105,8 @@ def qemu_args(plugin_so, syms_path, out_path):
 
 def read_counts(path):
     doc = read_json(path, RunError)
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(doc.get("functions"), dict):
+    if (not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(doc.get("functions"), dict)
+            or not isinstance(doc.get("sequence"), list)):
         raise RunError(f"{path}: not an instruction count file ('{SCHEMA}')")
     return doc
 

@@ -45,7 +45,7 @@ def build_result(metadata, sizes, log_text, config, *, names=None, counts=None):
     "stack_in_static": true when the stack is part of .bss (RIOT's thread
     stacks) so RAM is data + bss without the peak on top, optional "estimate":
     {"core", "cpi", "clock_hz"} (with counts)}. counts: the QEMU plugin's
-    icount.json ("utoe.icount/1"); with it, instructions per inference and per
+    icount.json ("utoe.icount/2"); with it, instructions per inference and per
     operator are recorded (emulated) and latency is estimated from them.
     `names` maps "metadata", "sizes", "log", "counts" to the labels used in
     error messages (default: the file names).
@@ -100,6 +100,8 @@ def build_result(metadata, sizes, log_text, config, *, names=None, counts=None):
             "param_bytes": param_bytes,
             "memory_bytes": mem,
             "storage_bytes": param_bytes,
+            "macs": _get(op, "macs", int, where) if "macs" in op else None,
+            "alias_of": op.get("alias_of"),  # a RESHAPE that is its input's bytes: executes nothing
             "latency": ops_latency[i][0] if ops_latency else None,
             "share_pct": ops_latency[i][1] if ops_latency else None,
         })
@@ -130,6 +132,8 @@ def build_result(metadata, sizes, log_text, config, *, names=None, counts=None):
         total_op = sum(per_op) or 1
         for row, n in zip(op_rows, per_op):
             row["instructions"] = n
+            # emulated instructions over the metadata's multiply-accumulates (None: no MACs)
+            row["instructions_per_mac"] = n / row["macs"] if row.get("macs") else None
             t = estimate.ms(n, est)
             row["latency"] = {"median_ms": t, "mean_ms": t, "min_ms": t, "max_ms": t}
             row["share_pct"] = n * 100 / total_op
@@ -373,18 +377,44 @@ def _sizes(sizes, sz):
 
 def _instructions(counts, operators, n_trials, where):
     """Per-inference and per-operator instruction counts from the plugin's
-    per-function counts: the model's functions (operators, executor,
-    workspace) over the trials; each operator runs once per trial."""
-    _check_schema(counts, "utoe.icount/1", where)
+    counts: per inference, the model's functions (operators, executor,
+    workspace) over the trials; per operator, the executor's calls in the
+    order they ran (the plugin's "sequence"): call k is the called operator
+    k mod their number, whatever function symbol the compiler left for it
+    (an aliasing reshape calls nothing and executes no instruction).
+    A sequence that does not hold exactly one call per operator per trial is
+    refused, naming the first operator whose calls differ."""
+    _check_schema(counts, "utoe.icount/2", where)
     funcs = _get(counts, "functions", dict, where)
     model = sum(_get(f, "instructions", int, f"{where}: functions.{name}")
                 for name, f in funcs.items() if name.startswith(MODEL_RUN_PREFIXES))
-    per_op = []
-    for op in operators:
-        sym = "__tvm_ffi_" + op["name"]
-        if sym not in funcs:
-            raise MeasureError(f"{where}: no count for operator function '{sym}'")
-        per_op.append(round(_get(funcs[sym], "instructions", int, f"{where}: functions.{sym}") / n_trials))
+    seq = _get(counts, "sequence", list, where)
+    if counts.get("sequence_complete") is not True:
+        raise MeasureError(f"{where}: the plugin's call sequence is incomplete (it ran out of memory)")
+    # an aliasing reshape ("function": null) is no call: it executes nothing
+    called = [i for i, op in enumerate(operators) if op.get("function", "") is not None]
+    n_ops = len(called)
+    calls = [[] for _ in operators]
+    entered = [set() for _ in operators]
+    for k, entry in enumerate(seq):
+        if (not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[0], str)
+                or isinstance(entry[1], bool) or not isinstance(entry[1], int) or entry[1] < 0):
+            raise MeasureError(f"{where}: sequence[{k}] must be [function, instructions], not {entry!r}")
+        if n_ops:
+            calls[called[k % n_ops]].append(entry[1])
+            entered[called[k % n_ops]].add(entry[0])
+    for i, op in enumerate(operators):
+        if i not in called:
+            calls[i] = [0] * n_trials
+        elif len(calls[i]) != n_trials:
+            raise MeasureError(
+                f"{where}: operator '{op['name']}' (#{i}) was called {len(calls[i])} times, but {n_trials} "
+                f"trial(s) imply {n_trials} ({len(seq)} operator calls recorded for {n_ops} operators)")
+        if len(entered[i]) > 1:
+            raise MeasureError(
+                f"{where}: operator '{op['name']}' (#{i}): its calls entered different functions "
+                f"({', '.join(sorted(entered[i]))}); the call sequence does not follow the executor's order")
+    per_op = [round(sum(c) / n_trials) for c in calls]
     return {"kind": "emulated", "per_inference": round(model / n_trials),
             "total": _get(counts, "total", int, where), "operators": per_op}
 

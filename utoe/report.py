@@ -55,7 +55,7 @@ OPERATORS_CSV_COLUMNS = [
     "board", "model", "runner", "mode", "index", "name", "params",
     "param_bytes", "memory_bytes", "storage_bytes", "latency_kind",
     "latency_median_ms", "latency_mean_ms", "latency_min_ms",
-    "latency_max_ms", "share_pct", "instructions",
+    "latency_max_ms", "share_pct", "instructions", "macs", "instructions_per_mac",
 ]
 
 
@@ -192,6 +192,10 @@ def _short(region):
     return "-"
 
 
+def _per_mac(x):
+    return f"{x:.2f}" if x is not None else "-"
+
+
 def operator_table(result, fmt="plain"):
     """U-TOE's per-operator table of one result. In a per-model run the
     latency columns show '-' (no per-operator timing was taken)."""
@@ -206,11 +210,11 @@ def operator_table(result, fmt="plain"):
             ", ".join(op["params"]),
             kb(op["memory_bytes"]),
             kb(op["storage_bytes"]),
-        ] + ([f"{op['instructions']:,}"] if counted else []))
-    table = tabulate(rows, headers=OPERATOR_HEADERS + (["instructions"] if counted else []), tablefmt=fmt,
-                     disable_numparse=True,
+        ] + ([f"{op['instructions']:,}", _per_mac(op.get("instructions_per_mac"))] if counted else []))
+    table = tabulate(rows, headers=OPERATOR_HEADERS + (["instructions", "instr/MAC"] if counted else []),
+                     tablefmt=fmt, disable_numparse=True,
                      colalign=("left", "right", "right", "left", "right",
-                               "right") + (("right",) if counted else ()))
+                               "right") + (("right", "right") if counted else ()))
     kind = result["latency"]["kind"]
     notes = []
     if all(op.get("latency") is None for op in result["operators"]):
@@ -305,7 +309,8 @@ def _operator_rows(r):
                op["name"], " ".join(op["params"]), op["param_bytes"],
                op["memory_bytes"], op["storage_bytes"], r["latency"]["kind"],
                lat.get("median_ms"), lat.get("mean_ms"), lat.get("min_ms"),
-               lat.get("max_ms"), op.get("share_pct"), op.get("instructions")]
+               lat.get("max_ms"), op.get("share_pct"), op.get("instructions"), op.get("macs"),
+               op.get("instructions_per_mac")]
 
 
 def _csv(columns, rows):

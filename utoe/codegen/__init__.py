@@ -79,7 +79,6 @@ def _generate(model_path, out_dir, name, opts):
     if integer_graph is not None:
         g, prims = integer_graph
         fmt, used = detect_format(model_path), "utoe-integer"
-        ops_src = lower.build_prims(prims)
     else:
         try:
             mod, fmt, names = import_model(model_path)
@@ -87,11 +86,17 @@ def _generate(model_path, out_dir, name, opts):
             raise ModelError(f"{e}{_integer_gap(model_path)}") from None
         fused = lower.fuse(mod)
         g = graph_mod.build_graph(fused, names)
-        ops_src = lower.build_c(fused, sorted({op.func for op in g.ops}))
+        prims = lower.prims_of(fused, {op.func for op in g.ops})
         used = "tvm-relax"
+    graph_mod.mark_aliases(g)
+    called = [op.func for op in g.ops if not op.alias]
+    prims, body_of = lower.dedupe({f: prims[f] for f in called}, called)
+    for op in g.ops:
+        op.body = None if op.alias else body_of[op.func]
+    ops_src = lower.build_prims(prims)
     opts = dict(opts, importer_used=used)
     ws_by_func = lower.workspace_needs(ops_src)
-    workspace = {op.index: ws_by_func.get(op.func, 0) for op in g.ops}
+    workspace = {op.index: 0 if op.alias else ws_by_func.get(op.body, 0) for op in g.ops}
     plan = planner.plan(g, opts["planner"], workspace)
     info = dict(
         version=__version__,
@@ -115,20 +120,53 @@ def _tensor(t, plan=None):
     return d
 
 
+MAC_OPS = ("conv", "matmul", "dense", "fully_connected")
+
+
+def macs(g, op):
+    """Multiply-accumulates of one call of op: for a convolution (plain or
+    depthwise) or a matrix product (fully connected, matmul, dense), output
+    elements x (weight elements / output channels), i.e. kh*kw*Cin per output
+    of a convolution, kh*kw of a depthwise one, K of a matrix product; 0 for
+    operators without a weight of rank >= 2 (pooling, elementwise, reshape,
+    softmax), whose work is not multiply-accumulates."""
+    if not any(k in op.func.lower() for k in MAC_OPS):
+        return 0
+    weights = [g.tensors[i] for i in op.inputs if g.tensors[i].kind == "param" and len(g.tensors[i].shape) >= 2]
+    if not weights or not op.outputs:
+        return 0
+    w = max(weights, key=lambda t: t.count)
+    out = g.tensors[op.outputs[0]]
+    if not out.shape:
+        return 0
+    # the output channel axis: last (NHWC, [N, out]) or 1 (NCHW), whichever the weight has
+    for c in (out.shape[-1], out.shape[1] if len(out.shape) > 1 else None):
+        if c and c in w.shape and w.count % c == 0:
+            return out.count * (w.count // c)
+    return 0
+
+
 def metadata(g, plan, workspace, info, model_path, fmt, opts):
     ops = []
+    sharing = {}
+    for op in g.ops:
+        sharing.setdefault(op.body, []).append(op.func)
     for op in g.ops:
         ins = [g.tensors[i] for i in op.inputs]
         ops.append({
             "index": op.index,
             "name": op.func,
-            "function": f"__tvm_ffi_{op.func}",
+            # an aliasing reshape calls nothing: its output is its input's bytes
+            "function": None if op.alias else f"__tvm_ffi_{op.body}",
+            "alias_of": ins[0].name if op.alias else None,
+            "shares_body_with": [] if op.alias else [n for n in sharing[op.body] if n != op.func],
             "params": [t.name for t in ins if t.kind == "param"],
             "param_bytes": sum(t.bytes for t in ins if t.kind == "param"),
             "input_bytes": sum(t.bytes for t in ins if t.kind != "param"),
             "output_bytes": sum(g.tensors[o].bytes for o in op.outputs),
             "outputs": [g.tensors[o].name for o in op.outputs],
             "workspace_bytes": workspace[op.index],
+            "macs": macs(g, op),
         })
     params = g.params()
     return {

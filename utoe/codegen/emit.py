@@ -74,9 +74,14 @@ def render(graph, plan, workspace, ops_src, info):
         params.append(dict(name=t.name, dtype=t.dtype, shape=t.shape, bytes=t.bytes, count=t.count,
                            ctype=CTYPES[t.dtype], init=c_values(t.value)))
     dltensors = []
+    shapes = {}  # shape -> index of its shared array
+    used = {a for o in graph.ops if not o.alias for a in o.args}  # an aliasing reshape passes none
     for t in graph.tensors:
+        if t.id not in used:
+            continue
         data = f"utoe_param_{t.name}" if t.kind == "param" else f"&utoe_arena[{plan.offsets[t.id]}]"
-        dltensors.append(dict(id=t.id, shape=t.shape, data=data, dl_code=DLCODES[t.dtype],
+        shape_index = shapes.setdefault(tuple(t.shape), len(shapes))
+        dltensors.append(dict(id=t.id, shape=t.shape, shape_index=shape_index, data=data, dl_code=DLCODES[t.dtype],
                               dl_bits=8 * DTYPES[t.dtype] if t.dtype != "bool" else 8))
 
     def io(tid):
@@ -91,9 +96,11 @@ def render(graph, plan, workspace, ops_src, info):
     placed.sort(key=lambda d: (d["offset"], d["name"]))
     ctx = dict(
         info,
+        shapes=list(shapes),
+        bodies=list(dict.fromkeys(o.body for o in graph.ops if not o.alias)),
         params=params,
         dltensors=dltensors,
-        ops=[dict(index=o.index, func=o.func, args=o.args, ws_bytes=workspace.get(o.index, 0),
+        ops=[dict(index=o.index, func=o.func, body=o.body, alias=o.alias, args=o.args, ws_bytes=workspace.get(o.index, 0),
                   ws_offset=plan.offsets.get(workspace_key(graph, o.index), 0)) for o in graph.ops],
         inputs=[io(t) for t in graph.inputs],
         outputs=[io(t) for t in graph.outputs],

@@ -8,6 +8,7 @@ stored once), as U-TOE names them.
 """
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +45,12 @@ class Op:
     func: str  # PrimFunc name in the IRModule
     args: list  # tensor ids, inputs then outputs, in the PrimFunc's parameter order
     n_outputs: int
+    body: str = None  # the PrimFunc whose C this operator calls (identical bodies are emitted once)
+    alias: bool = False  # a reshape: its output is its input's bytes, nothing is called
+
+    def __post_init__(self):
+        if self.body is None:
+            self.body = self.func
 
     @property
     def inputs(self):
@@ -63,6 +70,32 @@ class Graph:
 
     def params(self):
         return [t for t in self.tensors if t.kind == "param"]
+
+    def alias_root(self):
+        """{tensor id: the tensor whose bytes it is} (itself unless it is
+        the output of an aliasing reshape)."""
+        root = {t.id: t.id for t in self.tensors}
+        for op in self.ops:
+            if op.alias:
+                root[op.outputs[0]] = root[op.inputs[0]]
+        return root
+
+
+RESHAPE_RE = re.compile(r"reshape\d*(_\d+)?")
+
+
+def mark_aliases(g):
+    """Let RESHAPE alias its input instead of copying: a reshape of a tensor
+    in the arena (not a parameter) to the same bytes, in row-major order,
+    changes no byte, so its output is given its input's place (the planner
+    keeps the bytes for both lifetimes) and the executor calls nothing."""
+    for op in g.ops:
+        if not RESHAPE_RE.fullmatch(op.func) or len(op.inputs) != 1 or len(op.outputs) != 1:
+            continue
+        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        if x.kind != "param" and x.dtype == y.dtype and x.bytes == y.bytes:
+            op.alias = True
+    return g
 
 
 def _shape_dtype(ty, what):

@@ -42,13 +42,43 @@ def fuse(mod):
         raise CodegenError(f"TVM could not lower the model to fused operators: {last}") from None
 
 
-def build_c(mod, funcs):
-    """C source defining `__tvm_ffi_<f>` for every PrimFunc name in funcs."""
+def prims_of(mod, funcs):
+    """{name: PrimFunc} for every PrimFunc name in funcs."""
     prims = {gv.name_hint: f for gv, f in mod.functions.items() if gv.name_hint in funcs}
     missing = set(funcs) - set(prims)
     if missing:
         raise CodegenError(f"operators without TIR: {', '.join(sorted(missing))}")
-    return build_prims(prims)
+    return prims
+
+
+def dedupe(prims, order):
+    """Identical operator bodies, once: ({name: PrimFunc} of the distinct
+    bodies, {name: the name of the body it uses}) for every name in prims.
+
+    Two PrimFuncs are one body when they are structurally equal apart from
+    their symbol name (same shapes, same constants, same loops), e.g. the
+    repeated blocks of a DS-CNN. The first in `order` (the executor's call
+    order) names the body. Emitting it once keeps the flash saving GCC's
+    -fipa-icf would otherwise make by folding them, and leaves no copy for
+    the compiler to fold behind the executor's back."""
+    from tvm_ffi import structural_equal, structural_hash
+
+    def bare(f):
+        return f.without_attr("global_symbol") if f.attrs and "global_symbol" in f.attrs else f
+
+    seen = []  # [(structural hash, bare func, name)]
+    body_of = {}
+    for name in list(dict.fromkeys(order)) + sorted(set(prims) - set(order)):
+        f = bare(prims[name])
+        h = structural_hash(f)
+        for h2, f2, n2 in seen:
+            if h == h2 and structural_equal(f, f2):
+                body_of[name] = n2
+                break
+        else:
+            seen.append((h, f, name))
+            body_of[name] = name
+    return {n: prims[n] for _, _, n in seen}, body_of
 
 
 def build_prims(prims):

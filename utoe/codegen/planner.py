@@ -6,7 +6,9 @@ temporaries TVM allocates with TVMBackendAllocWorkspace), live during that
 operator only. A tensor is live from the operator that writes it
 (step 0 for model inputs) to the last operator that reads it (the end of the
 run for model outputs), inclusive: an operator's inputs and outputs never
-share bytes. Tensors whose lifetimes do not overlap may share bytes.
+share bytes. Tensors whose lifetimes do not overlap may share bytes. The output of an
+aliasing reshape is its input's bytes: the two are planned as one buffer,
+live from the first's start to the last's end.
 
 Planners:
 - "greedy": greedy placement, each tensor at an aligned offset that does not
@@ -58,29 +60,45 @@ def workspace_key(graph, op_index):
 
 
 def lifetimes(graph, workspace=None):
-    """Lifetime of every placed (non-parameter) tensor, in operator steps.
+    """Lifetime of every placed (non-parameter) buffer, in operator steps:
+    a tensor, or a tensor and the reshapes aliasing it (keyed by the root
+    tensor, see Graph.alias_root).
 
     workspace: {op index: bytes} of operator temporaries; each becomes a
     block live during its operator only, placed in the arena like a tensor."""
     n = len(graph.ops)
+    root = graph.alias_root()
     first, last = {}, {}
+
+    def live(t, step):
+        r = root[t]
+        first[r] = min(first.get(r, step), step)
+        last[r] = max(last.get(r, step), step)
+
     for t in graph.inputs:
-        first[t] = 0
-        last[t] = 0
+        live(t, 0)
     for op in graph.ops:
         for t in op.inputs:
             if graph.tensors[t].kind != "param":
-                last[t] = op.index
+                live(t, op.index)
         for t in op.outputs:
-            first[t] = op.index
-            last.setdefault(t, op.index)
+            live(t, op.index)
     for t in graph.outputs:
-        last[t] = n
+        live(t, n)
     lives = [Lifetime(t, graph.tensors[t].bytes, first[t], last[t]) for t in sorted(first)]
     for k, size in sorted((workspace or {}).items()):
         if size:
             lives.append(Lifetime(workspace_key(graph, k), size, k, k))
     return lives
+
+
+def with_aliases(graph, offsets):
+    """offsets with every aliasing tensor at its root's offset."""
+    out = dict(offsets)
+    for t, r in graph.alias_root().items():
+        if t != r and r in offsets:
+            out[t] = offsets[r]
+    return out
 
 
 def lower_bound(lives):
@@ -155,7 +173,7 @@ def plan(graph, planner="greedy", workspace=None):
         if _extent(lives, stacked) < _extent(lives, offsets):
             offsets = stacked
     arena = _align(_extent(lives, offsets))
-    return Plan(offsets, arena, lower_bound(lives), planner)
+    return Plan(with_aliases(graph, offsets), arena, lower_bound(lives), planner)
 
 
 def check(graph, p, workspace=None):

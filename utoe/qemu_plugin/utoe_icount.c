@@ -3,7 +3,9 @@
  *
  *   qemu-system-arm ... -plugin utoe_icount.so,syms=FILE,out=FILE -d plugin
  *
- * syms: one owner per line, "<start hex> <end hex> <name>" (end exclusive).
+ * syms: one owner per line, "<start hex> <end hex> <name> [op|run]" (end
+ * exclusive); the optional kind marks the model's operators ("op") and the
+ * executor functions that call them ("run").
  * Every translation block is attributed when it executes: a block inside an
  * owner makes that owner current (and counts a call when it starts at the
  * owner's first address); a block outside every owner (libc's memcpy,
@@ -14,11 +16,24 @@
  * block cut short by an exception (none in a normal run) counts a few more.
  * One vCPU is assumed: the boards are single-core microcontrollers.
  *
+ * Per call site: a function symbol is not an operator. The compiler may fold
+ * identical operator bodies into one function (GCC's -fipa-icf at -O2: the
+ * copies become one-instruction thunks or aliases), so per-function counts
+ * would charge every copy to the first. The plugin therefore also records the
+ * executor's calls in sequence: a call opens when a block of an "op" owner
+ * runs while no call is open, and closes when a block of a "run" owner (the
+ * executor) runs again; every instruction in between, whatever function or
+ * library code it is in, belongs to that call. The executor calls operators
+ * in a known order, so Python maps call k of the sequence onto operator
+ * k mod (number of operators) whatever the compiler folded.
+ *
  * out: JSON written at exit (to out.tmp, then renamed):
- *   {"schema": "utoe.icount/1", "total": N,
- *    "functions": {"<name>": {"instructions": N, "calls": N}, ...}}
+ *   {"schema": "utoe.icount/2", "total": N,
+ *    "functions": {"<name>": {"instructions": N, "calls": N}, ...},
+ *    "sequence": [["<op owner entered>", N], ...]}
  * with every owner in the syms file's order, then "(other)" for what ran
- * before the first owner.
+ * before the first owner; "sequence" holds the executor's operator calls in
+ * the order they ran, each with the instructions it executed.
  *
  * Debian ships no qemu-plugin.h; the few declarations used are below,
  * as in QEMU 7.2's include/qemu/qemu-plugin.h. */
@@ -50,11 +65,19 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_version = 1;
 
 /* ---- state ---- */
 
+enum { KIND_OTHER, KIND_OP, KIND_RUN };
+
 typedef struct {
     uint64_t start, end; /* [start, end) */
     char *name;
     uint64_t instructions, calls;
+    int kind;
 } owner_t;
+
+typedef struct {
+    int owner; /* the op owner the call entered */
+    uint64_t instructions;
+} call_t;
 
 typedef struct {
     int owner;      /* index into owners, or -1: the current owner's */
@@ -68,6 +91,10 @@ static int *file_order; /* owner indices in the syms file's order */
 static int current;
 static uint64_t total;
 static char *out_path;
+static call_t *calls; /* the executor's operator calls, in order */
+static size_t n_calls, cap_calls;
+static int call_open;
+static int calls_lost; /* out of memory: the sequence is incomplete */
 
 static void fail(const char *msg, const char *detail) {
     char buf[1024];
@@ -97,9 +124,31 @@ static void block_exec(unsigned int vcpu, void *udata) {
     if (b->owner >= 0) {
         current = b->owner;
         owners[current].calls += (uint64_t)b->entry;
+        int kind = owners[current].kind;
+        if (kind == KIND_RUN) {
+            call_open = 0;
+        } else if (kind == KIND_OP && !call_open) {
+            if (n_calls == cap_calls) {
+                size_t cap = cap_calls ? 2 * cap_calls : 256;
+                call_t *grown = realloc(calls, cap * sizeof *calls);
+                if (!grown) {
+                    calls_lost = 1;
+                } else {
+                    calls = grown;
+                    cap_calls = cap;
+                }
+            }
+            if (n_calls < cap_calls) {
+                calls[n_calls++] = (call_t){current, 0};
+                call_open = 1;
+            }
+        }
     }
     owners[current].instructions += b->insns;
     total += b->insns;
+    if (call_open) {
+        calls[n_calls - 1].instructions += b->insns;
+    }
 }
 
 static void block_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
@@ -145,14 +194,20 @@ static void at_exit(qemu_plugin_id_t id, void *udata) {
         free(tmp);
         return;
     }
-    fprintf(f, "{\"schema\": \"utoe.icount/1\", \"total\": %" PRIu64 ", \"functions\": {", total);
+    fprintf(f, "{\"schema\": \"utoe.icount/2\", \"total\": %" PRIu64 ", \"functions\": {", total);
     for (int k = 0; k <= n_owners; k++) {
         const owner_t *o = &owners[k < n_owners ? file_order[k] : n_owners];
         fprintf(f, "%s\n  ", k ? "," : "");
         json_string(f, o->name);
         fprintf(f, ": {\"instructions\": %" PRIu64 ", \"calls\": %" PRIu64 "}", o->instructions, o->calls);
     }
-    fputs("\n}}\n", f);
+    fputs("\n}, \"sequence\": [", f);
+    for (size_t k = 0; k < n_calls; k++) {
+        fputs(k ? ",\n  [" : "\n  [", f);
+        json_string(f, owners[calls[k].owner].name);
+        fprintf(f, ", %" PRIu64 "]", calls[k].instructions);
+    }
+    fprintf(f, "\n], \"sequence_complete\": %s}\n", calls_lost ? "false" : "true");
     if (fclose(f) != 0 || rename(tmp, out_path) != 0) {
         fail("cannot write", out_path);
     }
@@ -178,10 +233,14 @@ static int load_symbols(const char *path) {
             continue;
         }
         uint64_t start, end;
-        char name[512];
-        if (sscanf(line, "%" SCNx64 " %" SCNx64 " %511s", &start, &end, name) != 3 || end <= start) {
+        char name[512], kind_s[8] = "";
+        int got = sscanf(line, "%" SCNx64 " %" SCNx64 " %511s %7s", &start, &end, name, kind_s);
+        int kind = !kind_s[0] ? KIND_OTHER : strcmp(kind_s, "op") == 0 ? KIND_OP
+                   : strcmp(kind_s, "run") == 0 ? KIND_RUN : -1;
+        if (got < 3 || end <= start || kind < 0) {
             char where[600];
-            snprintf(where, sizeof where, "%s line %d: expected '<start hex> <end hex> <name>', got '%.500s'",
+            snprintf(where, sizeof where,
+                     "%s line %d: expected '<start hex> <end hex> <name> [op|run]', got '%.500s'",
                      path, lineno, strtok(line, "\n") ? line : "");
             fail("bad syms file", where);
             fclose(f);
@@ -195,7 +254,7 @@ static int load_symbols(const char *path) {
                 return -1;
             }
         }
-        owners[n_owners++] = (owner_t){start, end, strdup(name), (uint64_t)lineno, 0};
+        owners[n_owners++] = (owner_t){start, end, strdup(name), (uint64_t)lineno, 0, kind};
     }
     fclose(f);
     if (!owners) {
@@ -227,7 +286,7 @@ static int load_symbols(const char *path) {
     for (int i = 0; i < n_owners; i++) {
         owners[i].instructions = 0;
     }
-    owners[n_owners] = (owner_t){0, 0, "(other)", 0, 0};
+    owners[n_owners] = (owner_t){0, 0, "(other)", 0, 0, KIND_OTHER};
     current = n_owners;
     return 0;
 }
