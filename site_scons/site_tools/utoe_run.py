@@ -6,7 +6,7 @@ import json
 import os
 
 from SCons.Script import AlwaysBuild, Builder, Value
-from utoe_scons import module_files, utoe_action
+from utoe_scons import module_files, serialised, utoe_action
 
 from utoe import boards, fit, icount, measure, reference, runners
 
@@ -44,9 +44,11 @@ def _measure_build(target, source, env):
         measure.write_unfit(str(target[0]), json.loads(env["UTOE_RESULT_CONFIG"]), unfit)
         return
     result = measure.measure_files(meta_path, sizes_path, log_path, json.loads(env["UTOE_RESULT_CONFIG"]),
-                                   str(target[0]), validate=reference.validate,
+                                   str(target[0]), validate=serialised(reference.validate),
                                    counts_path=files.get("icount.json"))
-    reference.check(result, boards.get(env["UTOE_BOARD"]), os.path.dirname(meta_path), str(target[0]))
+    # on a mismatch, check() runs the reference again per operator (utoe.diagnose)
+    serialised(reference.check)(result, boards.get(env["UTOE_BOARD"]), os.path.dirname(meta_path),
+                                str(target[0]))
 
 
 def run_log(env, target, source, **kw):
