@@ -221,3 +221,20 @@ def test_board_all_parallel_gives_the_serial_results(selection):
     par, ser = results(b.path("build")), results(b.path("serial"))
     assert len(par) >= 18 and sorted(par) == sorted(ser)
     assert par == ser  # emulated boards: every figure is deterministic
+
+
+def test_stack_misfit_without_a_link_map_says_the_need_is_unknown():
+    """RIOT's links (no map of utoe's): the linker said only that the least
+    stack does not fit; the need is unknown (null), not the board's RAM + 1,
+    and the selection table shows no made-up shortfall."""
+    from utoe import boards, fit
+    from utoe.report import _short
+
+    board = boards.get("hifive1b")
+    stderr = ("/usr/bin/riscv64-unknown-elf-ld: utoe: the board's RAM leaves less than 1024 bytes for the stack\n"
+              "collect2: error: ld returned 1 exit status\n")
+    with pytest.raises(fit.FitError) as e:
+        fit.from_linker(board, stderr, "lenet5", map_text=None)
+    assert e.value.figures == {"ram": {"need_bytes": None, "have_bytes": 16384}}
+    assert "unknown" in str(e.value) and "16,384 B" in str(e.value)
+    assert _short(e.value.figures["ram"]) == "-"
