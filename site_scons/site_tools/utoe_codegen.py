@@ -17,6 +17,7 @@ from utoe_scons import UTOE_DIR, module_files, utoe_action
 
 from utoe import codegen
 from utoe.codegen import emit
+from utoe.codegen.__main__ import EXIT_USER
 from utoe.errors import CodegenError
 from utoe.files import remove
 
@@ -36,22 +37,24 @@ def _build(target, source, env):
     root = os.path.dirname(UTOE_DIR)  # the utoe SCons imported, not another installed one
     child_env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env)
+        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", env=child_env)
     except OSError as e:
         raise CodegenError(f"cannot start the codegen process ({e})") from None
     if proc.returncode == 0:
         return
     remove(*[str(t) for t in target])
     lines = proc.stderr.strip().splitlines()
-    said = [line for line in lines if line.startswith("utoe: ")]
-    if env.get("UTOE_VERBOSE") and proc.stderr.strip():
-        sys.stderr.write(proc.stderr if proc.stderr.endswith("\n") else proc.stderr + "\n")
-    if said:  # the child's own one line: the model's fault (exit 3) or an internal error (exit 4)
-        msg = said[0]
-    else:  # killed, or died before it could say anything
+    start = next((i for i, line in enumerate(lines) if line.startswith("utoe: ")), None)
+    if start is None:  # killed, or died before it could say anything
         tail = lines[-1] if lines else f"exit status {proc.returncode}"
         msg = (f"utoe: internal error in codegen of '{env['UTOE_MODEL_NAME']}' (the codegen process "
                f"ended with status {proc.returncode}: {tail}); this is a utoe bug, not a fault of the model")
+    elif proc.returncode == EXIT_USER:  # the model's fault or the user's: the child's message, as it said it
+        msg = "\n".join(lines[start:])
+    else:  # an internal error: its one line; the traceback is in the log (and on stderr with verbose=1)
+        msg = lines[start]
+        if env.get("UTOE_VERBOSE"):
+            sys.stderr.write("\n".join(lines[start + 1:]) + "\n")
     raise SCons.Errors.BuildError(errstr=msg, exitstatus=2)
 
 
