@@ -6,6 +6,9 @@ makes a product rebuilds that product)."""
 import functools
 import glob
 import os
+import sys
+import threading
+import traceback
 
 import SCons.Errors
 import SCons.Util
@@ -39,6 +42,18 @@ def utoe_action(func, label, varlist=()):
         except UtoeError as e:
             remove(*[str(t) for t in target])
             raise SCons.Errors.BuildError(errstr=f"utoe: {e}", exitstatus=2) from None
+        except SCons.Errors.BuildError:
+            raise
+        except Exception as e:  # utoe's bug: say so in one line; the traceback with verbose=1
+            remove(*[str(t) for t in target])
+            if env.get("UTOE_VERBOSE"):
+                traceback.print_exc(file=sys.stderr)
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise SCons.Errors.BuildError(
+                errstr=f"utoe: internal error in the {label or func.__name__} stage ({type(e).__name__}"
+                       f"{': ' + first if first else ''}); this is a utoe bug"
+                       f"{'' if env.get('UTOE_VERBOSE') else ' (verbose=1 prints the traceback)'}",
+                exitstatus=2) from None
         return 0
 
     cmdstr = None if label is None else f"{label:<9}$UTOE_LABEL"
@@ -61,3 +76,20 @@ def rebuild_if_changed_outside(nodes):
         # SCons must compute afresh after building the node
         if recorded and SCons.Util.hash_file_signature(path) != recorded:
             remove(path)
+
+
+# Python libraries that must not run in two SCons worker threads at once
+# (`-j`): the reference runtimes (ai-edge-litert, onnxruntime, torch) the
+# measure stage validates with. One lock for the whole process.
+HEAVY_PYTHON = threading.Lock()
+
+
+def serialised(func):
+    """func, run under HEAVY_PYTHON."""
+
+    @functools.wraps(func)
+    def run(*args, **kw):
+        with HEAVY_PYTHON:
+            return func(*args, **kw)
+
+    return run

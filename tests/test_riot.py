@@ -147,7 +147,7 @@ def test_native64_rebuilds_on_app_and_model_changes_only(tmp_path, project_copy)
                                "UTOE_STACK_BYTES := 8192\ninclude $(RIOTBASE)/Makefile.include"))
     assert [s for s, _ in b.stages(*args)] == ["firmware", "sizes", "run", "measure"]
     assert [s for s, _ in b.stages(*args, "mode=per-operator")][:2] == ["app", "firmware"]
-    r = json.loads(open(b.path("build", "native64", "sinus", "result.json")).read())
+    r = json.loads(open(b.path("build", "native64", "sinus+per-operator", "result.json")).read())
     assert r["mode"] == "per-operator" and all(op["latency"] is not None for op in r["operators"])
 
 

@@ -42,7 +42,7 @@ def test_trials_and_mode_do_not_rerun_tvm(build):
         or set(trials) >= {"app", "run", "measure"}
     mode = build.stages("board=native", "model=sine", "trials=3", "mode=per-operator")
     assert "codegen" not in names(mode) and "app" in names(mode)
-    result = json.load(open(build.path("build", "native", "sine", "result.json")))
+    result = json.load(open(build.path("build", "native", "sine+per-operator", "result.json")))
     assert result["mode"] == "per-operator" and len(result["latency"]["trials_ms"]) == 3
     assert all(op["latency"] is not None for op in result["operators"])
 

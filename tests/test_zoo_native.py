@@ -31,7 +31,7 @@ def zoo_build(tmp_path_factory):
 
 @pytest.mark.parametrize("name", IMPORTABLE)
 def test_zoo_model_end_to_end(zoo_build, name):
-    result = json.load(open(zoo_build / "native" / name / "result.json"))
+    result = json.load(open(zoo_build / "native" / f"{name}+per-operator" / "result.json"))
     meta = json.load(open(zoo_build / "codegen" / f"{name}-greedy-auto" / "metadata.json"))
     assert result["model"] == name and result["mode"] == "per-operator"
     assert len(result["latency"]["trials_ms"]) == 3 and result["latency"]["median"] > 0
@@ -46,7 +46,7 @@ def test_zoo_model_end_to_end(zoo_build, name):
 
 @pytest.mark.parametrize("name", IMPORTABLE)
 def test_zoo_model_matches_tflite_reference(zoo_build, name):
-    result = json.load(open(zoo_build / "native" / name / "result.json"))
+    result = json.load(open(zoo_build / "native" / f"{name}+per-operator" / "result.json"))
     v = result["validation"]
     assert v["reference"] == "tflite-builtin-ref" and v["seed"] == 1
     assert v["ok"], v

@@ -40,12 +40,24 @@ class Settings:
                 "trials": self.trials, "seed": self.seed,
                 "layout": None if self.riotbase else firmware.layout(self.board), "riot": riot_opts}
 
+    def variant(self):
+        """What sets this evaluation's products apart beyond board and model:
+        '+<option>' for each of mode=, planner=, importer= that is not the
+        default ('+per-operator', '+planner-none', '+importer-tvm'), then
+        '@<runner>' when the runner is not the board's default. Empty for
+        the defaults."""
+        parts = [f"+{self.mode}"] if self.mode != DEFAULTS["mode"] else []
+        parts += [f"+{k}-{getattr(self, k)}" for k in ("planner", "importer") if getattr(self, k) != DEFAULTS[k]]
+        if self.runner != self.board.runners[0]:
+            parts.append(f"@{self.runner}")
+        return "".join(parts)
+
     def pair_dir(self, build):
-        """Where this evaluation's products go: build/<board>/<model>, with
-        '@<runner>' when the runner is not the board's default (a board run
-        for real and on its stand-in keeps both results)."""
-        suffix = "" if self.runner == self.board.runners[0] else f"@{self.runner}"
-        return f"{build}/{self.board.name}/{self.model.name}{suffix}"
+        """Where this evaluation's products go: build/<board>/<model><variant>
+        (see variant()), so a per-operator run, another planner or importer,
+        or a board run for real beside its stand-in keeps its own result and
+        never replaces (or, failing, deletes) another's."""
+        return f"{build}/{self.board.name}/{self.model.name}{self.variant()}"
 
     def describe(self):
         d = asdict(self)

@@ -121,6 +121,14 @@ def build_riot(board, riotbase, app_dir, codegen_dir, elf_path):
         raise
 
 
+def _read(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def build(board, app_dir, codegen_dir, elf_path):
     """Compile and link; returns elf_path. Removes elf_path on failure."""
     cc = compiler(board)
@@ -152,9 +160,13 @@ def build(board, app_dir, codegen_dir, elf_path):
             objs.append(obj)
         tmp = elf_path + ".tmp"
         libs = [f"-l{lib}" for lib in tc.get("libs", [])]
-        _run([cc, *tc["cflags"], *tc["ldflags"], *ldflags, "-Wl,--gc-sections", *objs, *libs, "-o", tmp],
+        # the map is written even when the link fails: the fit check reads data + bss from it
+        map_path = os.path.join(obj_dir, "firmware.map")
+        remove(map_path)
+        _run([cc, *tc["cflags"], *tc["ldflags"], *ldflags, "-Wl,--gc-sections", f"-Wl,-Map={map_path}", *objs,
+              *libs, "-o", tmp],
              f"board '{board.name}': linking {os.path.basename(elf_path)}",
-             explain=lambda stderr: fit.from_linker(board, stderr, model))
+             explain=lambda stderr: fit.from_linker(board, stderr, model, _read(map_path)))
         os.replace(tmp, elf_path)
     except BaseException:
         remove(elf_path, elf_path + ".tmp")

@@ -16,7 +16,7 @@ import os
 import re
 
 from .errors import BuildError
-from .files import remove, write_json
+from .files import remove, write_json, write_text
 
 
 class FitError(BuildError):
@@ -53,10 +53,27 @@ def precheck(board, metadata):
 
 _OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
 _NO_STACK = re.compile(r"utoe: the board's RAM leaves less than (\d+) bytes for the stack")
+_MAP_RAM = re.compile(r"^RAM\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)", re.M)
+_MAP_BSS_END = re.compile(r"^\s+0x([0-9a-fA-F]+)\s+__bss_end = \.", re.M)
 
 
-def from_linker(board, stderr, model="the model"):
-    """Turn the linker's region overflow into a FitError; return if it is not one."""
+def static_from_map(map_text):
+    """Bytes of RAM the linker placed before the stack (data + bss, with
+    their alignment), from its map file: __bss_end - ORIGIN(RAM). None if
+    the map does not say (no map, another linker script)."""
+    ram, end = _MAP_RAM.search(map_text or ""), _MAP_BSS_END.search(map_text or "")
+    if not ram or not end:
+        return None
+    return int(end.group(1), 16) - int(ram.group(1), 16)
+
+
+def from_linker(board, stderr, model="the model", map_text=None):
+    """Turn the linker's region overflow into a FitError; return if it is not one.
+
+    map_text: the link's map file (written even when the link fails); with
+    it, a failed stack assertion reports the real need, data + bss (from the
+    map) + the least stack the link asked for; without it the need is
+    unknown (None), never made up."""
     over = {m.group(1).upper(): int(m.group(2)) for m in _OVERFLOW.finditer(stderr or "")}
     if "RAM" in over:
         _fail(board, model, "RAM", board.ram_bytes + over["RAM"], board.ram_bytes,
@@ -66,8 +83,15 @@ def from_linker(board, stderr, model="the model"):
         _fail(board, model, "flash", board.flash_bytes + flash, board.flash_bytes, "")
     m = _NO_STACK.search(stderr or "")
     if m:
-        _fail(board, model, "RAM", board.ram_bytes + 1, board.ram_bytes,
-              f"data + bss leave under {int(m.group(1)):,} B for the stack")
+        min_stack = int(m.group(1))
+        static = static_from_map(map_text)
+        if static is not None:
+            _fail(board, model, "RAM", static + min_stack, board.ram_bytes,
+                  f"data + bss {static:,} B + the least stack, {min_stack:,} B")
+        raise FitError(
+            f"model '{model}' does not fit board '{board.name}': data + bss leave under {min_stack:,} B of its "
+            f"{_fmt(board.ram_bytes)} RAM for the stack (how much RAM it needs is unknown: the linker did not say)",
+            {"ram": {"need_bytes": None, "have_bytes": board.ram_bytes}})
 
 
 def assess(ram_need, flash_need, ram_have, flash_have):
@@ -85,26 +109,50 @@ def assess(ram_need, flash_need, ram_have, flash_have):
 # ---- recording instead of failing (hardware selection, board=all) --------
 #
 # When a board is one of many candidates, a model that does not fit it is an
-# answer, not an error: the firmware stage writes unfit.json (and no
-# firmware), the later stages see it and do nothing, and the measure stage
-# writes a result whose status says "does-not-fit", with both numbers.
+# answer, not an error. The firmware stage always writes fit.json, a declared
+# product: {"linked": true} for a firmware that was built, or the misfit
+# (message and figures). When it does not fit, every product of the stages
+# that cannot run (firmware.elf, sizes.json, run.log, ...) is written as a
+# placeholder (placeholders()): empty, or the fit record for .json, so SCons
+# sees them made and a second identical run does no work. The later stages
+# see the record and do nothing else, and the measure stage writes a result
+# whose status says "does-not-fit", with both numbers.
 
-UNFIT = "unfit.json"
+FIT = "fit.json"
+SCHEMA = "utoe.fit/1"
+
+
+def linked(pair_dir, board):
+    """The firmware was built: the board's link took it."""
+    write_json(f"{pair_dir}/{FIT}", {"schema": SCHEMA, "board": board.name, "linked": True})
 
 
 def record(pair_dir, board, error):
-    write_json(f"{pair_dir}/{UNFIT}", {"schema": "utoe.unfit/1", "board": board.name,
-                                       "message": str(error), "figures": error.figures})
+    write_json(f"{pair_dir}/{FIT}", {"schema": SCHEMA, "board": board.name, "linked": False,
+                                     "message": str(error), "figures": error.figures})
 
 
 def recorded(pair_dir):
-    """The unfit record of a (board, model) build directory, or None."""
-    path = f"{pair_dir}/{UNFIT}"
+    """The misfit record of a (board, model) build directory, or None (it
+    fits, or its firmware was not built yet)."""
+    path = f"{pair_dir}/{FIT}"
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        doc = json.load(f)
+    return None if doc.get("linked") else doc
+
+
+def placeholders(paths, unfit):
+    """Products of a stage that does not run because the model does not fit:
+    .json files get the fit record, others are empty (an empty firmware.elf
+    is no firmware anyone could flash)."""
+    for p in paths:
+        if str(p).endswith(".json"):
+            write_json(p, unfit)
+        else:
+            write_text(p, "")
 
 
 def clear(pair_dir):
-    remove(f"{pair_dir}/{UNFIT}")
+    remove(f"{pair_dir}/{FIT}")

@@ -153,6 +153,7 @@ def build_result(metadata, sizes, log_text, config, *, names=None, counts=None):
         "mode": cfg["mode"],
         "trials": cfg["trials"],
         "seed": cfg["seed"],
+        "options": _options(config, metadata),
         "source": {"path": _get(src, "path", str, f"{md}: source"),
                    "sha256": _get(src, "sha256", str, f"{md}: source")},
         "tools": tools,
@@ -200,12 +201,23 @@ def write_result(path, result):
     write_json(path, result)
 
 
+def _options(config, metadata=None):
+    """The codegen options the product was built with (planner=, importer=),
+    and the importer `auto` chose (from metadata.json)."""
+    opts = dict(config.get("options") or {})
+    used = ((metadata or {}).get("options") or {}).get("importer_used")
+    if used:
+        opts["importer_used"] = used
+    return opts
+
+
 def write_unfit(out_path, config, unfit):
     """The result of a model that does not fit the board (hardware selection):
     status "does-not-fit", both numbers, no figures that were not taken."""
     write_json(out_path, {
         "schema": SCHEMA, "status": "does-not-fit",
         **{k: config[k] for k in ("board", "model", "runner", "mode", "trials", "seed")},
+        "options": _options(config),
         "fit": {"fits": False, "message": unfit["message"], **unfit["figures"]},
     })
 

@@ -85,3 +85,19 @@ def _path_name(path, zoo):
     if name in zoo:
         name += "_" + hashlib.sha256(path.encode()).hexdigest()[:6]
     return name
+
+
+def check_distinct(specs):
+    """Two different files under one name would share build/<board>/<name>/
+    and one codegen: the second would silently never be compiled. Raise a
+    ModelError naming both files instead. The same file given twice (a zoo
+    name and its path) is one model."""
+    by_name = {}
+    for spec in specs:
+        by_name.setdefault(spec.name, {}).setdefault(os.path.realpath(spec.path), spec.path)
+    for name, paths in by_name.items():
+        if len(paths) > 1:
+            files = sorted(paths.values())
+            raise ModelError(
+                f"model files {' and '.join(files)} would both build as '{name}' (build/<board>/{name}/): "
+                f"rename one of them, or evaluate them in separate runs")

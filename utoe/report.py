@@ -187,7 +187,7 @@ def _pct(p):
 
 
 def _short(region):
-    if "need_bytes" in region and "have_bytes" in region:
+    if region.get("need_bytes") is not None and region.get("have_bytes") is not None:
         return f"short {kb(region['need_bytes'] - region['have_bytes'])} KB"
     return "-"
 

@@ -24,7 +24,7 @@ def _fw_emitter(target, source, env):
         target = target + [target[0].dir.File("riot.json")]
     else:
         source.append(Value(board.toolchain["cc"]))
-    return target, source
+    return target + [target[0].dir.File(fit.FIT)], source
 
 
 def _fw_build(target, source, env):
@@ -41,17 +41,27 @@ def _fw_build(target, source, env):
         if env.get("UTOE_FIT_POLICY") != "record":
             raise
         fit.record(pair_dir, board, e)  # selection: an answer, not a failure (see utoe.fit)
+        fit.placeholders([str(t) for t in target if t.name != fit.FIT], fit.recorded(pair_dir))
         print(f"utoe: {board.name}: does not fit — {e}")
+        return
+    fit.linked(pair_dir, board)
+
+
+def _fit_source(env, node):
+    """fit.json beside node: the firmware stage's record, read by the later stages."""
+    return node.dir.File(fit.FIT)
 
 
 def _sizes_build(target, source, env):
-    if fit.recorded(os.path.dirname(str(source[0]))):
+    unfit = fit.recorded(os.path.dirname(str(source[0])))
+    if unfit:
+        fit.placeholders([str(t) for t in target], unfit)
         return
     write_json(str(target[0]), elfsize.sizes(str(source[0])))
 
 
 def _sizes_emitter(target, source, env):
-    return target, source + [env.File(f) for f in module_files("elfsize", "fit")]
+    return target, source + [_fit_source(env, source[0])] + [env.File(f) for f in module_files("elfsize", "fit")]
 
 
 def generate(env):

@@ -6,7 +6,7 @@ import json
 import os
 
 from SCons.Script import AlwaysBuild, Builder, Value
-from utoe_scons import module_files, utoe_action
+from utoe_scons import module_files, serialised, utoe_action
 
 from utoe import boards, fit, icount, measure, reference, runners
 from utoe.files import remove
@@ -20,21 +20,25 @@ def _runner(env):
 def _run_emitter(target, source, env):
     log = target[0]
     products = [log.dir.File(p) for p in runners.RUNNERS[env["UTOE_RUNNER"]].products]
-    return [log] + products, source + [Value(env["UTOE_RUNNER"])] + [
-        env.File(f) for f in module_files("runners", "icount") + [icount.PLUGIN_SOURCE]]
+    return [log] + products, source + [Value(env["UTOE_RUNNER"]), source[0].dir.File(fit.FIT)] + [
+        env.File(f) for f in module_files("runners", "icount", "fit") + [icount.PLUGIN_SOURCE]]
 
 
 def _run_build(target, source, env):
     # The pair's result is about to be superseded: if this run is killed
     # (even SIGKILL), no older result.json may sit beside the new products.
     remove(os.path.join(os.path.dirname(str(target[0])), "result.json"))
-    if fit.recorded(os.path.dirname(str(source[0]))):
+    unfit = fit.recorded(os.path.dirname(str(source[0])))
+    if unfit:  # nothing to run: the products say why (utoe.fit)
+        fit.placeholders([str(t) for t in target], unfit)
         return
     _runner(env).run(str(source[0]), str(target[0]))
 
 
 def _measure_emitter(target, source, env):
-    return target, source + [Value(env["UTOE_RESULT_CONFIG"])] + [
+    # the fit policy: a misfit recorded by board=all is an error when the board is asked for by name
+    policy = Value(f"fit policy: {env.get('UTOE_FIT_POLICY') or 'fail'}")
+    return target, source + [Value(env["UTOE_RESULT_CONFIG"]), target[0].dir.File(fit.FIT), policy] + [
         env.File(f) for f in module_files("measure", "protocol", "stats", "reference", "inputs", "diagnose",
                                           "estimate", "fit")
     ]
@@ -45,12 +49,16 @@ def _measure_build(target, source, env):
     meta_path, sizes_path, log_path = files["metadata.json"], files["sizes.json"], files["run.log"]
     unfit = fit.recorded(os.path.dirname(str(target[0])))
     if unfit:
+        if env.get("UTOE_FIT_POLICY") != "record":
+            raise fit.FitError(unfit["message"], unfit["figures"])
         measure.write_unfit(str(target[0]), json.loads(env["UTOE_RESULT_CONFIG"]), unfit)
         return
     result = measure.measure_files(meta_path, sizes_path, log_path, json.loads(env["UTOE_RESULT_CONFIG"]),
-                                   str(target[0]), validate=reference.validate,
+                                   str(target[0]), validate=serialised(reference.validate),
                                    counts_path=files.get("icount.json"))
-    reference.check(result, boards.get(env["UTOE_BOARD"]), os.path.dirname(meta_path), str(target[0]))
+    # on a mismatch, check() runs the reference again per operator (utoe.diagnose)
+    serialised(reference.check)(result, boards.get(env["UTOE_BOARD"]), os.path.dirname(meta_path),
+                                str(target[0]))
 
 
 def run_log(env, target, source, **kw):
