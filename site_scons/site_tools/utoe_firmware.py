@@ -1,47 +1,142 @@
-"""SCons tool: the firmware stage (compile + link with the board's toolchain,
-or riot_app built by RIOT's make when UTOE_RIOTBASE is set) and the sizes it
-implies (sizes.json, read from the ELF with pyelftools)."""
+"""SCons tool: the firmware stage and the sizes it implies (sizes.json, read
+from the ELF with pyelftools).
+
+A bare-metal or host firmware is built by SCons itself: a per-board clone of
+the environment (CC, CCFLAGS, CPPPATH, LINKFLAGS, LIBS from utoe.firmware.flags,
+the one place they are computed), one Object per C file in <pair>/obj/ and a
+Program linked to a temporary name and renamed. So SCons sees every object,
+scans the headers each file includes (harness, app, codegen, TVM), compiles in
+parallel under -j and recompiles only what changed; a C file this board does
+not compile (platform/riot.c on a bare-metal board) is no input of it, and the
+board file counts only for its build facts (toolchain, memory), not its
+description. The compiler's version and utoe's are inputs too (utoe.tools).
+Before anything compiles, a precheck (fitcheck.json) says whether the model
+can fit the board at all (utoe.fit); the link turns a region overflow into the
+same FitError, recorded instead of raised under the 'record' fit policy.
+
+A RIOT firmware (UTOE_RIOTBASE set) is riot_app built by RIOT's make
+(utoe.riot), which tracks its own files; here it depends on riot_app, the
+harness C, the RIOT tree's identity (commit and uncommitted edits) and the
+board's build facts."""
 
 import glob
+import json
 import os
 
 from SCons.Script import Builder, Value
 from utoe_scons import module_files, utoe_action
 
-from utoe import boards, elfsize, firmware, fit, riot
-from utoe.files import write_json
+from utoe import __version__, boards, elfsize, firmware, fit, riot, tools
+from utoe.files import read_json, write_json
+
+FITCHECK = "fitcheck.json"
 
 
-def _fw_emitter(target, source, env):
+def _build_facts(board):
+    """The board's facts a firmware depends on, as a Value (no description)."""
+    return Value(json.dumps(tools.firmware_inputs(board), sort_keys=True))
+
+
+# ---- RIOT: riot_app built by RIOT's make ------------------------------------
+
+def _riot_emitter(target, source, env):
     board = boards.get(env["UTOE_BOARD"])
     c_files = sorted(glob.glob(os.path.join(firmware.C_DIR, "**", "*.[ch]"), recursive=True))
-    source = source + [env.File(f) for f in c_files + [board.path] + module_files("firmware", "fit")]
-    if env["UTOE_RIOTBASE"]:
-        # riot_app/ and the RIOT tree (path and commit; RIOT's own make tracks
-        # its files once it runs) rebuild the firmware; the board file is above.
-        source += [env.File(f) for f in riot.app_files() + module_files("riot")]
-        source.append(Value(riot.identity(env["UTOE_RIOTBASE"])))
-        target = target + [target[0].dir.File("riot.json")]
-    else:
-        source.append(Value(board.toolchain["cc"]))
-    return target, source
+    source = source + [env.File(f) for f in c_files + riot.app_files() + module_files("firmware", "fit", "riot")]
+    source += [_build_facts(board), Value(riot.identity(env["UTOE_RIOTBASE"]))]
+    return target + [target[0].dir.File("riot.json")], source
 
 
-def _fw_build(target, source, env):
+def _riot_build(target, source, env):
     board = boards.get(env["UTOE_BOARD"])
     pair_dir = os.path.dirname(str(target[0]))
     fit.clear(pair_dir)
     try:
-        if env["UTOE_RIOTBASE"]:
-            firmware.build_riot(board, env["UTOE_RIOTBASE"], env["UTOE_APP_DIR"], env["UTOE_CODEGEN_DIR"],
-                                str(target[0]))
-        else:
-            firmware.build(board, env["UTOE_APP_DIR"], env["UTOE_CODEGEN_DIR"], str(target[0]))
+        firmware.build_riot(board, env["UTOE_RIOTBASE"], env["UTOE_APP_DIR"], env["UTOE_CODEGEN_DIR"],
+                            str(target[0]))
     except fit.FitError as e:
         if env.get("UTOE_FIT_POLICY") != "record":
             raise
         fit.record(pair_dir, board, e)  # selection: an answer, not a failure (see utoe.fit)
         print(f"utoe: {board.name}: does not fit — {e}")
+
+
+# ---- bare metal and host: SCons's Object and Program -------------------------
+
+def _fitcheck_emitter(target, source, env):
+    board = boards.get(env["UTOE_BOARD"])
+    facts = {"cc": board.toolchain["cc"], "ram_bytes": board.ram_bytes, "flash_bytes": board.flash_bytes,
+             "policy": env.get("UTOE_FIT_POLICY", "fail")}
+    return target, source + [Value(json.dumps(facts, sort_keys=True))] + [
+        env.File(f) for f in module_files("fit", "firmware")]
+
+
+def _fitcheck_build(target, source, env):
+    """Before compiling: the compiler is there and the model can fit."""
+    board = boards.get(env["UTOE_BOARD"])
+    pair_dir = os.path.dirname(str(target[0]))
+    fit.clear(pair_dir)
+    try:
+        model = firmware.check_fit(board, env["UTOE_CODEGEN_DIR"])
+    except fit.FitError as e:
+        if env.get("UTOE_FIT_POLICY") != "record":
+            raise
+        fit.record(pair_dir, board, e)
+        print(f"utoe: {board.name}: does not fit — {e}")
+        write_json(str(target[0]), {"fits": False, "message": str(e)})
+        return
+    write_json(str(target[0]), {"fits": True, "model": model})
+
+
+def _link(target, source, env):
+    """Program's link: to a temporary name, renamed when it succeeded; a
+    region overflow is a FitError (recorded under the 'record' policy)."""
+    board = boards.get(env["UTOE_BOARD"])
+    elf = str(target[0])
+    pair_dir = os.path.dirname(elf)
+    check = read_json(os.path.join(pair_dir, FITCHECK), firmware.BuildError)
+    if not check["fits"]:
+        return  # recorded by the precheck; later stages see unfit.json
+    cmd = [str(a) for a in env.subst_list("$UTOE_LINKCMD", target=target, source=source)[0]]
+    fit.clear(pair_dir)
+    try:
+        firmware.link(board, cmd, elf, check["model"])
+    except fit.FitError as e:
+        if env.get("UTOE_FIT_POLICY") != "record":
+            raise
+        fit.record(pair_dir, board, e)
+        print(f"utoe: {board.name}: does not fit — {e}")
+
+
+def firmware_nodes(env, target, source, **kw):
+    """[firmware.elf] for one (board, model): RIOT's make, or SCons's
+    Object/Program in a clone of env with the board's toolchain."""
+    if kw.get("UTOE_RIOTBASE"):
+        return env.UtoeRiotFirmware(target, source, **kw)
+    board = boards.get(kw["UTOE_BOARD"])
+    app_dir, cg_dir, label = kw["UTOE_APP_DIR"], kw["UTOE_CODEGEN_DIR"], kw["UTOE_LABEL"]
+    elf = env.File(target)
+    pair = elf.dir
+    meta = [n for n in source if n.name == "metadata.json"]
+    check = env.UtoeFitCheck(pair.File(FITCHECK), meta, **kw)
+    f = firmware.flags(board, env.Dir(app_dir).abspath, env.Dir(cg_dir).abspath)
+    fw = env.Clone(**kw)
+    fw.Replace(CC=f["cc"], LINK=f["cc"], CCFLAGS=f["ccflags"], CFLAGS=[], CPPPATH=f["cpppath"], CPPDEFINES=[],
+               LINKFLAGS=f["linkflags"], LIBS=f["libs"], LIBPATH=[],
+               CCCOMSTR=f"compile  {label}: ${{SOURCE.file}}",
+               UTOE_LINKCMD="$LINK -o ${TARGET}.tmp $LINKFLAGS $SOURCES $_LIBDIRFLAGS $_LIBFLAGS",
+               LINKCOM=utoe_action(_link, "firmware", ["UTOE_LINKCMD"]))
+    objs = []
+    for src in f["sources"]:
+        extra = f["ops_flags"] if os.path.basename(src) == "ops.c" else []
+        obj = pair.Dir("obj").File(os.path.splitext(os.path.basename(src))[0] + ".o")
+        objs += fw.Object(obj, src, CCFLAGS=f["ccflags"] + extra)
+    facts = _build_facts(board)
+    fw.Depends(objs, [check, facts])
+    program = fw.Program(elf, objs)
+    fw.Depends(program, [facts] + ([f["link_script"]] if f["link_script"] else [])
+               + [env.File(p) for p in module_files("firmware", "fit")])
+    return program
 
 
 def _sizes_build(target, source, env):
@@ -51,12 +146,18 @@ def _sizes_build(target, source, env):
 
 
 def _sizes_emitter(target, source, env):
-    return target, source + [env.File(f) for f in module_files("elfsize", "fit")]
+    return target, source + [Value(__version__)] + [env.File(f) for f in module_files("elfsize", "fit")]
 
 
 def generate(env):
-    env["BUILDERS"]["UtoeFirmware"] = Builder(action=utoe_action(_fw_build, "firmware"), emitter=_fw_emitter)
+    env.Tool("cc")  # Object for .c files (no compiler probed here: each board's env sets CC)
+    env.Tool("link")  # Program
+    env["BUILDERS"]["UtoeRiotFirmware"] = Builder(action=utoe_action(_riot_build, "firmware"),
+                                                  emitter=_riot_emitter)
+    env["BUILDERS"]["UtoeFitCheck"] = Builder(action=utoe_action(_fitcheck_build, "fitcheck"),
+                                              emitter=_fitcheck_emitter)
     env["BUILDERS"]["UtoeSizes"] = Builder(action=utoe_action(_sizes_build, "sizes"), emitter=_sizes_emitter)
+    env.AddMethod(firmware_nodes, "UtoeFirmware")
 
 
 def exists(env):

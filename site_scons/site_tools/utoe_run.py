@@ -8,7 +8,7 @@ import os
 from SCons.Script import AlwaysBuild, Builder, Value
 from utoe_scons import module_files, utoe_action
 
-from utoe import boards, fit, icount, measure, reference, runners
+from utoe import __version__, boards, fit, icount, measure, reference, runners
 
 
 def _runner(env):
@@ -19,7 +19,8 @@ def _runner(env):
 def _run_emitter(target, source, env):
     log = target[0]
     products = [log.dir.File(p) for p in runners.RUNNERS[env["UTOE_RUNNER"]].products]
-    return [log] + products, source + [Value(env["UTOE_RUNNER"])] + [
+    inputs = {"runner": env["UTOE_RUNNER"], "utoe": __version__, **_runner(env).inputs()}
+    return [log] + products, source + [Value(json.dumps(inputs, sort_keys=True))] + [
         env.File(f) for f in module_files("runners", "icount") + [icount.PLUGIN_SOURCE]]
 
 
@@ -30,7 +31,9 @@ def _run_build(target, source, env):
 
 
 def _measure_emitter(target, source, env):
-    return target, source + [Value(env["UTOE_RESULT_CONFIG"])] + [
+    # The run configuration holds the tool versions (utoe.tools.result_tools:
+    # the reference runtime's among them), so a new version re-measures.
+    return target, source + [Value(env["UTOE_RESULT_CONFIG"]), Value(__version__)] + [
         env.File(f) for f in module_files("measure", "protocol", "stats", "reference", "inputs", "diagnose",
                                           "estimate", "fit")
     ]
