@@ -119,7 +119,7 @@ def firmware_nodes(env, target, source, **kw):
     pair = elf.dir
     meta = [n for n in source if n.name == "metadata.json"]
     check = env.UtoeFitCheck(pair.File(FITCHECK), meta, **kw)
-    f = firmware.flags(board, env.Dir(app_dir).abspath, env.Dir(cg_dir).abspath)
+    f = firmware.flags(board, app_dir, cg_dir)  # as given (relative to the top): a copied tree stays up to date
     fw = env.Clone(**kw)
     fw.Replace(CC=f["cc"], LINK=f["cc"], CCFLAGS=f["ccflags"], CFLAGS=[], CPPPATH=f["cpppath"], CPPDEFINES=[],
                LINKFLAGS=f["linkflags"], LIBS=f["libs"], LIBPATH=[],
