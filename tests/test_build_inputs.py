@@ -192,3 +192,39 @@ def test_riot_identity_without_git_sees_edits(tmp_path):
     assert riot.identity(str(tree)) == before
     src.write_text("int xy;\n")
     assert riot.identity(str(tree)) != before
+
+
+def small_board(build, name, ram):
+    """hifive1b with less RAM, as a board file of the project copy."""
+    with open(build.path("boards", "hifive1b.toml")) as f:
+        text = f.read()
+    text = text.replace('name = "hifive1b"', f'name = "{name}"').replace("ram_bytes = 16384", f"ram_bytes = {ram}")
+    text = text.replace("ram = { origin = 0x80000000, length = 0x00004000 }",
+                        f"ram = {{ origin = 0x80000000, length = {ram:#x} }}", 1)  # [memory], not [qemu]
+    with open(build.path("boards", f"{name}.toml"), "w") as f:
+        f.write(text)
+
+
+def test_misfit_is_found_before_compiling(build):
+    small_board(build, "tiny", 64)  # sine's activation arena is 128 B
+    proc = build.scons("board=tiny", "model=sine", check=False)
+    assert proc.returncode != 0
+    err = [line for line in proc.stderr.splitlines() if "utoe: " in line]
+    assert len(err) == 1 and "model 'sine' does not fit board 'tiny': RAM needs at least 128 B" in err[0], \
+        proc.stderr
+    assert "compile " not in proc.stdout and "Traceback" not in proc.stderr
+    assert not os.path.exists(build.path("build", "tiny", "sine", "obj"))
+
+
+def test_link_overflow_is_a_fit_error_and_leaves_no_firmware(build):
+    small_board(build, "tiny", 2048)
+    build.scons("board=tiny", "model=sine", "trials=2")
+    pair = build.path("build", "tiny", "sine")
+    assert os.path.exists(os.path.join(pair, "firmware.elf"))
+    small_board(build, "tiny", 1024)  # the arena fits, data + bss + the least stack do not
+    proc = build.scons("board=tiny", "model=sine", "trials=2", check=False)
+    assert proc.returncode != 0
+    err = [line for line in proc.stderr.splitlines() if "utoe: " in line]
+    assert len(err) == 1 and "model 'sine' does not fit board 'tiny': RAM needs" in err[0], proc.stderr
+    for product in ("firmware.elf", "firmware.elf.tmp", "result.json"):
+        assert not os.path.exists(os.path.join(pair, product)), product
