@@ -27,7 +27,7 @@ ARGS = ("board=" + ",".join(BOARDS), "model=sine", "trials=2")
 def built(tmp_path_factory):
     """A project copy with sine built for both boards (built once per module)."""
     b = Build(copy_project(tmp_path_factory.mktemp("inputs")))
-    b.scons(*ARGS)
+    b.scons("-j2", *ARGS)  # objects of both boards compiled in parallel
     return b
 
 
@@ -182,7 +182,7 @@ def test_riot_identity_without_git_sees_edits(tmp_path):
     """The vendored RIOT kit has no .git: its VERSION and its files identify it."""
     tree = tmp_path / "RIOT"
     (tree / "core").mkdir(parents=True)
-    (tree / "VERSION").write_text("2026.10-devel-371\n")
+    (tree / "VERSION").write_text("RIOT_VERSION ?= 2026.10-devel-371\n")  # as in the vendored kit
     src = tree / "core" / "thread.c"
     src.write_text("int x;\n")
     before = riot.identity(str(tree))

@@ -106,9 +106,10 @@ def short_identity(riotbase):
 def _version(riotbase):
     try:
         with open(os.path.join(riotbase, "VERSION")) as f:
-            return f.read().strip() or "no-version"
+            text = f.read().strip()  # "RIOT_VERSION ?= 2026.10-devel-371-gc8bd52ff13", or the bare version
     except OSError:
         return "no-version"
+    return text.rsplit("=", 1)[-1].strip() or "no-version"
 
 
 # Folders RIOT's build writes into its own tree (packages, tools): not edits.

@@ -117,8 +117,7 @@ def firmware_nodes(env, target, source, **kw):
     app_dir, cg_dir, label = kw["UTOE_APP_DIR"], kw["UTOE_CODEGEN_DIR"], kw["UTOE_LABEL"]
     elf = env.File(target)
     pair = elf.dir
-    meta = [n for n in source if n.name == "metadata.json"]
-    check = env.UtoeFitCheck(pair.File(FITCHECK), meta, **kw)
+    check = env.UtoeFitCheck(pair.File(FITCHECK), env.Dir(cg_dir).File("metadata.json"), **kw)
     f = firmware.flags(board, app_dir, cg_dir)  # as given (relative to the top): a copied tree stays up to date
     fw = env.Clone(**kw)
     fw.Replace(CC=f["cc"], LINK=f["cc"], CCFLAGS=f["ccflags"], CFLAGS=[], CPPPATH=f["cpppath"], CPPDEFINES=[],
