@@ -228,3 +228,15 @@ def test_link_overflow_is_a_fit_error_and_leaves_no_firmware(build):
     assert len(err) == 1 and "model 'sine' does not fit board 'tiny': RAM needs" in err[0], proc.stderr
     for product in ("firmware.elf", "firmware.elf.tmp", "result.json"):
         assert not os.path.exists(os.path.join(pair, product)), product
+
+
+def test_a_failed_compile_leaves_no_result(build):
+    """An object that does not compile fails the build naming the file, and
+    the result of the previous build is removed, not left looking current."""
+    with open(build.path("utoe", "c", "platform", "host.c"), "a") as f:
+        f.write("\nthis is not C;\n")
+    proc = build.scons(*ARGS, check=False)
+    assert proc.returncode != 0
+    assert "host.c" in proc.stderr and "Traceback" not in proc.stderr
+    assert not os.path.exists(build.path("build", "native", "sine", "result.json"))
+    assert os.path.exists(build.path("build", "hifive1b", "sine", "result.json"))  # host.c is not its

@@ -133,9 +133,15 @@ def firmware_nodes(env, target, source, **kw):
     facts = _build_facts(board)
     fw.Depends(objs, [check, facts])
     program = fw.Program(elf, objs)
-    fw.Depends(program, [facts] + ([f["link_script"]] if f["link_script"] else [])
+    fw.Depends(program, [check, facts] + ([f["link_script"]] if f["link_script"] else [])
                + [env.File(p) for p in module_files("firmware", "fit")])
     return program
+
+
+def parts(elf):
+    """The nodes a firmware is made of besides itself (objects, precheck):
+    when one of them fails, the pair's older result must go too."""
+    return [n for e in elf for n in e.sources + e.depends if n.is_derived()]
 
 
 def _sizes_build(target, source, env):
@@ -157,6 +163,7 @@ def generate(env):
                                               emitter=_fitcheck_emitter)
     env["BUILDERS"]["UtoeSizes"] = Builder(action=utoe_action(_sizes_build, "sizes"), emitter=_sizes_emitter)
     env.AddMethod(firmware_nodes, "UtoeFirmware")
+    env.AddMethod(lambda env, elf: parts(elf), "UtoeFirmwareParts")
 
 
 def exists(env):
