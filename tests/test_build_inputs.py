@@ -105,6 +105,19 @@ def test_utoe_version_rebuilds_every_stage(build):
     assert compiled["native/sine"] == ["host.c", "model.c", "ops.c", "utoe_eval.c", "weights.c"]
 
 
+def test_board_memory_edit_relinks_without_recompiling(build):
+    """The board's RAM is the linker script's business (and the fit's), not
+    the compiler's: the objects stay, the firmware is linked again."""
+    edit(build.path("boards", "hifive1b.toml"), "ram_bytes = 16384", "ram_bytes = 12288")
+    edit(build.path("boards", "hifive1b.toml"), "ram = { origin = 0x80000000, length = 0x00004000 }",
+         "ram = { origin = 0x80000000, length = 0x00003000 }")  # [memory]; [qemu] keeps the machine's
+    stages, compiled = run(build)
+    assert compiled == {}
+    assert [s for s, label in stages if label.startswith("hifive1b/")][:2] == ["app", "firmware"]
+    assert not any(label.startswith("native/") for _, label in stages)
+    assert result(build, "hifive1b")["fit"]["ram"]["have_bytes"] == 12288
+
+
 def test_riot_c_is_not_an_input_of_a_bare_metal_or_host_build(build):
     with open(build.path("utoe", "c", "platform", "riot.c"), "a") as f:
         f.write("\n/* a RIOT-only edit */\nint utoe_riot_only_edit;\n")

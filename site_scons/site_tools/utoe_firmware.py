@@ -130,8 +130,8 @@ def firmware_nodes(env, target, source, **kw):
         extra = f["ops_flags"] if os.path.basename(src) == "ops.c" else []
         obj = pair.Dir("obj").File(os.path.splitext(os.path.basename(src))[0] + ".o")
         objs += fw.Object(obj, src, CCFLAGS=f["ccflags"] + extra)
-    facts = _build_facts(board)
-    fw.Depends(objs, [check, facts])
+    facts = _build_facts(board)  # for the link; an object's flags are on its command line already
+    fw.Depends(objs, [check, Value(json.dumps({"utoe": __version__, "cc": tools.program(f["cc"])}))])
     program = fw.Program(elf, objs)
     fw.Depends(program, [check, facts] + ([f["link_script"]] if f["link_script"] else [])
                + [env.File(p) for p in module_files("firmware", "fit")])
