@@ -123,7 +123,7 @@ def test_native64_end_to_end(tmp_path):
     # RIOT's stacks are in .bss: the harness thread's peak is inside the static figure
     assert r["ram"]["stack_in_static"] and r["ram"]["total_bytes"] == r["ram"]["static_bytes"]
     assert 0 < r["ram"]["stack_peak_bytes"] < riot.STACK_BYTES
-    assert r["tools"]["riot"] == riot.identity(base).rsplit("@", 1)[1][:12]
+    assert r["tools"]["riot"] == riot.short_identity(base)
     info = json.loads((pair / "riot.json").read_text())
     assert info["riot_board"] == "native64" and info["make"]["RIOTBASE"] == base
     assert "native64" in (tmp_path / "report" / "summary.md").read_text()

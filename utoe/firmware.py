@@ -4,7 +4,9 @@ generated model with the board's toolchain into one ELF.
 Each C file is compiled on its own (TVM's operator code gets its own warning
 set), objects go to a private folder, and the ELF is linked to a temporary
 name and renamed, so a failed build never leaves a firmware that looks
-complete."""
+complete. `flags` is the one description of how a board's firmware is built;
+SCons (site_scons/site_tools/utoe_firmware.py) turns it into a per-board
+environment with one Object per file, and `build` runs it without SCons."""
 
 import os
 import shutil
@@ -121,6 +123,45 @@ def build_riot(board, riotbase, app_dir, codegen_dir, elf_path):
         raise
 
 
+def flags(board, app_dir, codegen_dir):
+    """How this board's firmware is compiled and linked, the one place both
+    build paths read it from (plain `build` below and SCons's per-board
+    environment in site_scons/site_tools/utoe_firmware.py):
+
+    cc (the compiler's name), ccflags, cpppath, ops_flags (added for ops.c
+    only), linkflags, libs (names, without -l), sources (absolute paths:
+    the harness, the platform glue this board runs, the model's C)."""
+    lay = layout(board)
+    platform = PLATFORMS.get(board.platform)
+    if platform is None:
+        raise BuildError(f"board '{board.name}': no platform glue for '{board.platform}' "
+                         f"(have: {', '.join(PLATFORMS)})")
+    tc = board.toolchain
+    defines = platform["cflags"] + ([f"-DUTOE_TICK_HZ={lay['tick_hz']}u"] if lay else [])
+    ldflags = list(platform["ldflags"]) + ([f"-T{os.path.join(app_dir, 'link.ld')}"] if lay else [])
+    return {
+        "cc": tc["cc"],
+        "ccflags": COMMON_FLAGS + list(tc["cflags"]) + defines,
+        "cpppath": [app_dir, codegen_dir, C_DIR, os.path.join(C_DIR, "platform")] + tvm_include_dirs(),
+        "ops_flags": list(OPS_FLAGS),
+        "linkflags": list(tc["cflags"]) + list(tc["ldflags"]) + ldflags + ["-Wl,--gc-sections"],
+        "libs": list(tc.get("libs", [])),
+        "sources": harness_sources(board) + model_sources(codegen_dir),
+        "link_script": os.path.join(app_dir, "link.ld") if lay else None,
+    }
+
+
+def check_fit(board, codegen_dir):
+    """Before compiling anything: is the compiler there, and does the model
+    fit the board at all (utoe.fit.precheck)? Returns the model's name."""
+    compiler(board)
+    if not layout(board):
+        return "the model"
+    metadata = read_json(os.path.join(codegen_dir, "metadata.json"), BuildError)
+    fit.precheck(board, metadata)
+    return metadata["model"]
+
+
 def _read(path):
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -129,46 +170,43 @@ def _read(path):
         return None
 
 
+def link(board, cmd, elf_path, model="the model"):
+    """Run a link command `cmd` that writes elf_path + ".tmp", then rename:
+    a failed link leaves no ELF that looks complete, and the linker's region
+    overflow becomes a FitError naming both numbers."""
+    tmp = elf_path + ".tmp"
+    # the map is written even when the link fails: the fit check reads the
+    # real data + bss from it when the stack assertion fails
+    map_path = os.path.join(os.path.dirname(elf_path), "obj", "firmware.map")
+    remove(elf_path, tmp, map_path)
+    os.makedirs(os.path.dirname(map_path), exist_ok=True)
+    try:
+        _run(list(cmd) + [f"-Wl,-Map={map_path}"], f"board '{board.name}': linking {os.path.basename(elf_path)}",
+             explain=lambda stderr: fit.from_linker(board, stderr, model, _read(map_path)))
+        os.replace(tmp, elf_path)
+    except BaseException:
+        remove(elf_path, tmp)
+        raise
+    return elf_path
+
+
 def build(board, app_dir, codegen_dir, elf_path):
-    """Compile and link; returns elf_path. Removes elf_path on failure."""
+    """Compile and link without SCons (for API users and utoe.diagnose);
+    returns elf_path. Removes elf_path on failure. The SCons build compiles
+    the same sources with the same flags (flags()), one object per file."""
+    model = check_fit(board, codegen_dir)
+    f = flags(board, app_dir, codegen_dir)
     cc = compiler(board)
-    tc = board.toolchain
-    lay = layout(board)
-    model = "the model"
-    if lay:  # before compiling anything: does the model fit the board at all?
-        metadata = read_json(os.path.join(codegen_dir, "metadata.json"), BuildError)
-        model = metadata["model"]
-        fit.precheck(board, metadata)
-    platform = PLATFORMS.get(board.platform)
-    if platform is None:
-        raise BuildError(f"board '{board.name}': no platform glue for '{board.platform}' "
-                         f"(have: {', '.join(PLATFORMS)})")
-    defines = platform["cflags"] + ([f"-DUTOE_TICK_HZ={lay['tick_hz']}u"] if lay else [])
-    ldflags = list(platform["ldflags"]) + ([f"-T{os.path.join(app_dir, 'link.ld')}"] if lay else [])
-    includes = [app_dir, codegen_dir, C_DIR, os.path.join(C_DIR, "platform")] + tvm_include_dirs()
-    inc_flags = [f"-I{d}" for d in includes]
+    inc_flags = [f"-I{d}" for d in f["cpppath"]]
     obj_dir = os.path.join(os.path.dirname(elf_path), "obj")
     os.makedirs(obj_dir, exist_ok=True)
     objs = []
     remove(elf_path)
-    try:
-        for src in harness_sources(board) + model_sources(codegen_dir):
-            obj = os.path.join(obj_dir, os.path.basename(src) + ".o")
-            extra = OPS_FLAGS if os.path.basename(src) == "ops.c" else []
-            _run([cc, *COMMON_FLAGS, *tc["cflags"], *defines, *extra, *inc_flags, "-c", src, "-o", obj],
-                 f"board '{board.name}': compiling {os.path.basename(src)}")
-            objs.append(obj)
-        tmp = elf_path + ".tmp"
-        libs = [f"-l{lib}" for lib in tc.get("libs", [])]
-        # the map is written even when the link fails: the fit check reads data + bss from it
-        map_path = os.path.join(obj_dir, "firmware.map")
-        remove(map_path)
-        _run([cc, *tc["cflags"], *tc["ldflags"], *ldflags, "-Wl,--gc-sections", f"-Wl,-Map={map_path}", *objs,
-              *libs, "-o", tmp],
-             f"board '{board.name}': linking {os.path.basename(elf_path)}",
-             explain=lambda stderr: fit.from_linker(board, stderr, model, _read(map_path)))
-        os.replace(tmp, elf_path)
-    except BaseException:
-        remove(elf_path, elf_path + ".tmp")
-        raise
-    return elf_path
+    for src in f["sources"]:
+        obj = os.path.join(obj_dir, os.path.splitext(os.path.basename(src))[0] + ".o")
+        extra = f["ops_flags"] if os.path.basename(src) == "ops.c" else []
+        _run([cc, *f["ccflags"], *extra, *inc_flags, "-c", src, "-o", obj],
+             f"board '{board.name}': compiling {os.path.basename(src)}")
+        objs.append(obj)
+    libs = [f"-l{lib}" for lib in f["libs"]]
+    return link(board, [cc, *f["linkflags"], *objs, *libs, "-o", elf_path + ".tmp"], elf_path, model)

@@ -11,6 +11,7 @@ programmer).
 A build writes riot.json beside firmware.elf: the make command's variables,
 so a runner can flash exactly what was built."""
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -62,9 +63,16 @@ def check_board(riotbase, board):
 
 
 def identity(riotbase):
-    """What identifies the RIOT tree's contents for dependency tracking: its
-    path and git commit (read from .git without running git)."""
+    """What identifies the RIOT tree's contents for dependency tracking:
+    '<path>@<state>'. The state is the git commit (read from .git), plus
+    '+edits-<digest>' when the tree has uncommitted edits (git's status and
+    diff against HEAD, and the untracked files' contents), so editing a RIOT
+    file rebuilds the firmware. A tree without .git (a release tarball, the
+    vendored kit) is '<VERSION>+tree-<digest>' of every file's path, size and
+    modification time (RIOT's own build/ and bin/ folders left out)."""
     git = os.path.join(riotbase, ".git")
+    if not os.path.exists(git):
+        return f"{riotbase}@{_version(riotbase)}+tree-{_tree_digest(riotbase)}"
     commit = "no-git"
     try:
         if os.path.isfile(git):  # a worktree: "gitdir: <path>"
@@ -84,7 +92,67 @@ def identity(riotbase):
             commit = head
     except OSError:
         pass
-    return f"{riotbase}@{commit}"
+    edits = _edits_digest(riotbase)
+    return f"{riotbase}@{commit}" + (f"+edits-{edits}" if edits else "")
+
+
+def short_identity(riotbase):
+    """The state part of identity(), commit shortened: result.json's tools.riot."""
+    state = identity(riotbase).rsplit("@", 1)[1]
+    commit, plus, rest = state.partition("+")
+    return (commit[:12] if len(commit) == 40 else commit) + plus + rest
+
+
+def _version(riotbase):
+    try:
+        with open(os.path.join(riotbase, "VERSION")) as f:
+            text = f.read().strip()  # "RIOT_VERSION ?= 2026.10-devel-371-gc8bd52ff13", or the bare version
+    except OSError:
+        return "no-version"
+    return text.rsplit("=", 1)[-1].strip() or "no-version"
+
+
+# Folders RIOT's build writes into its own tree (packages, tools): not edits.
+_BUILD_DIRS = ("build", "bin", "__pycache__")
+
+
+def _tree_digest(riotbase):
+    h = hashlib.sha256()
+    for root, dirs, files in os.walk(riotbase):
+        dirs[:] = sorted(d for d in dirs if d not in _BUILD_DIRS and d != ".git")
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            h.update(f"{os.path.relpath(path, riotbase)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _edits_digest(riotbase):
+    """Digest of the uncommitted edits of a git tree ('' when it is clean,
+    'unknown' when git cannot tell)."""
+    git = ["git", "-c", "safe.directory=*", "-C", riotbase]
+    try:
+        status = subprocess.run(git + ["status", "--porcelain=v1", "-z", "--untracked-files=all"],
+                                capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+        if status.returncode != 0:
+            return "unknown"
+        if not status.stdout:
+            return ""
+        diff = subprocess.run(git + ["diff", "HEAD", "--binary"], capture_output=True, timeout=120,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    h = hashlib.sha256(status.stdout + b"\0" + diff.stdout)
+    for entry in status.stdout.split(b"\0"):
+        if entry.startswith(b"?? "):  # untracked: git diff does not show them
+            path = os.path.join(riotbase, os.fsdecode(entry[3:]))
+            if os.path.isfile(path):
+                with open(path, "rb") as f:
+                    h.update(hashlib.sha256(f.read()).digest())
+    return h.hexdigest()[:16]
 
 
 def _packed_ref(git, ref):

@@ -8,13 +8,13 @@ import os
 from SCons.Script import Builder, Value
 from utoe_scons import module_files, utoe_action
 
-from utoe import app
+from utoe import __version__, app
 
 
 def _emitter(target, source, env):
     app_dir = env.Dir(env["UTOE_APP_DIR"])
     target = [app_dir.File(f) for f in app.outputs(json.loads(env["UTOE_APP_OPTIONS"]))]
-    source = [Value(env["UTOE_APP_OPTIONS"])] + [env.File(f) for f in app.template_files() + module_files("app")]
+    source = [Value(env["UTOE_APP_OPTIONS"]), Value(__version__)] + [env.File(f) for f in app.template_files() + module_files("app")]
     return target, source
 
 

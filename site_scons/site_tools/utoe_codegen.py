@@ -15,7 +15,7 @@ import SCons.Errors
 from SCons.Script import Builder, Value
 from utoe_scons import UTOE_DIR, module_files, utoe_action
 
-from utoe import codegen
+from utoe import __version__, codegen
 from utoe.codegen import emit
 from utoe.codegen.__main__ import EXIT_USER
 from utoe.errors import CodegenError
@@ -25,7 +25,7 @@ from utoe.files import remove
 def _emitter(target, source, env):
     out_dir = env.Dir(env["UTOE_CODEGEN_DIR"])
     target = [out_dir.File(f) for f in codegen.OUTPUTS]
-    source = source + [Value(env["UTOE_CODEGEN_OPTIONS"]), Value(env["UTOE_TVM_VERSION"])]
+    source = source + [Value(env["UTOE_CODEGEN_OPTIONS"]), Value(env["UTOE_TVM_VERSION"]), Value(__version__)]
     source += [env.File(f) for f in module_files("codegen", "frontend") + emit.template_files()]
     return target, source
 

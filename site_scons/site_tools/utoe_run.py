@@ -8,7 +8,7 @@ import os
 from SCons.Script import AlwaysBuild, Builder, Value
 from utoe_scons import module_files, serialised, utoe_action
 
-from utoe import boards, fit, icount, measure, reference, runners
+from utoe import __version__, boards, fit, icount, measure, reference, runners
 from utoe.files import remove
 
 
@@ -20,7 +20,8 @@ def _runner(env):
 def _run_emitter(target, source, env):
     log = target[0]
     products = [log.dir.File(p) for p in runners.RUNNERS[env["UTOE_RUNNER"]].products]
-    return [log] + products, source + [Value(env["UTOE_RUNNER"]), source[0].dir.File(fit.FIT)] + [
+    inputs = {"runner": env["UTOE_RUNNER"], "utoe": __version__, **_runner(env).inputs()}
+    return [log] + products, source + [Value(json.dumps(inputs, sort_keys=True)), source[0].dir.File(fit.FIT)] + [
         env.File(f) for f in module_files("runners", "icount", "fit") + [icount.PLUGIN_SOURCE]]
 
 
@@ -38,7 +39,10 @@ def _run_build(target, source, env):
 def _measure_emitter(target, source, env):
     # the fit policy: a misfit recorded by board=all is an error when the board is asked for by name
     policy = Value(f"fit policy: {env.get('UTOE_FIT_POLICY') or 'fail'}")
-    return target, source + [Value(env["UTOE_RESULT_CONFIG"]), target[0].dir.File(fit.FIT), policy] + [
+    # The run configuration holds the tool versions (utoe.tools.result_tools:
+    # the reference runtime's among them), so a new version re-measures.
+    return target, source + [Value(env["UTOE_RESULT_CONFIG"]), Value(__version__), target[0].dir.File(fit.FIT),
+                             policy] + [
         env.File(f) for f in module_files("measure", "protocol", "stats", "reference", "inputs", "diagnose",
                                           "estimate", "fit")
     ]

@@ -35,6 +35,11 @@ class Runner:
         self.timeout = timeout
         self.opts = dict(options or {})
 
+    def inputs(self):
+        """What a run's log depends on besides the firmware (a build input of
+        the run stage): e.g. the emulator's machine and version."""
+        return {}
+
     def execute(self, elf_path):
         """Run the firmware; return the log text or raise RunError."""
         raise NotImplementedError

@@ -24,6 +24,14 @@ class QemuRunner(Runner):
     # Files the run writes beside run.log.
     products = ("icount.json",)
 
+    def inputs(self):
+        """The board's [qemu] section (machine, args, regions, tick) and the
+        emulator's version: a change to either re-runs QEMU."""
+        from .. import tools
+
+        q = self.board.qemu or {}
+        return {"qemu": q, "qemu_version": tools.program(q["system"]) if q else None}
+
     def command(self, elf_path, plugin_args):
         q = self.board.qemu
         if not q:
