@@ -53,3 +53,26 @@ def unsupported_op_model(path):
     with open(path, "wb") as f:
         f.write(m.serialize())
     return path
+
+
+@pytest.fixture(scope="session")
+def codegen(tmp_path_factory):
+    """Real TVM codegen, run once per (model file, name, options) for the
+    whole session: generate(path, name, options) -> (directory, metadata).
+    The directory is shared: copy it before editing what is in it."""
+    import json
+
+    from utoe.codegen import generate
+
+    done = {}
+
+    def run(path, name, options=None):
+        key = (os.path.abspath(path), name, json.dumps(options or {}, sort_keys=True))
+        if key not in done:
+            out = tmp_path_factory.mktemp(f"codegen-{name}")
+            meta = generate(path, str(out), name, options or None)
+            done[key] = (out, meta)
+        out, meta = done[key]
+        return out, json.loads(json.dumps(meta))  # each test gets its own copy of the metadata
+
+    return run

@@ -183,7 +183,7 @@ def test_per_model_memory_outputs_and_versions():
     assert [o["memory_bytes"] for o in ops] == [68, 128, 68]
     assert [o["storage_bytes"] for o in ops] == [128, 1088, 68]
     assert all(o["latency"] is None and o["share_pct"] is None for o in ops)
-    json.dumps(r)  # JSON-serialisable as it is
+    assert json.loads(json.dumps(r)) == r  # JSON as it is: no tuples, no numpy scalars
 
 
 def test_other_tick_rate_and_kinds():
