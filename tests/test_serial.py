@@ -27,12 +27,11 @@ TRIALS = 5
 
 
 @pytest.fixture(scope="module")
-def host_build(tmp_path_factory):
-    """sinus built for this host by the real build: the firmware the fake board runs."""
-    build = tmp_path_factory.mktemp("serial-build")
-    subprocess.run([sys.executable, "-m", "SCons", "-Q", f"build={build}", "board=native", "model=sinus",
-                    f"trials={TRIALS}"], cwd=ROOT, check=True, capture_output=True, timeout=600)
-    return build
+def host_build(sinus_native):
+    """sinus built for this host by the real build (the session's, trials=5):
+    the firmware the fake board runs."""
+    assert sinus_native.result["trials"] == TRIALS
+    return sinus_native.build
 
 
 class FakeBoard:
@@ -77,7 +76,7 @@ def serial_runner(port, timeout=30, **opts):
 def measure_log(host_build, log_path, tmp_path):
     """The measure stage on a serial run's log, with output validation."""
     pair = host_build / "native" / "sinus"
-    meta = next((host_build / "codegen").glob("sinus-*")) / "metadata.json"
+    (meta,) = host_build.glob("**/metadata.json")
     config = {"board": "native", "model": "sinus", "runner": "serial", "mode": "per-model", "trials": TRIALS,
               "seed": 1, "kinds": RUNNERS["serial"].kinds}
     return measure.measure_files(str(meta), str(pair / "sizes.json"), str(log_path), config,
