@@ -130,6 +130,7 @@ def test_board_without_standin_says_so(lenet, monkeypatch):
     assert "runner=serial" in proc.stderr
 
 
+@pytest.mark.slow  # kws on every board with a stand-in: two minutes
 def test_selection_ranks_boards_and_records_misfits(lenet):
     """kws (16 KB of activations) fits most boards but not the 16 KiB
     HiFive1 or the 20 KiB B-L072Z."""
