@@ -11,7 +11,7 @@ import pytest
 
 from tests import test_measure as tm
 from tests.test_measure import (config, flash_total, per_model_log, per_model_result, per_operator_result,
-                                real_inputs, static_ram)
+                                real_inputs, static_ram)  # noqa: F401 (real_inputs: a fixture)
 from utoe.measure import build_result, write_result
 from utoe.report import (MODEL_HEADERS, OPERATORS_CSV_COLUMNS,
                          RESULTS_CSV_COLUMNS, ReportError, fmt3, fmt_time, kb,
