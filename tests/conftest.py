@@ -53,3 +53,76 @@ def unsupported_op_model(path):
     with open(path, "wb") as f:
         f.write(m.serialize())
     return path
+
+
+@pytest.fixture(scope="session")
+def codegen(tmp_path_factory):
+    """Real TVM codegen, run once per (model file, name, options) for the
+    whole session: generate(path, name, options) -> (directory, metadata).
+    The directory is shared: copy it before editing what is in it."""
+    import json
+
+    from utoe.codegen import generate
+
+    done = {}
+
+    def run(path, name, options=None):
+        key = (os.path.abspath(path), name, json.dumps(options or {}, sort_keys=True))
+        if key not in done:
+            out = tmp_path_factory.mktemp(f"codegen-{name}")
+            meta = generate(path, str(out), name, options or None)
+            done[key] = (out, meta)
+        out, meta = done[key]
+        return out, json.loads(json.dumps(meta))  # each test gets its own copy of the metadata
+
+    return run
+
+
+def big_activation_model(path, elements):
+    """A valid float TFLite model, one RELU on a [1, elements] tensor: little
+    to compile, 8 x elements bytes of activations (input and output)."""
+    import sys
+
+    sys.path.insert(0, os.path.join(ROOT, "models"))
+    try:
+        from tflite.BuiltinOperator import BuiltinOperator
+        from tflite_builder import Model, TensorType
+    finally:
+        sys.path.pop(0)
+    m = Model("utoe test: wide activations")
+    x = m.tensor("x", [1, elements], TensorType.FLOAT32)
+    y = m.tensor("y", [1, elements], TensorType.FLOAT32)
+    m.operator(BuiltinOperator.RELU, [x], [y])
+    m.io([x], [y])
+    with open(path, "wb") as f:
+        f.write(m.serialize())
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def sinus_native(tmp_path_factory):
+    """sinus built and run on this host by the real build (scons board=native
+    model=sinus trials=5), once per session: .build (the build directory),
+    .pair (build/native/sinus), .metadata and .sizes (the codegen's and the
+    firmware's JSON as written), .result (result.json)."""
+    import glob
+    import json
+    import subprocess
+    import sys
+    import types
+
+    shared_model("sinus_float.tflite")
+    build = tmp_path_factory.mktemp("sinus-native") / "build"
+    proc = subprocess.run([sys.executable, "-m", "SCons", "-Q", f"build={build}", "board=native", "model=sinus",
+                           "trials=5"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, UTOE_SHARED_MODELS=SHARED_MODELS))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    pair = build / "native" / "sinus"
+    (meta_path,) = [p for p in glob.glob(str(build / "**" / "metadata.json"), recursive=True)]
+
+    def load(path):
+        with open(path) as f:
+            return json.load(f)
+
+    return types.SimpleNamespace(build=build, pair=pair, metadata_path=meta_path, metadata=load(meta_path),
+                                 sizes=load(pair / "sizes.json"), result=load(pair / "result.json"))

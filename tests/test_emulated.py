@@ -2,6 +2,7 @@
 TCG plugin. Skipped with the Debian package to install where a tool is
 missing."""
 
+import glob
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ import subprocess
 
 import pytest
 
+from tests.conftest import big_activation_model
 from tests.scons_helpers import Build
 from utoe import boards, icount
 from utoe.errors import BuildError, RunError
@@ -21,6 +23,8 @@ pytestmark = pytest.mark.skipif(bool(missing), reason="needs " + ", ".join(missi
 
 # One board per emulated core family, as issue 4 names them.
 BOARDS = ("hifive1b", "nrf52840dk", "stm32f746g-disco", "arduino-zero")
+# Boards with the core (and compiler flags) of one above: other names, clocks or memory sizes.
+SAME_CORE = {"samr21-xpro": "arduino-zero", "nrf52dk": "nrf52840dk"}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +35,7 @@ def lenet(tmp_path_factory):
     shared_model("mnist_0.983_quantized.tflite")
     root = copy_project(tmp_path_factory.mktemp("emu"))
     build = Build(root)
-    build.scons("board=native," + ",".join(BOARDS), "model=lenet5", "trials=2")
+    build.scons("board=native," + ",".join(BOARDS + tuple(SAME_CORE)), "model=lenet5", "trials=2")
     return build
 
 
@@ -56,6 +60,11 @@ def test_figures_are_labelled_and_consistent(lenet, board):
     assert r["instructions"]["kind"] == "emulated"
     per_op = [op["instructions"] for op in r["operators"]]
     assert all(op["instructions"] > 0 for op in r["operators"] if not op["alias_of"])  # an aliasing RESHAPE: 0
+    # and executed at least one store per 8 bytes of its output
+    meta = _metadata(lenet, "lenet5")
+    for op, n in zip(meta["operators"], per_op):
+        if not op.get("alias_of"):
+            assert n >= op["output_bytes"] / 8, (op["name"], n, op["output_bytes"])
     # the executor's own instructions are few: operators are almost all of it
     assert 0.97 * r["instructions"]["per_inference"] <= sum(per_op) <= r["instructions"]["per_inference"]
     est = r["instructions"]["estimate"]
@@ -66,12 +75,27 @@ def test_figures_are_labelled_and_consistent(lenet, board):
     assert r["stack_peak_bytes"] and r["stack_peak_bytes"] < 4096
 
 
-def test_same_binary_same_counts_for_same_isa(lenet):
-    """An M0+ binary on the M3 stand-in: the counts are the binary's own;
-    the M4 build (other flags) executes a different number."""
-    m0 = result(lenet, "arduino-zero")["instructions"]["per_inference"]
-    m4 = result(lenet, "nrf52840dk")["instructions"]["per_inference"]
-    assert m0 != m4
+def _metadata(build, model):
+    """The codegen's metadata.json of a model built with the default options."""
+    for path in sorted(glob.glob(build.path("build", "**", "metadata.json"), recursive=True)):
+        with open(path) as f:
+            meta = json.load(f)
+        if meta["model"] == model:
+            return meta
+    raise AssertionError(f"no metadata.json of {model} under {build.path('build')}")
+
+
+@pytest.mark.parametrize("board, twin", sorted(SAME_CORE.items()))
+def test_same_core_same_counts(lenet, board, twin):
+    """Boards of one core and flags run the same code: the same instruction
+    counts, per inference and per operator, whatever their names, memory
+    sizes or clocks; the other core family's build executes another number."""
+    a, b = result(lenet, board), result(lenet, twin)
+    assert a["instructions"]["per_inference"] == b["instructions"]["per_inference"]
+    assert [(op["name"], op["instructions"]) for op in a["operators"]] == \
+        [(op["name"], op["instructions"]) for op in b["operators"]]
+    other = result(lenet, "nrf52840dk" if twin == "arduino-zero" else "arduino-zero")
+    assert other["instructions"]["per_inference"] != a["instructions"]["per_inference"]
 
 
 def test_rerun_does_nothing_and_log_has_protocol(lenet):
@@ -80,15 +104,18 @@ def test_rerun_does_nothing_and_log_has_protocol(lenet):
     assert "U-TOE Per-Model Evaluation" in log and "utoe: end status=ok" in log
 
 
-def test_model_that_does_not_fit_names_both_numbers(lenet):
-    proc = lenet.scons("board=hifive1b", "model=vww", "trials=1", check=False)
+def test_model_that_does_not_fit_names_both_numbers(lenet, tmp_path):
+    """A one-operator model whose 2 x 24 KiB of activations cannot fit the
+    HiFive1's 16 KiB of RAM (quick to compile, unlike a real large model)."""
+    model = big_activation_model(tmp_path / "wide.tflite", 6144)
+    proc = lenet.scons("board=hifive1b", f"model={model}", "trials=1", check=False)
     assert proc.returncode != 0
     err = [line for line in proc.stderr.splitlines() if "utoe: " in line]
     assert len(err) == 1, proc.stderr
-    assert "model 'vww' does not fit board 'hifive1b': RAM needs at least" in err[0]
+    assert "model 'wide' does not fit board 'hifive1b': RAM needs at least 49,152 B (48.0 KiB)" in err[0]
     assert "but the board has 16,384 B" in err[0]
-    assert not os.path.exists(lenet.path("build", "hifive1b", "vww", "result.json"))
-    assert not os.path.exists(lenet.path("build", "hifive1b", "vww", "firmware.elf"))
+    assert not os.path.exists(lenet.path("build", "hifive1b", "wide", "result.json"))
+    assert not os.path.exists(lenet.path("build", "hifive1b", "wide", "firmware.elf"))
 
 
 def test_board_without_standin_says_so(lenet, monkeypatch):
@@ -99,6 +126,7 @@ def test_board_without_standin_says_so(lenet, monkeypatch):
     assert "runner=serial" in proc.stderr
 
 
+@pytest.mark.slow  # kws on every board with a stand-in: two minutes
 def test_selection_ranks_boards_and_records_misfits(lenet):
     """kws (16 KB of activations) fits most boards but not the 16 KiB
     HiFive1 or the 20 KiB B-L072Z."""

@@ -13,50 +13,21 @@ from utoe.measure import MeasureError, build_result, measure_files, write_result
 from utoe.protocol import ProtocolError
 from utoe.stats import summary
 
-# sinus: 1 -> 16 -> 16 -> 1, float32 (U-TOE's per-operator example)
-METADATA = {
-    "schema": "utoe.metadata/1",
-    "model": "sinus",
-    "source": {"path": "models/sinus/sinus.tflite", "sha256": "ab" * 32,
-               "format": "tflite"},
-    "tvm_version": "0.27.dev0",
-    "inputs": [{"name": "dense_input", "dtype": "float32", "shape": [1, 1],
-                "bytes": 4}],
-    "outputs": [{"name": "Identity", "dtype": "float32", "shape": [1, 1],
-                 "bytes": 4}],
-    "params": [
-        {"name": "p0", "dtype": "float32", "shape": [16, 1], "bytes": 64},
-        {"name": "p1", "dtype": "float32", "shape": [16], "bytes": 64},
-        {"name": "p2", "dtype": "float32", "shape": [16, 16], "bytes": 1024},
-        {"name": "p3", "dtype": "float32", "shape": [16], "bytes": 64},
-        {"name": "p4", "dtype": "float32", "shape": [1, 16], "bytes": 64},
-        {"name": "p5", "dtype": "float32", "shape": [1], "bytes": 4},
-    ],
-    "operators": [
-        {"index": 0, "name": "fused_nn_dense_add_nn_relu", "params": ["p0", "p1"],
-         "param_bytes": 128, "input_bytes": 4, "output_bytes": 64,
-         "workspace_bytes": 0},
-        {"index": 1, "name": "fused_nn_dense_add_nn_relu_1",
-         "params": ["p2", "p3"], "param_bytes": 1088, "input_bytes": 64,
-         "output_bytes": 64, "workspace_bytes": 0},
-        {"index": 2, "name": "fused_nn_dense_add", "params": ["p4", "p5"],
-         "param_bytes": 68, "input_bytes": 64, "output_bytes": 4,
-         "workspace_bytes": 0},
-    ],
-    "memory": {"arena_bytes": 128, "arena_lower_bound_bytes": 128,
-               "workspace_pool_bytes": 0, "planner": "greedy-by-size"},
-    "weights_bytes": 1284,
-}
+# metadata.json and sizes.json of sinus (1 -> 16 -> 16 -> 1, float32, U-TOE's
+# per-operator example) as the real codegen and firmware stages wrote them for
+# this checkout: set by the fixture below, so the schema cannot drift from the
+# product's. The run logs are written here, with known ticks.
+METADATA = SIZES = None
 
-SIZES = {
-    "schema": "utoe.sizes/1",
-    "elf": "build/native/sinus/firmware.elf",
-    "ram": {"data": 1200, "bss": 9800,
-            "model": {"arena": 128, "workspace": 0, "other": 40},
-            "rest": 10832},
-    "flash": {"text": 50000, "rodata": 14000, "data": 1200,
-              "model": {"weights": 1284, "code": 3000}, "rest": 60916},
-}
+
+@pytest.fixture(autouse=True, scope="module")
+def real_inputs(sinus_native):
+    global METADATA, SIZES
+    METADATA, SIZES = sinus_native.metadata, sinus_native.sizes
+    assert [op["param_bytes"] for op in METADATA["operators"]] == [128, 1088, 68]  # what the tests below assume
+    yield
+    METADATA = SIZES = None
+
 
 OUTPUT = struct.pack("<f", 0.7071067690849304)  # sin(pi/4) as float32
 
@@ -156,34 +127,41 @@ def test_riot_stack_is_not_counted_twice():
     """On RIOT the harness's stack is a thread stack inside .bss: RAM is data
     + bss, and the peak is reported but not added on top."""
     r = build_result(METADATA, SIZES, per_model_log(), config(stack_in_static=True))
-    assert r["ram"]["total_bytes"] == r["ram"]["static_bytes"] == 11000
+    assert r["ram"]["total_bytes"] == r["ram"]["static_bytes"] == static_ram()
     assert r["ram"]["stack_peak_bytes"] == 1234 and r["ram"]["stack_in_static"] is True
+
+
+def static_ram():
+    return SIZES["ram"]["data"] + SIZES["ram"]["bss"]
+
+
+def flash_total():
+    return SIZES["flash"]["text"] + SIZES["flash"]["rodata"] + SIZES["flash"]["data"]
 
 
 def test_per_model_memory_outputs_and_versions():
     r = per_model_result()
-    assert r["ram"] == {"kind": "measured", "total_bytes": 1200 + 9800 + 1234,
-                        "static_bytes": 11000, "stack_peak_bytes": 1234, "stack_in_static": False,
-                        "model": {"arena": 128, "workspace": 0, "other": 40},
-                        "rest": 10832}
-    assert r["flash"] == {"kind": "measured", "total_bytes": 65200,
-                          "model": {"weights": 1284, "code": 3000},
-                          "rest": 60916}
+    assert r["ram"] == {"kind": "measured", "total_bytes": static_ram() + 1234,
+                        "static_bytes": static_ram(), "stack_peak_bytes": 1234, "stack_in_static": False,
+                        "model": SIZES["ram"]["model"], "rest": SIZES["ram"]["rest"]}
+    assert SIZES["ram"]["model"]["arena"] == METADATA["memory"]["arena_bytes"]
+    assert r["flash"] == {"kind": "measured", "total_bytes": flash_total(),
+                          "model": SIZES["flash"]["model"], "rest": SIZES["flash"]["rest"]}
+    assert r["flash"]["model"]["weights"] == METADATA["weights_bytes"] == 1284
     assert r["stack_peak_bytes"] == 1234
     assert r["outputs"] == [{"index": 0, "dtype": "float32",
                              "bytes_hex": OUTPUT.hex()}]
     assert r["checksum"] == "0x%08x" % fnv1a32(OUTPUT)
     assert len(r["checksum"]) == 10
-    assert r["source"] == {"path": "models/sinus/sinus.tflite",
-                           "sha256": "ab" * 32}
-    assert r["tools"]["tvm"] == "0.27.dev0" and r["tools"]["gcc"] == "12.2.0"
+    assert r["source"] == {"path": METADATA["source"]["path"], "sha256": METADATA["source"]["sha256"]}
+    assert r["tools"]["tvm"] == METADATA["tvm_version"] and r["tools"]["gcc"] == "12.2.0"
     assert "utoe" in r["tools"]
     ops = r["operators"]
     assert [o["name"] for o in ops] == [o["name"] for o in METADATA["operators"]]
     assert [o["memory_bytes"] for o in ops] == [68, 128, 68]
     assert [o["storage_bytes"] for o in ops] == [128, 1088, 68]
     assert all(o["latency"] is None and o["share_pct"] is None for o in ops)
-    json.dumps(r)  # JSON-serialisable as it is
+    assert json.loads(json.dumps(r)) == r  # JSON as it is: no tuples, no numpy scalars
 
 
 def test_other_tick_rate_and_kinds():
@@ -220,7 +198,7 @@ def test_stack_not_supported():
     r = build_result(METADATA, SIZES, per_model_log(stack=0), config())
     assert r["stack_peak_bytes"] is None
     assert r["ram"]["stack_peak_bytes"] is None
-    assert r["ram"]["total_bytes"] == r["ram"]["static_bytes"] == 11000
+    assert r["ram"]["total_bytes"] == r["ram"]["static_bytes"] == static_ram()
 
 
 def _error(exc):
@@ -240,7 +218,8 @@ def test_incomplete_log_names_the_missing_line_and_writes_nothing(tmp_path):
         measure_files(tmp_path / "metadata.json", tmp_path / "sizes.json",
                       tmp_path / "run.log", config(), out)
     msg = _error(e)
-    assert "end" in msg or "trial" in msg or "stack" in msg, msg
+    assert msg.startswith("log has no 'utoe: end' line: the run stopped early (last lines: "), msg
+    assert msg.endswith("| utoe: trial index=2 ticks=154001999 ret=0)"), msg  # the tail, as the board left it
     assert not out.exists()
     assert sorted(os.listdir(tmp_path)) == ["metadata.json", "run.log",
                                             "sizes.json"]
@@ -324,3 +303,19 @@ def test_measure_files_and_atomic_write(tmp_path):
     write_result(out, r2)
     assert json.loads(out.read_text()) == r2
     assert os.listdir(tmp_path / "out") == ["result.json"]
+
+
+def test_the_real_run_measures_as_the_build_did(sinus_native, tmp_path):
+    """The harness's own log of the session's sinus build, measured again
+    from the files the stages wrote, gives the build's result.json."""
+    built = sinus_native.result
+    cfg = {"board": built["board"], "model": built["model"], "runner": built["runner"], "mode": built["mode"],
+           "trials": built["trials"], "seed": built["seed"],
+           "kinds": {k: built[k]["kind"] for k in ("latency", "ram", "flash")}, "tools": {}}
+    r = measure_files(sinus_native.metadata_path, sinus_native.pair / "sizes.json", sinus_native.pair / "run.log",
+                      cfg, tmp_path / "result.json")
+    assert (r["board"], r["model"], r["trials"]) == ("native", "sinus", 5)
+    assert r["latency"] == built["latency"] and len(r["latency"]["trials_ms"]) == 5
+    assert r["ram"] == built["ram"] and r["flash"] == built["flash"]
+    assert r["outputs"] == built["outputs"] and r["checksum"] == built["checksum"]
+    assert [o["name"] for o in r["operators"]] == [o["name"] for o in sinus_native.metadata["operators"]]

@@ -6,16 +6,15 @@ import numpy as np
 
 from tests.conftest import ROOT
 from utoe import reference
-from utoe.codegen import generate
 from utoe.inputs import generate_inputs
 
 
-def sine_metadata(tmp_path):
-    return generate(f"{ROOT}/models/sine.tflite", str(tmp_path), "sine")
+def sine_metadata(codegen):
+    return codegen(f"{ROOT}/models/sine.tflite", "sine")[1]
 
 
-def test_reference_sees_the_seeded_input(tmp_path):
-    meta = sine_metadata(tmp_path)
+def test_reference_sees_the_seeded_input(codegen):
+    meta = sine_metadata(codegen)
     name, (out,) = reference.reference_outputs(meta, seed=7)
     assert name == "tflite-builtin-ref" and out.shape == (1, 1)
     # the model is a sine regressor; the seeded input is x in [-1, 1)
@@ -23,8 +22,8 @@ def test_reference_sees_the_seeded_input(tmp_path):
     assert abs(out.item() - np.sin(x.item())) < 0.2
 
 
-def test_compare_flags_a_one_ulp_difference(tmp_path):
-    meta = sine_metadata(tmp_path)
+def test_compare_flags_a_one_ulp_difference(codegen):
+    meta = sine_metadata(codegen)
     name, (out,) = reference.reference_outputs(meta, seed=1)
     result = {"seed": 1, "outputs": [{"index": 0, "dtype": "float32", "bytes_hex": out.astype("<f4").tobytes().hex()}]}
     same = reference.compare(meta, result, name, [out])
@@ -37,4 +36,6 @@ def test_compare_flags_a_one_ulp_difference(tmp_path):
     result["outputs"][0]["bytes_hex"] = far.tobytes().hex()
     bad = reference.compare(meta, result, name, [out])
     assert not bad["ok"] and abs(bad["max_abs_error"] - 0.01) < 1e-6
-    json.dumps(bad)  # recorded in result.json as it is
+    # recorded in result.json as it is: plain JSON types, no numpy scalars
+    assert json.loads(json.dumps(bad)) == bad
+    assert type(bad["max_abs_error"]) is float and type(bad["ok"]) is bool

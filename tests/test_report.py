@@ -5,11 +5,13 @@ import copy
 import csv
 import json
 import os
+import re
 
 import pytest
 
-from tests.test_measure import (METADATA, SIZES, config, per_model_log,
-                          per_operator_result, per_model_result)
+from tests import test_measure as tm
+from tests.test_measure import (config, flash_total, per_model_log, per_model_result, per_operator_result,
+                                real_inputs, static_ram)  # noqa: F401 (real_inputs: a fixture)
 from utoe.measure import build_result, write_result
 from utoe.report import (MODEL_HEADERS, OPERATORS_CSV_COLUMNS,
                          RESULTS_CSV_COLUMNS, ReportError, fmt3, fmt_time, kb,
@@ -22,7 +24,7 @@ def board_result():
     ticks = [4800000, 4800048, 4799952, 4800000, 4800024]
     log = per_model_log(ticks=ticks, tick_hz=48000000, board="samr21-xpro")
     kinds = {"latency": "emulated", "ram": "measured", "flash": "estimated"}
-    return build_result(METADATA, SIZES, log,
+    return build_result(tm.METADATA, tm.SIZES, log,
                         config(board="samr21-xpro", runner="renode",
                                kinds=kinds))
 
@@ -52,7 +54,7 @@ def test_model_table_measured():
         < header.index("Mean (ms)") < header.index("Median (ms)") \
         < header.index("Min. (ms)") < header.index("Max. (ms)")
     row = lines[1].split()
-    assert row[:4] == ["native", "sinus", "12.234", "65.2"]  # 11000 + 1234 B
+    assert row[:4] == ["native", "sinus", kb(static_ram() + 1234), kb(flash_total())]
     lo, hi = r["latency"]["ci95"]
     assert f"[{fmt3(lo)}, {fmt3(hi)}]" in lines[1]
     assert row[-5:] == [fmt3(r["latency"]["mean"]), "154.002", "153.717",
@@ -65,8 +67,8 @@ def test_model_table_marks_what_is_not_measured():
     lines = table.splitlines()
     board = next(ln for ln in lines if ln.startswith("samr21-xpro"))
     assert "emulated" in board                       # latency kind column
-    assert "65.2\u2021" in board                     # estimated storage
-    assert "12.234\u2020" not in board               # RAM is measured
+    assert kb(flash_total()) + "\u2021" in board     # estimated storage
+    assert kb(static_ram() + 1234) + "\u2020" not in board  # RAM is measured
     assert any(ln.startswith("\u2021 estimated") for ln in lines)
     # the emulated latency is named in its column and explained, unmarked
     assert any(ln.startswith("emulated: ") for ln in lines)
@@ -77,7 +79,7 @@ def test_model_table_marks_what_is_not_measured():
     r = board_result()
     r["ram"]["kind"] = "emulated"
     lines = model_table([r], fmt="github").splitlines()
-    assert "12.234\u2020" in lines[2]
+    assert kb(static_ram() + 1234) + "\u2020" in lines[2]
     assert "\u2020 emulated: exact instruction counts from an emulator, " \
         "not a measurement on hardware" in lines
 
@@ -98,11 +100,12 @@ def test_operator_table_per_operator():
     assert lines[0].split() == ["op", "latency", "us", "latency", "%",
                                 "params", "memory", "KB", "storage", "KB"]
     rows = [ln.split() for ln in lines[1:]]
-    assert rows[0] == ["fused_nn_dense_add_nn_relu", "8.856", "15.22", "p0,",
+    names = [op["name"] for op in tm.METADATA["operators"]]
+    assert rows[0] == [names[0], "8.856", "15.22", "p0,",
                        "p1", "0.068", "0.128"]
-    assert rows[1] == ["fused_nn_dense_add_nn_relu_1", "46.682", "80.23",
+    assert rows[1] == [names[1], "46.682", "80.23",
                        "p2,", "p3", "0.128", "1.088"]
-    assert rows[2] == ["fused_nn_dense_add", "2.646", "4.55", "p4,", "p5",
+    assert rows[2] == [names[2], "2.646", "4.55", "p4,", "p5",
                        "0.068", "0.068"]
     assert sum(float(r[2]) for r in rows) == pytest.approx(100, abs=0.02)
 
@@ -133,9 +136,9 @@ def test_write_report_files_are_complete(tmp_path):
     assert len(rows) == 3
     native = rows[0]
     assert native["board"] == "native" and native["model"] == "sinus"
-    assert int(native["ram_total_bytes"]) == 12234
-    assert float(native["memory_kb"]) == 12.234
-    assert int(native["flash_total_bytes"]) == 65200
+    assert int(native["ram_total_bytes"]) == static_ram() + 1234
+    assert float(native["memory_kb"]) == (static_ram() + 1234) / 1000
+    assert int(native["flash_total_bytes"]) == flash_total()
     assert float(native["latency_median_ms"]) == report[0]["latency"]["median"]
     assert float(native["latency_ci95_lo_ms"]) == report[0]["latency"]["ci95"][0]
     assert rows[2]["latency_kind"] == "emulated"
@@ -147,7 +150,7 @@ def test_write_report_files_are_complete(tmp_path):
     assert len(ops) == 3 * 3
     per_op = [o for o in ops if o["mode"] == "per-operator"]
     assert [o["name"] for o in per_op] == [o["name"] for o in
-                                           METADATA["operators"]]
+                                           tm.METADATA["operators"]]
     assert sum(float(o["share_pct"]) for o in per_op) == pytest.approx(100)
     assert float(per_op[1]["latency_median_ms"]) == 0.046682
     assert per_op[0]["params"] == "p0 p1"
@@ -155,9 +158,10 @@ def test_write_report_files_are_complete(tmp_path):
                for o in ops if o["mode"] == "per-model")
 
     md = (out / "summary.md").read_text()
+    names = [op["name"] for op in tm.METADATA["operators"]]
     assert "| Board" in md and "Memory (KB)" in md and "Latency kind" in md
     assert md.count("## Per operator") == 3
-    assert "| fused_nn_dense_add_nn_relu_1 |       46.682 |       80.23 |" in md
+    assert re.search(rf"^\| {re.escape(names[1])} +\| +46\.682 \| +80\.23 \|", md, re.M)
     assert "\u2021 estimated" in md
     assert md.endswith("\n")
 

@@ -27,12 +27,11 @@ TRIALS = 5
 
 
 @pytest.fixture(scope="module")
-def host_build(tmp_path_factory):
-    """sinus built for this host by the real build: the firmware the fake board runs."""
-    build = tmp_path_factory.mktemp("serial-build")
-    subprocess.run([sys.executable, "-m", "SCons", "-Q", f"build={build}", "board=native", "model=sinus",
-                    f"trials={TRIALS}"], cwd=ROOT, check=True, capture_output=True, timeout=600)
-    return build
+def host_build(sinus_native):
+    """sinus built for this host by the real build (the session's, trials=5):
+    the firmware the fake board runs."""
+    assert sinus_native.result["trials"] == TRIALS
+    return sinus_native.build
 
 
 class FakeBoard:
@@ -77,7 +76,7 @@ def serial_runner(port, timeout=30, **opts):
 def measure_log(host_build, log_path, tmp_path):
     """The measure stage on a serial run's log, with output validation."""
     pair = host_build / "native" / "sinus"
-    meta = next((host_build / "codegen").glob("sinus-*")) / "metadata.json"
+    (meta,) = host_build.glob("**/metadata.json")
     config = {"board": "native", "model": "sinus", "runner": "serial", "mode": "per-model", "trials": TRIALS,
               "seed": 1, "kinds": RUNNERS["serial"].kinds}
     return measure.measure_files(str(meta), str(pair / "sizes.json"), str(log_path), config,
@@ -100,7 +99,8 @@ def test_noise_and_a_dropped_line_are_survived(fake_board, host_build, tmp_path)
     ids = [line.split()[1] for line in board.starts()]
     assert len(ids) == 2 and ids[0] != ids[1], board.starts()  # a fresh run id per attempt
     result = measure_log(host_build, log_path, tmp_path)
-    assert result["validation"]["ok"] and result["latency"]["kind"] == "measured"
+    assert result["validation"]["ok"]
+    assert (result["latency"]["kind"], result["ram"]["kind"], result["flash"]["kind"]) == ("measured",) * 3
     assert len(result["latency"]["trials_ms"]) == TRIALS
 
 
@@ -196,7 +196,30 @@ def test_bad_flash_option(tmp_path):
     assert "flash=maybe: yes or no" in str(e.value)
 
 
-def test_results_of_a_real_board_are_not_cached():
-    assert RUNNERS["serial"].deterministic is False
-    assert json.dumps(RUNNERS["serial"].kinds, sort_keys=True) == json.dumps(
-        {"flash": "measured", "latency": "measured", "ram": "measured"}, sort_keys=True)
+RUN_GRAPH = """
+import json
+env = Environment(tools=["utoe_run"])
+always = {}
+for runner in %r:
+    for rerun in (False, True):
+        nodes = env.Clone(UTOE_RERUN=rerun).UtoeRun(f"{runner}-{rerun}/run.log", "firmware.elf", UTOE_RUNNER=runner)
+        always[f"{runner} rerun={int(rerun)}"] = bool(nodes[0].always_build)
+print("ALWAYS " + json.dumps(always))
+Exit(0)
+"""
+
+
+def test_results_of_a_real_board_are_not_cached(tmp_path):
+    """utoe's run stage in a real SCons graph: a run on a real board (serial,
+    IoT-LAB) is redone at every build, a host or emulator run only when its
+    inputs change or rerun=1 asks."""
+    names = ["host", "qemu", "riot-native", "serial", "iotlab"]
+    (tmp_path / "SConstruct").write_text(RUN_GRAPH % (names,))
+    proc = subprocess.run([sys.executable, "-m", "SCons", "-Q", f"--site-dir={ROOT}/site_scons"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 0, proc.stderr
+    always = json.loads(proc.stdout.split("ALWAYS ", 1)[1].splitlines()[0])
+    for name in names:
+        real_board = name in ("serial", "iotlab")
+        assert always[f"{name} rerun=0"] is real_board, name
+        assert always[f"{name} rerun=1"] is True, name

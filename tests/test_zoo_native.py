@@ -15,6 +15,8 @@ IMPORTABLE = ["sinus", "lenet5", "kws_ref_model", "dscnn_s", "vww", "ad01", "ad_
               "sine", "lenet5_int8", "vww_mbv1", "kws_dscnn_s", "ad_dae", "rnnoise_gru"]
 INT8 = set(IMPORTABLE) - {"sinus", "sine"}
 
+pytestmark = pytest.mark.slow  # 15 models compiled, built and run: select with -m slow
+
 
 @pytest.fixture(scope="module")
 def zoo_build(tmp_path_factory):

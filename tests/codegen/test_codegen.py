@@ -23,19 +23,19 @@ def test_sinus_outputs_and_metadata(tmp_path):
     assert "const float utoe_param_p2[256]" in weights
 
 
-def test_byte_identical_reruns(tmp_path):
+def test_byte_identical_reruns(tmp_path, codegen):
     model = shared_model("kws_ref_model.tflite")
-    for importer in ("utoe", "tvm"):
-        generate(model, str(tmp_path / "a" / importer), "kws", {"importer": importer})
-        generate(model, str(tmp_path / "b" / importer), "kws", {"importer": importer})
-    for importer in ("utoe", "tvm"):
+    for options in ({}, {"importer": "tvm"}):
+        first, _ = codegen(model, "kws", options)  # the session's codegen, shared with other tests
+        again = tmp_path / (options.get("importer") or "auto")
+        generate(model, str(again), "kws", options)
         for f in OUTPUTS:
-            assert (tmp_path / "a" / importer / f).read_bytes() == (tmp_path / "b" / importer / f).read_bytes(), f
+            assert (again / f).read_bytes() == (first / f).read_bytes(), (options, f)
 
 
-def test_workspace_pool_sized_from_operators(tmp_path):
+def test_workspace_pool_sized_from_operators(codegen):
     # TVM's Relax path pads into TVMBackendAllocWorkspace temporaries
-    meta = generate(shared_model("kws_ref_model.tflite"), str(tmp_path), "kws", {"importer": "tvm"})
+    _, meta = codegen(shared_model("kws_ref_model.tflite"), "kws", {"importer": "tvm"})
     per_op = [op["workspace_bytes"] for op in meta["operators"]]
     assert meta["memory"]["workspace_pool_bytes"] == max(per_op) > 0
 
@@ -49,14 +49,14 @@ def test_unsupported_operator_named(tmp_path):
     assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
 
 
-def test_int8_stays_int8(tmp_path):
+def test_int8_stays_int8(codegen):
     """utoe's integer path: int8 weights in flash, the arena of TFLite Micro's planner."""
-    meta = generate(shared_model("kws_ref_model.tflite"), str(tmp_path), "kws")
+    out, meta = codegen(shared_model("kws_ref_model.tflite"), "kws")
     assert meta["options"]["importer_used"] == "utoe-integer"
     weights = [p for p in meta["params"] if p["dtype"] == "int8"]
     assert sum(p["bytes"] for p in weights) == 22016  # CMSIS-NN's figure for the same network
     assert meta["memory"]["arena_bytes"] == meta["memory"]["arena_lower_bound_bytes"] == 16000
-    assert "float" not in (tmp_path / "ops.c").read_text().split("softmax")[0]
+    assert "float" not in (out / "ops.c").read_text().split("softmax")[0]
 
 
 def test_not_tflite_named(tmp_path):

@@ -68,6 +68,7 @@ def qparams(tensor):
     return q.ScaleAsNumpy().astype(np.float64), q.ZeroPointAsNumpy(), q.QuantizedDimension()
 
 
+@pytest.mark.slow  # re-makes and calibrates the whole zoo
 @pytest.mark.parametrize("name", ZOO)
 def test_script_reproduces_committed_model(regenerated, name):
     assert (regenerated / f"{name}.tflite").read_bytes() == committed(name), (
