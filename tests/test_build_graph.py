@@ -14,6 +14,7 @@ import copy
 import glob
 import json
 import os
+import re
 import shutil
 
 import pytest
@@ -167,15 +168,15 @@ SELECT = ("board=all", "model=sinus", "trials=1")
 
 @pytest.fixture(scope="module")
 def selection(tmp_path_factory):
-    """sinus on every board, -j4, with two boards it does not fit: 512 B of
-    RAM (data + bss overflow) and 1,536 B (data + bss fit, the least stack
-    does not: the linker's stack assertion)."""
+    """sinus on every board, -j4, with two boards it does not fit: 136 B of
+    RAM (more than its 128 B arena, less than data + bss: the link overflows) and 512 B (data + bss fit, the least
+    stack does not: the linker's stack assertion)."""
     if missing:
         pytest.skip("needs " + ", ".join(missing))
     shared_model("sinus_float.tflite")
     root = copy_project(tmp_path_factory.mktemp("select"))
-    tiny_board(root, "tiny-overflow", 512)
-    tiny_board(root, "tiny-stack", 1536)
+    tiny_board(root, "tiny-overflow", 136)
+    tiny_board(root, "tiny-stack", 512)
     b = Build(root)
     first = b.scons("-j4", *SELECT, "report")
     return b, first
@@ -187,7 +188,7 @@ def test_board_all_twice_does_no_work(selection):
     assert b.stages(*SELECT) == []
     assert b.scons("-q", *SELECT, check=False).returncode == 0  # SCons agrees: everything is up to date
     fit = json.load(open(b.path("build", "tiny-stack", "sinus", "fit.json")))
-    assert fit["linked"] is False and fit["figures"]["ram"]["have_bytes"] == 1536
+    assert fit["linked"] is False and fit["figures"]["ram"]["have_bytes"] == 512
     assert json.load(open(b.path("build", "hifive1b", "sinus", "fit.json")))["linked"] is True
     assert os.path.getsize(b.path("build", "tiny-stack", "sinus", "firmware.elf")) == 0  # no firmware to flash
 
@@ -199,12 +200,17 @@ def test_misfit_needs_are_the_links_own(selection):
     from utoe.firmware import MIN_STACK_BYTES
 
     static = load(b, "hifive1b", "sinus")["ram"]["static_bytes"]
+    # the map's data + bss: __bss_end - ORIGIN(RAM), with the sections' alignment padding
+    with open(b.path("build", "hifive1b", "sinus", "obj", "firmware.map")) as f:
+        linked = int(re.search(r"^\s+0x([0-9a-f]+)\s+__bss_end = \.", f.read(), re.M).group(1), 16) - 0x80000000
+    assert static <= linked <= static + 16
     stack = load(b, "tiny-stack", "sinus")
     assert stack["status"] == "does-not-fit"
-    assert stack["fit"]["ram"] == {"need_bytes": static + MIN_STACK_BYTES, "have_bytes": 1536}
-    assert f"data + bss {static:,} B" in stack["fit"]["message"]
+    assert stack["fit"]["ram"] == {"need_bytes": linked + MIN_STACK_BYTES, "have_bytes": 512}
+    assert f"data + bss {linked:,} B" in stack["fit"]["message"]
     over = load(b, "tiny-overflow", "sinus")
-    assert over["fit"]["ram"] == {"need_bytes": static, "have_bytes": 512}
+    assert over["fit"]["ram"] == {"need_bytes": linked, "have_bytes": 136}
+    assert "(data + bss, before any stack)" in over["fit"]["message"], over["fit"]["message"]
 
 
 def test_misfit_recorded_by_board_all_fails_when_the_board_is_named(selection):
