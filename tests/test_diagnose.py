@@ -52,6 +52,6 @@ def test_first_differing_operator_is_named(kws, tmp_path):
     with pytest.raises(reference.ValidationError) as e:
         reference.check(result, boards.get("native"), str(faulty), str(result_path))
     assert str(e.value) == ("native/kws: outputs differ from tflite-builtin-ref (max abs error 3, bit-exact); the "
-                            f"first operator that differs is #3 depthwise_conv_2d_3 (output '{tensor}', "
+                            f"first operator that differs is #11 fully_connected_11 (output '{tensor}', "
                             f"max abs error {err:g})")
     assert not result_path.exists()

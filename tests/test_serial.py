@@ -200,9 +200,13 @@ RUN_GRAPH = """
 import json
 env = Environment(tools=["utoe_run"])
 always = {}
+board = {"host": "native", "qemu": "nrf52840dk", "riot-native": "native64", "serial": "nrf52840dk",
+         "iotlab": "nrf52840dk"}
 for runner in %r:
     for rerun in (False, True):
-        nodes = env.Clone(UTOE_RERUN=rerun).UtoeRun(f"{runner}-{rerun}/run.log", "firmware.elf", UTOE_RUNNER=runner)
+        nodes = env.Clone(UTOE_RERUN=rerun).UtoeRun(f"{runner}-{rerun}/run.log", "firmware.elf", UTOE_RUNNER=runner,
+                                                    UTOE_BOARD=board[runner], UTOE_TIMEOUT="60",
+                                                    UTOE_RUNNER_OPTIONS="{}")
         always[f"{runner} rerun={int(rerun)}"] = bool(nodes[0].always_build)
 print("ALWAYS " + json.dumps(always))
 Exit(0)
@@ -223,3 +227,22 @@ def test_results_of_a_real_board_are_not_cached(tmp_path):
         real_board = name in ("serial", "iotlab")
         assert always[f"{name} rerun=0"] is real_board, name
         assert always[f"{name} rerun=1"] is True, name
+
+
+PORT_GRAPH = """
+env = Environment(tools=["utoe_run"])
+env.UtoeRun("serial/run.log", "firmware.elf", UTOE_RUNNER="serial", UTOE_BOARD="nrf52840dk", UTOE_TIMEOUT="5",
+            UTOE_LABEL="nrf52840dk/x", UTOE_RUNNER_OPTIONS='{"port": "/dev/utoe-no-such-port", "flash": "no"}')
+"""
+
+
+def test_the_run_stage_hands_the_runner_its_options(tmp_path):
+    """port= and flash= given to scons reach the serial runner of the run stage."""
+    (tmp_path / "SConstruct").write_text(PORT_GRAPH)
+    (tmp_path / "firmware.elf").write_bytes(b"\x7fELF")
+    (tmp_path / "fit.json").write_text('{"schema": "utoe.fit/1", "board": "nrf52840dk", "linked": true}')
+    proc = subprocess.run([sys.executable, "-m", "SCons", "-Q", f"--site-dir={ROOT}/site_scons"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode != 0
+    assert "serial port /dev/utoe-no-such-port does not exist" in proc.stderr, proc.stderr
+    assert not (tmp_path / "serial" / "run.log").exists()

@@ -14,7 +14,9 @@ from utoe.files import remove
 
 def _runner(env):
     board = boards.get(env["UTOE_BOARD"])
-    return runners.get(env["UTOE_RUNNER"], board, int(env["UTOE_TIMEOUT"]))
+    # the runner's options (port=, flash=, iotlab_*=): SConstruct passes them as JSON
+    options = json.loads(env.get("UTOE_RUNNER_OPTIONS") or "{}")
+    return runners.get(env["UTOE_RUNNER"], board, int(env["UTOE_TIMEOUT"]), options)
 
 
 def _run_emitter(target, source, env):
