@@ -102,3 +102,45 @@ def test_a_signal_during_a_qemu_run_leaves_nothing_that_looks_done(project, how)
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads((pair / "result.json").read_text())
     assert result["trials"] == 2 and result["validation"]["ok"]
+
+
+def _codegen_pids(name):
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"utoe.codegen" in argv and name.encode() in argv:
+            pids.append(int(pid))
+    return pids
+
+
+@pytest.mark.parametrize("how", ["SIGINT to the group", "SIGINT to the group, -j2", "SIGKILL to scons"])
+def test_a_signal_during_codegen_takes_effect_at_once(project, how):
+    """vww_mbv1's codegen takes TVM ~25 s: Ctrl-C ends it at once (not when TVM
+    returns), says nothing about an internal error, and a SIGKILLed SCons
+    leaves no TVM process writing into the build tree."""
+    model = "vww_mbv1"
+    proc = _start(project, "board=native", f"model={model}", *(["-j2"] if "-j2" in how else []))
+    t0 = time.time()
+    while not _codegen_pids(model):
+        assert proc.poll() is None and time.time() - t0 < 60, "the codegen process never started"
+        time.sleep(0.05)
+    time.sleep(2.0)  # inside TVM
+    pids = _codegen_pids(model)
+    t0 = time.time()
+    if how == "SIGKILL to scons":
+        os.kill(proc.pid, signal.SIGKILL)
+    else:
+        os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert _gone(pids, limit=3), f"the codegen process {pids} outlived scons ({how})"
+    assert time.time() - t0 < 5, f"took {time.time() - t0:.1f} s to stop"
+    cg = list((project / "build" / "codegen").glob(f"{model}-*"))
+    assert all(not (d / "metadata.json").exists() and not (d / "codegen-error.log").exists() for d in cg)
+    assert "internal error" not in out + err and "Traceback" not in out + err

@@ -8,7 +8,7 @@ utoe/codegen/__main__.py): SCons runs Python actions in worker threads under
 internal error keeps its traceback in the codegen directory."""
 
 import os
-import subprocess
+import signal
 import sys
 
 import SCons.Errors
@@ -20,6 +20,7 @@ from utoe.codegen import emit
 from utoe.codegen.__main__ import EXIT_USER
 from utoe.errors import CodegenError
 from utoe.files import remove
+from utoe.runners import child
 
 
 def _emitter(target, source, env):
@@ -37,19 +38,26 @@ def _build(target, source, env):
     root = os.path.dirname(UTOE_DIR)  # the utoe SCons imported, not another installed one
     child_env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", env=child_env)
+        # the child dies with SCons (even SIGKILLed) and with Ctrl-C: no TVM
+        # left writing into the build tree
+        returncode, _, stderr = child.run(cmd, timeout=None, env=child_env)
     except OSError as e:
         raise CodegenError(f"cannot start the codegen process ({e})") from None
-    if proc.returncode == 0:
+    except BaseException:
+        remove(*[str(t) for t in target])
+        raise
+    if returncode == 0:
         return
     remove(*[str(t) for t in target])
-    lines = proc.stderr.strip().splitlines()
+    lines = stderr.decode("utf-8", "replace").strip().splitlines()
     start = next((i for i, line in enumerate(lines) if line.startswith("utoe: ")), None)
-    if start is None:  # killed, or died before it could say anything
-        tail = lines[-1] if lines else f"exit status {proc.returncode}"
+    if returncode in (-signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL, -signal.SIGHUP):
+        msg = f"utoe: codegen of '{env['UTOE_MODEL_NAME']}' interrupted ({signal.Signals(-returncode).name})"
+    elif start is None:  # killed, or died before it could say anything
+        tail = lines[-1] if lines else f"exit status {returncode}"
         msg = (f"utoe: internal error in codegen of '{env['UTOE_MODEL_NAME']}' (the codegen process "
-               f"ended with status {proc.returncode}: {tail}); this is a utoe bug, not a fault of the model")
-    elif proc.returncode == EXIT_USER:  # the model's fault or the user's: the child's message, as it said it
+               f"ended with status {returncode}: {tail}); this is a utoe bug, not a fault of the model")
+    elif returncode == EXIT_USER:  # the model's fault or the user's: the child's message, as it said it
         msg = "\n".join(lines[start:])
     else:  # an internal error: its one line; the traceback is in the log (and on stderr with verbose=1)
         msg = lines[start]

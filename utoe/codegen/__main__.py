@@ -11,10 +11,13 @@ a process of its own. Exit status:
   4  an internal error (any other exception): one line on stderr naming the
      log in OUT_DIR that keeps the traceback (printed too with --verbose).
 
-An internal failure is never reported as the model's fault."""
+An internal failure is never reported as the model's fault. Ctrl-C and
+SIGTERM end the process at once (TVM's C++ would otherwise hold them until it
+returns), and the parent reports the interruption; they are not errors."""
 
 import json
 import os
+import signal
 import sys
 import traceback
 
@@ -31,6 +34,8 @@ def main(argv=None):
         print("usage: python -m utoe.codegen MODEL_PATH OUT_DIR NAME OPTIONS_JSON [--verbose]", file=sys.stderr)
         return 2
     model_path, out_dir, name, options = args
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
     log = os.path.join(out_dir, INTERNAL_LOG)
     try:
         from ..errors import UtoeError

@@ -18,11 +18,11 @@ def _die_with_parent():
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def run(cmd, timeout):
+def run(cmd, timeout, env=None):
     """(returncode, stdout bytes, stderr bytes); raises subprocess.TimeoutExpired
-    (with the output so far) after killing the child."""
+    (with the output so far) after killing the child (timeout None: no limit)."""
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=_die_with_parent)
+                            preexec_fn=_die_with_parent, env=env)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
