@@ -4,6 +4,8 @@ one ModelError naming the file and the table/tensor at fault, before TVM or
 the native reference interpreter sees the bytes; absent tensor names are
 legal TFLite and compile."""
 
+import glob
+import json
 import os
 import sys
 
@@ -28,10 +30,18 @@ def _read(path):
     return tflite_model.read(str(path), _tflite_model(str(path)))
 
 
+HOSTILE = {"serving_default_x:0": 'in "x" */ \\',
+           "dense/MatMul;dense/BiasAdd": "w /* ??/ \n\tü",
+           "dense bias": "b\\",
+           "StatefulPartitionedCall:0": 'out\\"; int evil = 1; //'}
+
+
 def _fc_model(names=True, mutate=None):
-    """y = relu(W x + b) in float32, 4 -> 3, optionally damaged by mutate(model, tensors)."""
+    """y = relu(W x + b) in float32, 4 -> 3, optionally damaged by
+    mutate(model, tensors). names: True (TFLite-style), False (absent) or
+    "hostile" (quotes, backslashes, comment ends, trigraphs, newlines, UTF-8)."""
     m = Model("reader test")
-    n = (lambda s: s) if names else (lambda s: None)
+    n = {True: lambda s: s, False: lambda s: None, "hostile": HOSTILE.get}[names]
     x = m.tensor(n("serving_default_x:0"), [1, 4], TensorType.FLOAT32)
     w = m.tensor(n("dense/MatMul;dense/BiasAdd"), [3, 4], TensorType.FLOAT32,
                  data=np.arange(12, dtype=np.float32).reshape(3, 4) / 10)
@@ -109,6 +119,22 @@ def test_nameless_tensors_compile_and_run(project_copy, tmp_path):
     build = Build(project_copy)
     build.scons("board=native", f"model={path}")
     assert os.path.exists(build.path("build", "native", "nameless", "result.json"))
+
+
+def test_any_tensor_name_reaches_c_escaped(project_copy, tmp_path):
+    """Names are data, never C: quotes, backslashes, comment ends, trigraphs,
+    newlines and UTF-8 in tensor names compile, and the C string holds the
+    name's exact bytes."""
+    path = tmp_path / "hostile.tflite"
+    path.write_bytes(_fc_model(names="hostile"))
+    build = Build(project_copy)
+    build.scons("board=native", f"model={path}")
+    result = json.load(open(build.path("build", "native", "hostile", "result.json")))
+    assert result["validation"]["ok"]
+    model_c = open(next(iter(glob.glob(build.path("build", "codegen", "hostile-*", "model.c"))))).read()
+    out = HOSTILE["StatefulPartitionedCall:0"]
+    assert "".join(f"\\{b:03o}" if not (0x20 <= b < 0x7F) or chr(b) in '"\\?' else chr(b)
+                   for b in out.encode()) in model_c
 
 
 def test_a_damaged_model_through_scons_is_one_line(project_copy, tmp_path):

@@ -5,9 +5,8 @@ make fragment riot_app/Makefile includes (utoe.mk: where the model's C is)."""
 
 import os
 
-import jinja2
-
 from . import __version__
+from .codegen.emit import template_env
 from .files import write_text
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates", "app")
@@ -30,8 +29,7 @@ def render(app_dir, options):
     """Render the app's files into app_dir. options: board, model, mode, trials,
     seed, layout (the bare-metal memory layout, or None on hosted platforms),
     riot (paths for riot_app/Makefile, or None when not built with RIOT)."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True, autoescape=False)
+    env = template_env(TEMPLATES)
     ctx = dict(options, version=__version__)
     layout = options.get("layout")
     if layout:

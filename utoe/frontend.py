@@ -260,10 +260,40 @@ def _locate(ops, message):
     return places
 
 
+def _numbered_params(mod):
+    """mod with main's parameters renamed x0, x1, ...: TVM's frontends name
+    them after the model's inputs ('serving_default_x:0', any bytes at all),
+    and TVM's C back end pastes those names into C identifiers. The model's
+    own names stay in metadata.json (the importer's io names)."""
+    from tvm import relax
+    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    fn = mod["main"]
+    new = [relax.Var(f"x{i}", p.ty) for i, p in enumerate(fn.params)]
+
+    @mutator
+    class Rename(PyExprMutator):
+        def __init__(self, mapping):
+            super().__init__()
+            self.mapping = mapping
+
+        def visit_var_(self, op):
+            return self.mapping.get(op, op)
+
+    body = Rename(dict(zip(fn.params, new))).visit_expr(fn.body)
+    mod["main"] = relax.Function(new, body, fn.ret_ty, fn.is_pure, fn.attrs, fn.span)
+    return mod
+
+
 def import_model(path):
     """Import a model file into a Relax IRModule.
 
     Returns (mod, format, (input names, output names))."""
+    mod, fmt, names = _import_model(path)
+    return _numbered_params(mod), fmt, names
+
+
+def _import_model(path):
     fmt = detect_format(path)
     if fmt != "tflite":
         try:

@@ -27,13 +27,43 @@ def template_files():
     return sorted(os.path.join(TEMPLATES, f) for f in os.listdir(TEMPLATES) if f.endswith(".j2"))
 
 
-def _env():
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
+def c_string(text):
+    """text as a C string literal, quotes included. A model's names are
+    arbitrary (TFLite's hold '/', ';', spaces, quotes, backslashes, newlines,
+    UTF-8): every byte outside printable ASCII, and '"', '\\' and '?' (no
+    trigraphs), becomes an octal escape, so the literal is the name's exact
+    UTF-8 bytes."""
+    out = []
+    for b in str(text).encode("utf-8"):
+        c = chr(b)
+        out.append(c if 0x20 <= b < 0x7F and c not in '"\\?' else f"\\{b:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def c_comment(text):
+    """text made safe inside a /* */ comment: one line, no comment end, ASCII
+    (other characters as \\uXXXX, as the name in metadata.json has them)."""
+    flat = " ".join(str(text).split())
+    flat = flat.replace("*/", "* /").replace("/*", "/ *")
+    return flat.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def template_env(directory):
+    """The Jinja environment every C template renders in, with the c_string
+    and c_comment filters: names from a model never reach C unescaped."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(directory),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters["c_string"] = c_string
+    env.filters["c_comment"] = c_comment
+    return env
+
+
+def _env():
+    return template_env(TEMPLATES)
 
 
 def _c_float(v):
@@ -86,10 +116,10 @@ def render(graph, plan, workspace, ops_src, info):
 
     def io(tid):
         t = graph.tensors[tid]
-        return dict(name=t.name.replace('"', "'"), offset=plan.offsets[tid], bytes=t.bytes,
+        return dict(name=t.name, offset=plan.offsets[tid], bytes=t.bytes,
                     count=t.count, utoe_dtype=UTOE_DTYPES[t.dtype])
 
-    placed = [dict(offset=plan.offsets[t.id], bytes=t.bytes, kind=t.kind, name=t.name.replace("*/", "* /"))
+    placed = [dict(offset=plan.offsets[t.id], bytes=t.bytes, kind=t.kind, name=t.name)
               for t in graph.tensors if t.id in plan.offsets]
     placed += [dict(offset=plan.offsets[workspace_key(graph, k)], bytes=size, kind="workspace of",
                     name=f"operator {k}") for k, size in workspace.items() if size]
