@@ -33,6 +33,11 @@ def _edit(log, prefix, old, new):
 @pytest.mark.parametrize("prefix,old,new,says", [
     ("utoe: begin", "trials=3", "trials=3O", "trials=3O is not a non-negative integer"),
     ("utoe: begin", "tick_hz=", "tick_hz=-", "is not a non-negative integer"),
+    # found by benchmarks/faults.py: a garbled key or another version was read as a run
+    ("utoe: begin", "version=1", "verdion=1", "no version="),
+    ("utoe: begin", "tick_hz=", "tick_hz=1 hz=", "unknown field hz="),
+    ("utoe: begin", "version=1", "version=0x10", "version=0x10: this utoe reads protocol version 1"),
+    ("utoe: begin", " seed=1", "", "no seed="),
     ("utoe: trial index=1", "ticks=", "ticks=-", "is not a non-negative integer"),
     ("utoe: trial index=1", "ticks=", "ticks=99999999999999999999999", "out of range"),
     ("utoe: trial index=2", "ret=0", "ret=", "ret=(empty) is not an integer"),
@@ -63,3 +68,4 @@ def test_trial_indices_must_be_the_announced_ones(real_log):
 def test_noise_and_other_consoles_lines_are_ignored(real_log):
     noisy = "main(): This is RIOT!\n\x00\xffgarbage utoe\nutoe: ready board=x model=y\n" + real_log
     assert parse_log(noisy).checksum == parse_log(real_log).checksum
+

@@ -93,6 +93,18 @@ def test_constant_data_of_the_wrong_size(tmp_path):
         _read(path)
 
 
+def test_a_zero_dimension_holds_no_data(tmp_path):
+    """A 0 in a constant's shape means no elements: 48 bytes of data for
+    [3, 0, 4] are a corrupt file (the fuzz campaign found numpy's reshape
+    error there)."""
+    def bad(m, t):
+        t[1].shape = [3, 0, 4]
+    path = tmp_path / "zero.tflite"
+    path.write_bytes(_fc_model(mutate=bad))
+    with pytest.raises(ModelError, match=r"tensor 1 .*: 48 bytes of data for shape \[3, 0, 4\] \(0 expected\)"):
+        _read(path)
+
+
 def test_an_operator_reading_a_tensor_that_does_not_exist(tmp_path):
     def bad(m, t):
         m.operators[0].inputs[0] = 9

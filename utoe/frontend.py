@@ -166,7 +166,7 @@ def _check_tflite(path, buf, model):
                 raise ModelError(f"{where}: negative dimension in shape {shape}")
             elements = 1
             for d in shape:
-                elements *= max(d, 1)  # -1: a dynamic size, named for inputs below
+                elements *= 1 if d == -1 else d  # -1: a dynamic size, named for inputs below; 0: no elements
             if elements > MAX_TENSOR_ELEMENTS:
                 raise ModelError(f"{where}: shape {shape} has {elements:,} elements, over utoe's limit of "
                                  f"{MAX_TENSOR_ELEMENTS:,} (a corrupted file?)")

@@ -65,6 +65,7 @@ _SIGNED = re.compile(r"^-?(?:0x[0-9a-fA-F]+|[0-9]+)$")
 _WORD = re.compile(r"^[A-Za-z0-9_.+-]+$")
 _HEX = re.compile(r"^(?:[0-9a-f]{2})*$")
 U64_MAX = 2**64 - 1
+PROTOCOL_VERSION = 1
 # What every field of every line may hold (docs/protocol.md). A console line
 # from a real board can be garbled in any character, so each value is checked:
 # a count is a non-negative integer below 2**64, a code may be negative.
@@ -80,7 +81,7 @@ _SPECS = {
     "end": {"status": "word", "code": "signed"},
     "fault": {},  # the platform's fault handler (cortex-m.c, riscv.c); the run has failed anyway
 }
-_REQUIRED = {"trial": ("index", "ticks", "ret"), "op": ("trial", "index", "ticks", "ret"), "stack": ("peak_bytes",),
+_REQUIRED = {"begin": tuple(_SPECS["begin"]), "trial": ("index", "ticks", "ret"), "op": ("trial", "index", "ticks", "ret"), "stack": ("peak_bytes",),
              "output": ("index", "dtype", "bytes", "hex"), "trace": ("index", "dtype", "bytes", "hex"),
              "checksum": ("fnv1a32",), "end": ("status",)}
 _ONCE = ("begin", "stack", "checksum", "end")
@@ -93,8 +94,10 @@ def _int(v):
 def _value(kind, key, v):
     """The checked value of one field: int for numbers, str otherwise."""
     spec = _SPECS[kind].get(key)
-    if spec is None:  # a newer harness may add fields; they are ignored
-        return v
+    if spec is None:  # version 1 names every field; a newer harness says so in its begin line
+        if kind == "fault":
+            return v
+        raise ValueError(f"unknown field {key}=")
     if spec == "count" and _COUNT.match(v):
         n = int(v, 0)
         if n <= U64_MAX:
@@ -151,6 +154,9 @@ def parse_log(text):
                     raise ValueError(f"a second 'utoe: {kind}' line")
                 seen.add(kind)
             if kind == "begin":
+                if f["version"] != PROTOCOL_VERSION:
+                    raise ValueError(f"version={raw_fields['version']}: this utoe reads protocol version "
+                                     f"{PROTOCOL_VERSION}")
                 run.begin = raw_fields
             elif kind == "trial":
                 run.trials.append((f["index"], f["ticks"], f["ret"]))
