@@ -93,6 +93,16 @@ def test_constant_data_of_the_wrong_size(tmp_path):
         _read(path)
 
 
+def test_a_type_utoe_does_not_compile_is_named(tmp_path):
+    def uint32(m, t):
+        t[3].type = TensorType.UINT32
+    path = tmp_path / "u32.tflite"
+    path.write_bytes(_fc_model(mutate=uint32))
+    with pytest.raises(ModelError, match=r"tensor 3 \('StatefulPartitionedCall:0'\) has TFLite type UINT32, which "
+                                         r"utoe does not compile \(it takes FLOAT32, INT32, "):
+        _read(path)
+
+
 def test_a_zero_dimension_holds_no_data(tmp_path):
     """A 0 in a constant's shape means no elements: 48 bytes of data for
     [3, 0, 4] are a corrupt file (the fuzz campaign found numpy's reshape

@@ -80,6 +80,14 @@ def _options(op, name):
     return out
 
 
+def type_name(code):
+    """TFLite's name of a TensorType code (UINT32 for 15), or the number."""
+    from tflite.TensorType import TensorType
+
+    names = {v: k for k, v in vars(TensorType).items() if not k.startswith("_") and isinstance(v, int)}
+    return names.get(code, f"#{code}")
+
+
 def read(path, model):
     """QModel of subgraph 0 of an already parsed tflite.Model."""
     from ..frontend import _ints, tensor_name, tflite_operators
@@ -90,7 +98,8 @@ def read(path, model):
         t = sub.Tensors(i)
         ttype = t.Type()
         if ttype not in TENSOR_TYPES:
-            raise ModelError(f"{path}: tensor '{tensor_name(t, i)}' has TFLite type {ttype}, unsupported by utoe")
+            raise ModelError(f"{path}: tensor {i} ('{tensor_name(t, i)}') has TFLite type {type_name(ttype)}, "
+                             f"which utoe does not compile (it takes {', '.join(type_name(k) for k in TENSOR_TYPES)})")
         q = t.Quantization()
         scales = zps = None
         qdim = 0
