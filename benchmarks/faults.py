@@ -181,7 +181,8 @@ def mutate_log(text, rng):
         n = rng.randrange(len(text))
         # a cut inside what follows the last protocol line (the shell's
         # newline, a banner) leaves the run whole
-        return text[:n], kind, "utoe:" not in text[text.rfind("\n", 0, n) + 1:]
+        whole = not text[n:].strip() or "utoe:" not in text[text.rfind("\n", 0, n) + 1:]
+        return text[:n], kind, whole
     if kind == "char":
         j = rng.randrange(max(1, len(line) - 1))
         c = rng.choice("0123456789abcdefO-= x\x00\xff")
@@ -222,7 +223,8 @@ def log_campaign(samples, rng, work):
         else:
             counts["result (from corrupt input)"] += 1
             bad.append({"kind": kind, "diff": [(a, b) for a, b in zip(text.splitlines(), mutant.splitlines())
-                                              if a != b][:2]})
+                                              if a != b][:2],
+                        "removed": text[len(mutant):][:300] if text.startswith(mutant) else None})
     return {"samples": samples, **counts}, bad
 
 
