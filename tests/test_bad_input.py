@@ -83,3 +83,70 @@ def test_counts_that_are_not_decimal_are_refused(value):
 
     with pytest.raises(ConfigError, match=rf"trials={value}: expected a non-negative decimal integer"):
         config.settings("native", "sine", trials=value)
+
+
+def huge_arena_model(path, rows=100_000_000, columns=12):
+    """A real, 300-byte TFLite model (one RELU) whose input has 100,000,000
+    rows: a 9.6 GB activation arena (input and output, 4.8 GB each)."""
+    import sys
+
+    from tests.conftest import ROOT
+
+    sys.path.insert(0, os.path.join(ROOT, "models"))
+    try:
+        from tflite.BuiltinOperator import BuiltinOperator
+        from tflite_builder import Model, TensorType
+    finally:
+        sys.path.pop(0)
+    m = Model("utoe test: an arena no host holds")
+    x = m.tensor("x", [rows, columns], TensorType.FLOAT32)
+    y = m.tensor("y", [rows, columns], TensorType.FLOAT32)
+    m.operator(BuiltinOperator.RELU, [x], [y])
+    m.io([x], [y])
+    with open(path, "wb") as f:
+        f.write(m.serialize())
+    return str(path)
+
+
+def test_arena_larger_than_the_host_is_refused_before_compiling(build, tmp_path):
+    """Before: compiled (with 32-bit size overflow warnings), linked, then
+    run until the timeout. Now: refused by the fit check before any C is
+    compiled, in one line naming the model, the arena and the host's limit."""
+    from utoe import fit
+
+    model = huge_arena_model(tmp_path / "huge.tflite")
+    proc = build.scons("board=native", f"model={model}", "timeout=20", check=False, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = error_lines(proc)
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    have = fit.host_limit()[0]
+    assert (f"model 'huge' ({model}) cannot run on board 'native' (this host): its activation arena alone "
+            f"needs 9,600,000,000 B (8.9 GiB) but a host arena is limited to {have:,} B") in lines[0]
+    pair = build.path("build", "native", "huge")
+    assert not os.path.exists(os.path.join(pair, "obj")), "nothing may be compiled"
+    assert not os.path.exists(os.path.join(pair, "run.log"))
+    assert not os.path.exists(os.path.join(pair, "result.json"))
+
+
+def test_host_limit_is_physical_ram_under_a_cap():
+    from utoe import fit
+
+    have, why = fit.host_limit()
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert have == min(ram, 4 * 1024 ** 3) == min(ram, fit.HOST_ARENA_CAP)
+    assert why
+
+
+@pytest.mark.parametrize("board", ["native", "native64", "hifive1b", "nrf52840dk", "stm32f746g-disco"])
+def test_every_board_refuses_a_huge_arena_before_compiling(board):
+    """The fit precheck covers MCU boards (their RAM) and hosted ones (the
+    host's limit) alike, with a UtoeError (not a traceback) naming both sizes."""
+    from utoe import boards, fit
+    from utoe.errors import UtoeError
+
+    metadata = {"model": "huge", "source": {"path": "huge.tflite"}, "weights_bytes": 0,
+                "memory": {"arena_bytes": 9_600_000_000, "workspace_pool_bytes": 0, "workspace_in_arena": True}}
+    with pytest.raises(fit.FitError, match=r"needs (at least )?9,600,000,000 B \(8\.9 GiB\)") as e:
+        fit.precheck(boards.get(board), metadata)
+    assert isinstance(e.value, UtoeError) and "huge" in str(e.value)
+    assert e.value.figures["ram"]["need_bytes"] == 9_600_000_000
