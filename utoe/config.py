@@ -70,15 +70,31 @@ def _int(name, value, lo, hi):
     text = str(value).strip()
     # Decimal only: trials=010 is ten, and 0x10 is not a count anyone types.
     if not text.isdecimal() or not text.isascii():
-        raise ConfigError(f"{name}={value}: expected a non-negative decimal integer")
-    n = int(text, 10)
+        raise ConfigError(f"{name}={_short(value)}: expected a non-negative decimal integer")
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(hi)):  # int() of 4,300+ digits is a ValueError; this is out of range anyway
+        raise ConfigError(f"{name}={_short(value)}: out of range [{lo}, {hi}]")
+    n = int(digits, 10)
     if not lo <= n <= hi:
-        raise ConfigError(f"{name}={value}: out of range [{lo}, {hi}]")
+        raise ConfigError(f"{name}={_short(value)}: out of range [{lo}, {hi}]")
     return n
+
+
+def _short(value):
+    """A value as a message quotes it: a 5,000-digit number is not a line."""
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text):,} characters)"
+
+
+# Runner options that are numbers, checked here (not first in the middle of a run): (low, high)
+RUNNER_NUMBERS = {"baudrate": (50, 20_000_000), "iotlab_duration": (1, 7 * 24 * 60), "iotlab_exp": (1, 2**63 - 1)}
 
 
 def settings(board, model, mode=None, trials=None, seed=None, runner=None, planner=None, importer=None,
              timeout=None, riotbase=None, runner_options=None):
+    for key, value in (("board", board), ("model", model)):
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}= takes a name (a string), not {type(value).__name__} {value!r:.40}")
     b = boards.get(board)
     m = models.resolve(model)
     mode = mode or DEFAULTS["mode"]
@@ -104,6 +120,9 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
         takers = {k: [n for n, c in sorted(RUNNERS.items()) if k in c.options] for k in stray}
         raise ConfigError("; ".join(f"{k}= applies to runner={'|'.join(takers[k]) or '?'}, not runner={runner}"
                                     for k in stray))
+    for k, (lo, hi) in RUNNER_NUMBERS.items():
+        if k in given:
+            given[k] = str(_int(k, given[k], lo, hi))
     base = None
     if cls.riot:
         try:

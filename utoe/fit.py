@@ -42,8 +42,15 @@ def _fail(board, model, region, need, have, what):
 
 
 def _arena(metadata):
-    mem = metadata["memory"]
-    return mem["arena_bytes"] + (0 if mem.get("workspace_in_arena") else mem.get("workspace_pool_bytes", 0))
+    try:
+        mem = metadata["memory"]
+        n = mem["arena_bytes"] + (0 if mem.get("workspace_in_arena") else mem.get("workspace_pool_bytes", 0))
+        if not isinstance(n, int) or isinstance(n, bool) or not isinstance(metadata["model"], str):
+            raise TypeError
+        return n
+    except (KeyError, TypeError, AttributeError):
+        raise BuildError("codegen metadata: no 'model' name or integer 'memory.arena_bytes' "
+                         "(not a metadata.json written by this utoe's codegen?)") from None
 
 
 def precheck(board, metadata):
@@ -54,6 +61,10 @@ def precheck(board, metadata):
         host_precheck(board, metadata)
         return
     arena = _arena(metadata)
+    weights = metadata.get("weights_bytes")
+    if not isinstance(weights, int) or isinstance(weights, bool):
+        raise BuildError("codegen metadata: no integer 'weights_bytes' (not a metadata.json written by "
+                         "this utoe's codegen?)")
     if arena > board.ram_bytes:
         _fail(board, metadata["model"], "RAM", arena, board.ram_bytes, "the activation arena alone")
     if metadata["weights_bytes"] > board.flash_bytes:

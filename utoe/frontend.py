@@ -24,6 +24,9 @@ TFLITE_IDENT = b"TFL3"
 
 def detect_format(path):
     """Return 'tflite', 'onnx' or 'pt2'; raise ModelError naming the file otherwise."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ModelError(f"a model file is a path, not {type(path).__name__} {path!r:.40}")
+    path = os.fspath(path)
     if not os.path.exists(path):
         raise ModelError(f"model file not found: {path}")
     if os.path.isdir(path):

@@ -52,6 +52,10 @@ def _safe_name(stem):
 
 def resolve(value):
     """A zoo name or a path to a model file -> ModelSpec (the file must exist)."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise ModelError(f"a model is a zoo name or a file path, not {type(value).__name__} {value!r:.40}")
     zoo = registry()
     if value in zoo:
         spec = zoo[value]
