@@ -150,3 +150,89 @@ def test_every_board_refuses_a_huge_arena_before_compiling(board):
         fit.precheck(boards.get(board), metadata)
     assert isinstance(e.value, UtoeError) and "huge" in str(e.value)
     assert e.value.figures["ram"]["need_bytes"] == 9_600_000_000
+
+
+# ---- unreadable model files, bad build directories: refused while the
+# ---- SConstruct is read, in one line, exit status 2, no traceback
+
+def _scons_unprivileged(build, *args):
+    """scons as a user file permissions apply to. Tests may run as root,
+    whom chmod 000 does not stop: then without the capabilities that let
+    root past them (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), via setpriv."""
+    import subprocess
+    import sys
+
+    from tests.conftest import SHARED_MODELS
+
+    prefix = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if not setpriv:
+            pytest.skip("running as root, whom chmod 000 does not stop, and no setpriv (util-linux) to drop "
+                        "CAP_DAC_OVERRIDE")
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+    env = dict(os.environ, PYTHONPATH=build.root, UTOE_SHARED_MODELS=SHARED_MODELS)
+    return subprocess.run(prefix + [sys.executable, "-m", "SCons", "-Q", *args], cwd=build.root,
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+def _one_clean_line(proc):
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "Traceback" not in out and 'File "' not in out, out
+    lines = error_lines(proc)
+    assert len(lines) == 1 and lines[0].startswith("utoe: "), out
+    return lines[0]
+
+
+def test_unreadable_model_file(build, tmp_path):
+    model = tmp_path / "locked.tflite"
+    shutil.copy(build.path("models", "sine.tflite"), model)
+    model.chmod(0)
+    try:
+        proc = _scons_unprivileged(build, "board=native", f"model={model}")
+    finally:
+        model.chmod(0o644)
+    line = _one_clean_line(proc)
+    assert f"{model}: cannot read the model file (Permission denied)" in line
+
+
+def test_model_in_a_directory_one_may_not_search(build, tmp_path):
+    """os.path.exists() is False there too: not 'file not found', but why."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    shutil.copy(build.path("models", "sine.tflite"), locked / "m.tflite")
+    locked.chmod(0)
+    try:
+        proc = _scons_unprivileged(build, "board=native", f"model={locked}/m.tflite")
+    finally:
+        locked.chmod(0o755)
+    line = _one_clean_line(proc)
+    assert f"{locked}/m.tflite: cannot reach the model file (Permission denied; check the permissions of " \
+           f"{locked})" in line
+
+
+def test_model_path_that_is_a_directory(build, tmp_path):
+    d = tmp_path / "net.tflite"
+    d.mkdir()
+    line = _one_clean_line(build.scons("board=native", f"model={d}", check=False))
+    assert f"model path is a directory, not a model file: {d}" in line
+
+
+@pytest.mark.parametrize("value,message", [
+    ("", "build= is empty: give the build directory (default: build)"),
+    ("   ", "build= is empty"),
+    ("{file}", "build={file}: {file} is a file, not a directory"),
+    ("{file}/sub", "build={file}/sub: cannot create the build directory {file}/sub (Not a directory)"),
+    (".", "build=.: {root} is the checkout; the build products need a directory of their own"),
+    ("..", "build=..: {parent} is above the checkout"),
+])
+def test_bad_build_directory(build, tmp_path, value, message):
+    f = tmp_path / "notes.txt"
+    f.write_text("a file, not a directory\n")
+    subs = {"file": str(f), "root": build.root, "parent": os.path.dirname(build.root)}
+    proc = build.scons("board=native", "model=sine", "build=" + value.format(**subs), check=False)
+    line = _one_clean_line(proc)
+    assert message.format(**subs) in line, line
+    assert f.read_text() == "a file, not a directory\n"
+    assert not os.path.exists(os.path.join(build.root, "native"))

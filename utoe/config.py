@@ -4,6 +4,7 @@ Precedence: command line > board file > defaults. Every value that changes a
 build product is here, so SCons can hand exactly the relevant ones to each
 stage (codegen sees only codegen options; the app sees mode/trials/seed)."""
 
+import os
 from dataclasses import asdict, dataclass
 
 from . import boards, firmware, models, riot
@@ -78,6 +79,29 @@ def _int(name, value, lo, hi):
     if not lo <= n <= hi:
         raise ConfigError(f"{name}={_short(value)}: out of range [{lo}, {hi}]")
     return n
+
+
+def build_dir(value, top):
+    """The build= directory, created if absent: an absolute path. ConfigError
+    when it is empty, names a file, is the checkout `top` or holds it (utoe
+    never writes into the source tree), or cannot be created."""
+    text = str(value or "").strip()
+    if not text:
+        raise ConfigError("build= is empty: give the build directory (default: build)")
+    path = os.path.abspath(os.path.join(top, os.path.expanduser(text)))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"build={value}: {path} is a file, not a directory; give a directory for the "
+                          "build products (default: build)")
+    real, real_top = os.path.realpath(path), os.path.realpath(top)
+    if real == real_top or real_top.startswith(real.rstrip(os.sep) + os.sep):
+        raise ConfigError(f"build={value}: {path} is {'the checkout' if real == real_top else 'above the checkout'}"
+                          "; the build products need a directory of their own (default: build)")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"build={value}: cannot create the build directory {path} "
+                          f"({e.strerror or e}{': ' + e.filename if e.filename and e.filename != path else ''})") from None
+    return path
 
 
 def _short(value):

@@ -68,8 +68,13 @@ def resolve(value):
         raise ModelError(suggest(value, zoo, "model") + " — give a zoo name (`scons model=list`) or a path to a "
                          ".tflite, .onnx or .pt2 file")
     path = os.path.abspath(value)
-    if not os.path.exists(path):
-        raise ModelError(f"model file not found: {value}")
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        raise ModelError(f"model file not found: {value}") from None
+    except OSError as e:  # exists() says False for a file in a directory one may not search, too
+        raise ModelError(f"{value}: cannot reach the model file ({e.strerror or e}; "
+                         f"check the permissions of {os.path.dirname(path)})") from None
     return ModelSpec(_path_name(path, zoo), path)
 
 
