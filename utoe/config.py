@@ -99,8 +99,9 @@ def build_dir(value, top):
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
+        where = f": {e.filename}" if e.filename and e.filename != path else ""
         raise ConfigError(f"build={value}: cannot create the build directory {path} "
-                          f"({e.strerror or e}{': ' + e.filename if e.filename and e.filename != path else ''})") from None
+                          f"({e.strerror or e}{where})") from None
     return path
 
 
