@@ -217,3 +217,36 @@ def test_fit_precheck_of_metadata_that_is_not_codegens(metadata):
     for board in ("native", "hifive1b"):
         with pytest.raises(BuildError, match=r"codegen metadata: no 'model' name or integer 'memory.arena_bytes'"):
             fit.precheck(boards.get(board), metadata)
+
+
+# ---- inputs, estimate -----------------------------------------------------------
+
+@pytest.mark.parametrize("specs,seed,error,message", [
+    ([("float32", (1, 4))], -1, ConfigError, r"seed=-1: expected an integer in \[0, 4294967295\]"),
+    ([("float32", (1, 4))], 2**32, ConfigError, r"seed=4294967296"),
+    ([("complex64", (1, 4))], 1, ModelError, r"input 0: no input generator for dtype 'complex64'"),
+    ([("int8", (1, -4))], 1, ModelError, r"input 0: shape \[1, -4\] has a negative dimension"),
+    ([{}], 1, ModelError, r"input specs: expected \[\(dtype name, shape\)\]"),
+])
+def test_generate_inputs_of_bad_specs(specs, seed, error, message):
+    from utoe.inputs import generate_inputs
+
+    with pytest.raises(error, match=message):
+        generate_inputs(specs, seed)
+
+
+def test_generate_inputs_still_matches_its_seed():
+    from utoe.inputs import generate_inputs, xorshift32
+
+    (x,) = generate_inputs([("int32", (1, 3))], 5)
+    assert x.tolist() == [xorshift32(5, 3).view("int32").tolist()]
+
+
+@pytest.mark.parametrize("instructions,est", [(10, {}), (10, {"cpi": 1.0, "clock_hz": 0}), ("10", None),
+                                              (-1, {"cpi": 1.0, "clock_hz": 1e6})])
+def test_estimate_of_no_estimate_model(instructions, est):
+    from utoe import estimate
+
+    with pytest.raises(ConfigError, match=r"(latency estimate|instructions)"):
+        estimate.ms(instructions, est)
+    assert estimate.ms(1000, estimate.model(boards.get("hifive1b"))) > 0
