@@ -83,3 +83,156 @@ def test_counts_that_are_not_decimal_are_refused(value):
 
     with pytest.raises(ConfigError, match=rf"trials={value}: expected a non-negative decimal integer"):
         config.settings("native", "sine", trials=value)
+
+
+def huge_arena_model(path, rows=100_000_000, columns=12):
+    """A real, 300-byte TFLite model (one RELU) whose input has 100,000,000
+    rows: a 9.6 GB activation arena (input and output, 4.8 GB each)."""
+    import sys
+
+    from tests.conftest import ROOT
+
+    sys.path.insert(0, os.path.join(ROOT, "models"))
+    try:
+        from tflite.BuiltinOperator import BuiltinOperator
+        from tflite_builder import Model, TensorType
+    finally:
+        sys.path.pop(0)
+    m = Model("utoe test: an arena no host holds")
+    x = m.tensor("x", [rows, columns], TensorType.FLOAT32)
+    y = m.tensor("y", [rows, columns], TensorType.FLOAT32)
+    m.operator(BuiltinOperator.RELU, [x], [y])
+    m.io([x], [y])
+    with open(path, "wb") as f:
+        f.write(m.serialize())
+    return str(path)
+
+
+def test_arena_larger_than_the_host_is_refused_before_compiling(build, tmp_path):
+    """Before: compiled (with 32-bit size overflow warnings), linked, then
+    run until the timeout. Now: refused by the fit check before any C is
+    compiled, in one line naming the model, the arena and the host's limit."""
+    from utoe import fit
+
+    model = huge_arena_model(tmp_path / "huge.tflite")
+    proc = build.scons("board=native", f"model={model}", "timeout=20", check=False, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = error_lines(proc)
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    have = fit.host_limit()[0]
+    assert (f"model 'huge' ({model}) cannot run on board 'native' (this host): its activation arena alone "
+            f"needs 9,600,000,000 B (8.9 GiB) but a host arena is limited to {have:,} B") in lines[0]
+    pair = build.path("build", "native", "huge")
+    assert not os.path.exists(os.path.join(pair, "obj")), "nothing may be compiled"
+    assert not os.path.exists(os.path.join(pair, "run.log"))
+    assert not os.path.exists(os.path.join(pair, "result.json"))
+
+
+def test_host_limit_is_physical_ram_under_a_cap():
+    from utoe import fit
+
+    have, why = fit.host_limit()
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert have == min(ram, 4 * 1024 ** 3) == min(ram, fit.HOST_ARENA_CAP)
+    assert why
+
+
+@pytest.mark.parametrize("board", ["native", "native64", "hifive1b", "nrf52840dk", "stm32f746g-disco"])
+def test_every_board_refuses_a_huge_arena_before_compiling(board):
+    """The fit precheck covers MCU boards (their RAM) and hosted ones (the
+    host's limit) alike, with a UtoeError (not a traceback) naming both sizes."""
+    from utoe import boards, fit
+    from utoe.errors import UtoeError
+
+    metadata = {"model": "huge", "source": {"path": "huge.tflite"}, "weights_bytes": 0,
+                "memory": {"arena_bytes": 9_600_000_000, "workspace_pool_bytes": 0, "workspace_in_arena": True}}
+    with pytest.raises(fit.FitError, match=r"needs (at least )?9,600,000,000 B \(8\.9 GiB\)") as e:
+        fit.precheck(boards.get(board), metadata)
+    assert isinstance(e.value, UtoeError) and "huge" in str(e.value)
+    assert e.value.figures["ram"]["need_bytes"] == 9_600_000_000
+
+
+# ---- unreadable model files, bad build directories: refused while the
+# ---- SConstruct is read, in one line, exit status 2, no traceback
+
+def _scons_unprivileged(build, *args):
+    """scons as a user file permissions apply to. Tests may run as root,
+    whom chmod 000 does not stop: then without the capabilities that let
+    root past them (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), via setpriv."""
+    import subprocess
+    import sys
+
+    from tests.conftest import SHARED_MODELS
+
+    prefix = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if not setpriv:
+            pytest.skip("running as root, whom chmod 000 does not stop, and no setpriv (util-linux) to drop "
+                        "CAP_DAC_OVERRIDE")
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+    env = dict(os.environ, PYTHONPATH=build.root, UTOE_SHARED_MODELS=SHARED_MODELS)
+    return subprocess.run(prefix + [sys.executable, "-m", "SCons", "-Q", *args], cwd=build.root,
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+def _one_clean_line(proc):
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "Traceback" not in out and 'File "' not in out, out
+    lines = error_lines(proc)
+    assert len(lines) == 1 and lines[0].startswith("utoe: "), out
+    return lines[0]
+
+
+def test_unreadable_model_file(build, tmp_path):
+    model = tmp_path / "locked.tflite"
+    shutil.copy(build.path("models", "sine.tflite"), model)
+    model.chmod(0)
+    try:
+        proc = _scons_unprivileged(build, "board=native", f"model={model}")
+    finally:
+        model.chmod(0o644)
+    line = _one_clean_line(proc)
+    assert f"{model}: cannot read the model file (Permission denied)" in line
+
+
+def test_model_in_a_directory_one_may_not_search(build, tmp_path):
+    """os.path.exists() is False there too: not 'file not found', but why."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    shutil.copy(build.path("models", "sine.tflite"), locked / "m.tflite")
+    locked.chmod(0)
+    try:
+        proc = _scons_unprivileged(build, "board=native", f"model={locked}/m.tflite")
+    finally:
+        locked.chmod(0o755)
+    line = _one_clean_line(proc)
+    assert f"{locked}/m.tflite: cannot reach the model file (Permission denied; check the permissions of " \
+           f"{locked})" in line
+
+
+def test_model_path_that_is_a_directory(build, tmp_path):
+    d = tmp_path / "net.tflite"
+    d.mkdir()
+    line = _one_clean_line(build.scons("board=native", f"model={d}", check=False))
+    assert f"model path is a directory, not a model file: {d}" in line
+
+
+@pytest.mark.parametrize("value,message", [
+    ("", "build= is empty: give the build directory (default: build)"),
+    ("   ", "build= is empty"),
+    ("{file}", "build={file}: {file} is a file, not a directory"),
+    ("{file}/sub", "build={file}/sub: cannot create the build directory {file}/sub (Not a directory)"),
+    (".", "build=.: {root} is the checkout; the build products need a directory of their own"),
+    ("..", "build=..: {parent} is above the checkout"),
+])
+def test_bad_build_directory(build, tmp_path, value, message):
+    f = tmp_path / "notes.txt"
+    f.write_text("a file, not a directory\n")
+    subs = {"file": str(f), "root": build.root, "parent": os.path.dirname(build.root)}
+    proc = build.scons("board=native", "model=sine", "build=" + value.format(**subs), check=False)
+    line = _one_clean_line(proc)
+    assert message.format(**subs) in line, line
+    assert f.read_text() == "a file, not a directory\n"
+    assert not os.path.exists(os.path.join(build.root, "native"))

@@ -218,3 +218,68 @@ def test_files_that_are_not_what_they_claim(tmp_path):
     bad.write_text("not a zip")
     with pytest.raises(ModelError, match=r"model.pt2: not a PyTorch exported program"):
         frontend.detect_format(str(bad))
+
+
+def _zip(path, files):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return str(path)
+
+
+@pytest.mark.parametrize("files,reason", [
+    ({"hello.txt": "hi"}, "file in archive is not in a subdirectory: hello.txt"),
+    ({}, "archive does not contain any files"),
+    ({"archive/version": "zzz", "archive/data.pkl": "garbage"}, "Couldn't parse the version zzz"),
+])
+def test_a_zip_that_is_no_exported_program_is_one_line_naming_the_file(tmp_path, capfd, files, reason):
+    """torch.export.load logs the traceback of what it cannot deserialize
+    (a warning on stderr), then raises 'check the warnings above'. utoe keeps
+    the log quiet and says torch's reason itself, naming the file."""
+    path = _zip(tmp_path / "fake.pt2", files)
+    assert frontend.detect_format(path) == "pt2"  # a zip: only torch can tell
+    with pytest.raises(ModelError) as e:
+        frontend.import_model(path)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: not a PyTorch exported program") and reason in msg, msg
+    assert "\n" not in msg and "warnings above" not in msg
+    out, err = capfd.readouterr()
+    assert "Traceback" not in err and "deserializing" not in err, err
+    assert err == "" and out == ""
+
+
+def test_a_torch_save_checkpoint_is_told_apart(tmp_path):
+    path = tmp_path / "weights.pt2"
+    torch.save(torch.nn.Linear(2, 2).state_dict(), str(path))
+    with pytest.raises(ModelError, match=r"weights.pt2: not a PyTorch exported program .* looks like a "
+                                         r"torch.save checkpoint .* torch.export.save\(torch.export.export"):
+        frontend.import_model(str(path))
+
+
+def test_codegen_of_a_fake_pt2_prints_one_line(tmp_path):
+    """The codegen process (what SCons runs): exit 3 (the model's fault), one
+    stderr line naming the file, no torch traceback."""
+    path = _zip(tmp_path / "fake.pt2", {"hello.txt": "hi"})
+    proc = subprocess.run([sys.executable, "-m", "utoe.codegen", path, str(tmp_path / "cg"), "fake",
+                           json.dumps({"planner": "greedy", "importer": "auto"})],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"utoe: {path}: not a PyTorch exported program torch.export.load can read "
+        "(RuntimeError: file in archive is not in a subdirectory: hello.txt)"]
+
+
+def test_an_exported_program_tvm_cannot_import_names_the_file(tmp_path, capfd):
+    class Spectrum(torch.nn.Module):
+        def forward(self, x):
+            return torch.fft.rfft(x).abs()
+
+    path = str(tmp_path / "spectrum.pt2")
+    torch.export.save(torch.export.export(Spectrum(), (torch.randn(1, 8),)), path)
+    capfd.readouterr()
+    with pytest.raises(ModelError, match=r"spectrum.pt2: TVM's pt2 frontend could not import the model: "
+                                         r"Unsupported function types \['_fft_r2c.default'\]"):
+        frontend.import_model(path)
+    assert "Traceback" not in capfd.readouterr().err

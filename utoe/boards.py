@@ -234,6 +234,12 @@ def load(path):
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise BoardError(f"{where}: not valid TOML: {e}") from None
+    except OSError as e:
+        raise BoardError(f"{where}: cannot read the board file ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise BoardError(f"{where}: not valid TOML: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except ValueError as e:  # e.g. an integer of 4,300+ digits, which Python refuses to convert
+        raise BoardError(f"{where}: not a usable board file ({str(e).split(';')[0]})") from None
     _check(data, SCHEMA, where)
     _check(data["toolchain"], TOOLCHAIN_SCHEMA, f"{where} [toolchain]")
     stem = os.path.splitext(os.path.basename(path))[0]
@@ -261,6 +267,8 @@ def names(directory=BOARDS_DIR):
 
 def get(name, directory=BOARDS_DIR):
     known = names(directory)
+    if not isinstance(name, str):
+        raise BoardError(f"a board name is a string, not {type(name).__name__} {name!r:.40}")
     if name not in known:
         raise BoardError(suggest(name, known, "board") + " — `scons board=list` lists them")
     return load(os.path.join(directory, name + ".toml"))

@@ -22,7 +22,7 @@ def _from_cwd(arg, cwd):
     """model=/build= with paths relative to cwd made absolute (SCons runs in
     the checkout); zoo names and other variables pass unchanged."""
     key, sep, value = arg.partition("=")
-    if not sep or key not in ("model", "build") or not value:
+    if not sep or key not in ("model", "build") or not value.strip():  # build= empty: SConstruct refuses it
         return arg
     if key == "build":
         return f"build={os.path.join(cwd, value)}"

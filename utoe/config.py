@@ -4,6 +4,7 @@ Precedence: command line > board file > defaults. Every value that changes a
 build product is here, so SCons can hand exactly the relevant ones to each
 stage (codegen sees only codegen options; the app sees mode/trials/seed)."""
 
+import os
 from dataclasses import asdict, dataclass
 
 from . import boards, firmware, models, riot
@@ -70,15 +71,55 @@ def _int(name, value, lo, hi):
     text = str(value).strip()
     # Decimal only: trials=010 is ten, and 0x10 is not a count anyone types.
     if not text.isdecimal() or not text.isascii():
-        raise ConfigError(f"{name}={value}: expected a non-negative decimal integer")
-    n = int(text, 10)
+        raise ConfigError(f"{name}={_short(value)}: expected a non-negative decimal integer")
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(hi)):  # int() of 4,300+ digits is a ValueError; this is out of range anyway
+        raise ConfigError(f"{name}={_short(value)}: out of range [{lo}, {hi}]")
+    n = int(digits, 10)
     if not lo <= n <= hi:
-        raise ConfigError(f"{name}={value}: out of range [{lo}, {hi}]")
+        raise ConfigError(f"{name}={_short(value)}: out of range [{lo}, {hi}]")
     return n
+
+
+def build_dir(value, top):
+    """The build= directory, created if absent: an absolute path. ConfigError
+    when it is empty, names a file, is the checkout `top` or holds it (utoe
+    never writes into the source tree), or cannot be created."""
+    text = str(value or "").strip()
+    if not text:
+        raise ConfigError("build= is empty: give the build directory (default: build)")
+    path = os.path.abspath(os.path.join(top, os.path.expanduser(text)))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"build={value}: {path} is a file, not a directory; give a directory for the "
+                          "build products (default: build)")
+    real, real_top = os.path.realpath(path), os.path.realpath(top)
+    if real == real_top or real_top.startswith(real.rstrip(os.sep) + os.sep):
+        raise ConfigError(f"build={value}: {path} is {'the checkout' if real == real_top else 'above the checkout'}"
+                          "; the build products need a directory of their own (default: build)")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        where = f": {e.filename}" if e.filename and e.filename != path else ""
+        raise ConfigError(f"build={value}: cannot create the build directory {path} "
+                          f"({e.strerror or e}{where})") from None
+    return path
+
+
+def _short(value):
+    """A value as a message quotes it: a 5,000-digit number is not a line."""
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text):,} characters)"
+
+
+# Runner options that are numbers, checked here (not first in the middle of a run): (low, high)
+RUNNER_NUMBERS = {"baudrate": (50, 20_000_000), "iotlab_duration": (1, 7 * 24 * 60), "iotlab_exp": (1, 2**63 - 1)}
 
 
 def settings(board, model, mode=None, trials=None, seed=None, runner=None, planner=None, importer=None,
              timeout=None, riotbase=None, runner_options=None):
+    for key, value in (("board", board), ("model", model)):
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}= takes a name (a string), not {type(value).__name__} {value!r:.40}")
     b = boards.get(board)
     m = models.resolve(model)
     mode = mode or DEFAULTS["mode"]
@@ -104,6 +145,9 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
         takers = {k: [n for n, c in sorted(RUNNERS.items()) if k in c.options] for k in stray}
         raise ConfigError("; ".join(f"{k}= applies to runner={'|'.join(takers[k]) or '?'}, not runner={runner}"
                                     for k in stray))
+    for k, (lo, hi) in RUNNER_NUMBERS.items():
+        if k in given:
+            given[k] = str(_int(k, given[k], lo, hi))
     base = None
     if cls.riot:
         try:

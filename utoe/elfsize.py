@@ -8,6 +8,7 @@ and the executor are all named by utoe's codegen."""
 
 import contextlib
 
+from elftools.common.exceptions import ELFError
 from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 
@@ -42,11 +43,14 @@ def open_elf(elf_path, error, purpose):
     except OSError as e:
         raise error(f"cannot read firmware {elf_path}: {e.strerror}") from None
     with f:
-        elf = ELFFile(f)
-        symtab = elf.get_section_by_name(".symtab")
-        if symtab is None:
-            raise error(f"{elf_path}: no symbol table (stripped?); utoe needs symbols {purpose}")
-        yield elf, symtab
+        try:
+            elf = ELFFile(f)
+            symtab = elf.get_section_by_name(".symtab")
+            if symtab is None:
+                raise error(f"{elf_path}: no symbol table (stripped?); utoe needs symbols {purpose}")
+            yield elf, symtab  # pyelftools reads lazily: a truncated file fails in the caller's loop
+        except ELFError as e:
+            raise error(f"{elf_path}: not a readable ELF firmware ({e})") from None
 
 
 def sizes(elf_path):

@@ -27,7 +27,9 @@ prefetcher; the HiFive1's code runs from QSPI flash behind a 16 KiB cache),
 memory contention, and interrupts. Xtensa has no QEMU stand-in here, so no
 instruction count and no estimate."""
 
-from .errors import BoardError
+import numbers
+
+from .errors import BoardError, ConfigError
 
 CPI = {
     "cortex-m0plus": 1.50,
@@ -58,5 +60,13 @@ def model(board):
 
 
 def ms(instructions, est):
-    """Estimated milliseconds for a number of executed instructions."""
+    """Estimated milliseconds for a number of executed instructions; `est`
+    is what model(board) gives. Anything else is a ConfigError."""
+    num = numbers.Real
+    if not isinstance(est, dict) or not isinstance(est.get("cpi"), num) or not isinstance(est.get("clock_hz"), num) \
+            or est["clock_hz"] <= 0 or est["cpi"] <= 0:
+        raise ConfigError(f"latency estimate {est!r:.80}: expected {{'cpi': > 0, 'clock_hz': > 0}} "
+                          "(utoe.estimate.model(board))")
+    if not isinstance(instructions, num) or isinstance(instructions, bool) or instructions < 0:
+        raise ConfigError(f"instructions {instructions!r:.40}: expected a count >= 0")
     return instructions * est["cpi"] * 1000.0 / est["clock_hz"]

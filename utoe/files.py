@@ -67,3 +67,5 @@ def read_json(path, error):
         raise error(f"{path}: cannot read ({e.strerror})") from None
     except ValueError as e:
         raise error(f"{path}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise error(f"{path}: not valid JSON for utoe (nested too deeply)") from None

@@ -113,8 +113,11 @@ def build_riot(board, riotbase, app_dir, codegen_dir, elf_path):
     is checked first where the board's memory is known."""
     from . import riot
 
+    metadata = read_json(os.path.join(codegen_dir, "metadata.json"), BuildError)
     if board.memory:
-        fit.precheck(board, read_json(os.path.join(codegen_dir, "metadata.json"), BuildError))
+        fit.precheck(board, metadata)
+    elif board.ram_bytes is None:  # native64: RIOT as a process on this host
+        fit.host_precheck(board, metadata)
     try:
         return riot.build(board, riotbase, app_dir, elf_path)
     except BuildError as e:
@@ -155,9 +158,10 @@ def check_fit(board, codegen_dir):
     """Before compiling anything: is the compiler there, and does the model
     fit the board at all (utoe.fit.precheck)? Returns the model's name."""
     compiler(board)
-    if not layout(board):
-        return "the model"
     metadata = read_json(os.path.join(codegen_dir, "metadata.json"), BuildError)
+    if not layout(board):  # hosted: no board sizes, but the host's limit (utoe.fit.host_precheck)
+        fit.host_precheck(board, metadata)
+        return "the model"
     fit.precheck(board, metadata)
     return metadata["model"]
 

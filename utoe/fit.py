@@ -29,6 +29,8 @@ class FitError(BuildError):
 
 
 def _fmt(n):
+    if n >= 1024 ** 3:
+        return f"{n:,} B ({n / 1024 ** 3:.1f} GiB)"
     return f"{n:,} B ({n / 1024:.1f} KiB)"
 
 
@@ -39,16 +41,81 @@ def _fail(board, model, region, need, have, what):
         {region.lower(): {"need_bytes": need, "have_bytes": have}})
 
 
+def _arena(metadata):
+    try:
+        mem = metadata["memory"]
+        n = mem["arena_bytes"] + (0 if mem.get("workspace_in_arena") else mem.get("workspace_pool_bytes", 0))
+        if not isinstance(n, int) or isinstance(n, bool) or not isinstance(metadata["model"], str):
+            raise TypeError
+        return n
+    except (KeyError, TypeError, AttributeError):
+        raise BuildError("codegen metadata: no 'model' name or integer 'memory.arena_bytes' "
+                         "(not a metadata.json written by this utoe's codegen?)") from None
+
+
 def precheck(board, metadata):
-    """Lower bounds from the codegen's metadata against the board's sizes."""
+    """Lower bounds from the codegen's metadata against the board's sizes;
+    a board without sizes (the host: native, native64) against the host's
+    limit (host_precheck)."""
     if board.ram_bytes is None:
+        host_precheck(board, metadata)
         return
-    mem = metadata["memory"]
-    arena = mem["arena_bytes"] + (0 if mem.get("workspace_in_arena") else mem.get("workspace_pool_bytes", 0))
+    arena = _arena(metadata)
+    weights = metadata.get("weights_bytes")
+    if not isinstance(weights, int) or isinstance(weights, bool):
+        raise BuildError("codegen metadata: no integer 'weights_bytes' (not a metadata.json written by "
+                         "this utoe's codegen?)")
     if arena > board.ram_bytes:
         _fail(board, metadata["model"], "RAM", arena, board.ram_bytes, "the activation arena alone")
     if metadata["weights_bytes"] > board.flash_bytes:
         _fail(board, metadata["model"], "flash", metadata["weights_bytes"], board.flash_bytes, "the weights alone")
+
+
+# ---- the host (native, native64): no board sizes, but not unlimited --------
+#
+# A host firmware is a process whose activation arena is a static array. An
+# arena larger than the machine's memory is compiled and linked all the same
+# and then pages until the run's timeout, so it is refused before compiling,
+# like an MCU's misfit, against min(physical RAM, HOST_ARENA_CAP). The cap,
+# 4 GiB, is where the harness's tensor table stops counting (utoe_model.h holds
+# a tensor's bytes in a uint32_t): beyond it the C would be wrong, not just
+# slow; it is also over 40,000 times the largest arena benchmarked for the
+# model zoo (98,304 B, benchmarks/results/spine.json).
+
+HOST_ARENA_CAP = 4 * 1024 ** 3
+
+
+def host_ram_bytes():
+    """Physical RAM of this machine in bytes, or None if the OS does not say."""
+    try:
+        n = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return n if n > 0 else None
+
+
+def host_limit():
+    """(bytes, why): the largest activation arena a host run may have."""
+    ram = host_ram_bytes()
+    if ram is None or ram >= HOST_ARENA_CAP:
+        return HOST_ARENA_CAP, ("utoe's cap for a host arena (the harness counts a tensor's bytes in 32 bits)"
+                                + (f"; this host has {_fmt(ram)} of RAM" if ram else ""))
+    return ram, f"this host's physical RAM (utoe's cap is {_fmt(HOST_ARENA_CAP)})"
+
+
+def host_precheck(board, metadata, limit=None):
+    """The activation arena against the host's limit (host_limit(), or
+    `limit` = (bytes, why)): a FitError naming the model, both sizes and the
+    limit's reason."""
+    have, why = limit or host_limit()
+    arena = _arena(metadata)
+    if arena > have:
+        src = (metadata.get("source") or {}).get("path")
+        raise FitError(
+            f"model '{metadata['model']}'{f' ({src})' if src else ''} cannot run on board '{board.name}' "
+            f"(this host): its activation arena alone needs {_fmt(arena)} but a host arena is limited "
+            f"to {_fmt(have)}: {why}",
+            {"ram": {"need_bytes": arena, "have_bytes": have}})
 
 
 _OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")

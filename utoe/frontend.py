@@ -10,6 +10,8 @@ plans memory statically.
 TVM's exceptions become errors that name the model file and the operator.
 """
 
+import contextlib
+import logging
 import os
 import re
 import warnings
@@ -22,6 +24,9 @@ TFLITE_IDENT = b"TFL3"
 
 def detect_format(path):
     """Return 'tflite', 'onnx' or 'pt2'; raise ModelError naming the file otherwise."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ModelError(f"a model file is a path, not {type(path).__name__} {path!r:.40}")
+    path = os.fspath(path)
     if not os.path.exists(path):
         raise ModelError(f"model file not found: {path}")
     if os.path.isdir(path):
@@ -86,18 +91,75 @@ def _import_onnx(path):
     return mod, (list(shapes), [o.name for o in model.graph.output])
 
 
-def _import_pt2(path):
+class _Records(logging.Handler):
+    """Keeps what a logger says instead of printing it."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _quiet_logger(name):
+    """Hold back logger `name`'s records (returned, a list) instead of
+    letting them reach stderr: torch.export.load logs the traceback of a
+    file it cannot deserialize as a warning, then raises a RuntimeError that
+    says "check the warnings above"."""
+    logger, handler = logging.getLogger(name), _Records()
+    # torch installs a stderr handler of its own on its loggers (torch._logging)
+    saved = logger.handlers[:], logger.propagate
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    try:
+        yield handler.records
+    finally:
+        logger.handlers[:], logger.propagate = saved
+
+
+def _load_pt2(path):
+    """torch.export.load, or a ModelError naming the file and torch's reason
+    (in one line: the reason torch logged, not the traceback)."""
     import torch
+    import torch.export  # its loggers and their handlers exist before they are held back
+
+    with _quiet_logger("torch.export") as records:
+        try:
+            return torch.export.load(path)
+        except Exception as e:  # torch raises RuntimeError, KeyError, zipfile/pickle errors, ...
+            causes = [r.exc_info[1] for r in records if r.exc_info and r.exc_info[1] is not None]
+            cause = causes[-1] if causes else e
+            text = " ".join(str(cause).split())
+            text = re.sub(r"^\[enforce fail at [^\]]*\]\s*\.?\s*", "", text)  # c10's location prefix
+            text = text.split(". This is an internal miniz error")[0]  # then a paragraph of speculation
+            hint = ""
+            if _torch_save_checkpoint(path):
+                hint = ("; it looks like a torch.save checkpoint (weights or a pickled module), not a program: "
+                        "write it with torch.export.save(torch.export.export(model, example_inputs), path)")
+            raise ModelError(f"{path}: not a PyTorch exported program torch.export.load can read "
+                             f"({type(cause).__name__}: {text or 'no reason given'}){hint}") from None
+
+
+def _torch_save_checkpoint(path):
+    """Is this zip what torch.save writes (<name>/data.pkl), not torch.export.save?"""
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return any(n.endswith("/data.pkl") for n in names) and not any(n.endswith("archive_format") for n in names)
+
+
+def _import_pt2(path):
     from tvm.relax.frontend.torch import from_exported_program
 
     # torch's own deprecation notices about its pytree format, from loading
     # and from the decompositions TVM's frontend runs: not the user's concern
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        try:
-            ep = torch.export.load(path)
-        except Exception as e:
-            raise ModelError(f"{path}: torch.export.load cannot read it ({type(e).__name__}: {e})") from None
+        ep = _load_pt2(path)
         sig = ep.graph_signature
         user = set(sig.user_inputs)
         for node in ep.graph.nodes:

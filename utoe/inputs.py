@@ -4,6 +4,8 @@ reference interpreter exactly what the firmware computed on."""
 
 import numpy as np
 
+from .errors import ConfigError, ModelError
+
 DTYPES = {"float32": np.float32, "int8": np.int8, "uint8": np.uint8, "int16": np.int16,
           "int32": np.int32, "int64": np.int64, "bool": np.bool_}
 
@@ -21,7 +23,23 @@ def xorshift32(seed, n):
 
 
 def generate_inputs(specs, seed):
-    """specs: [(dtype name, shape)] in input order -> list of numpy arrays."""
+    """specs: [(dtype name, shape)] in input order -> list of numpy arrays.
+    A seed outside [0, 2**32) is a ConfigError; a spec that is not a (dtype
+    name, shape of non-negative ints) pair or a dtype the harness cannot
+    generate is a ModelError."""
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed <= 0xFFFFFFFF:
+        raise ConfigError(f"seed={seed!r:.40}: expected an integer in [0, 4294967295]")
+    try:
+        specs = [(dtype, tuple(int(d) for d in shape)) for dtype, shape in specs]
+    except (TypeError, ValueError):
+        raise ModelError("input specs: expected [(dtype name, shape)] in input order, as metadata.json's "
+                         "inputs give them") from None
+    for i, (dtype, shape) in enumerate(specs):
+        if dtype not in DTYPES:
+            raise ModelError(f"input {i}: no input generator for dtype {dtype!r:.40} "
+                             f"(have: {', '.join(DTYPES)})")
+        if any(d < 0 for d in shape):
+            raise ModelError(f"input {i}: shape {list(shape)} has a negative dimension")
     sizes = [int(np.prod(shape, dtype=np.int64)) for _, shape in specs]
     states = xorshift32(seed, sum(sizes))
     arrays, at = [], 0

@@ -357,7 +357,7 @@ def _operator_latency(ops, mode, n_trials, n_ops, tick_hz, lg):
             if (t, i) not in table:
                 raise MeasureError(f"{lg}: missing line 'utoe: op trial={t} "
                                    f"index={i} ...'")
-        s = summary([_ms(table[(t, i)], tick_hz) for t in range(n_trials)])
+        s = summary([_ms(table[(t, i)], tick_hz) for t in range(n_trials)], ci=False)
         stats.append({"median_ms": s["median"], "mean_ms": s["mean"],
                       "min_ms": s["min"], "max_ms": s["max"]})
     total = sum(s["median_ms"] for s in stats)

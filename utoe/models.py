@@ -52,6 +52,10 @@ def _safe_name(stem):
 
 def resolve(value):
     """A zoo name or a path to a model file -> ModelSpec (the file must exist)."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise ModelError(f"a model is a zoo name or a file path, not {type(value).__name__} {value!r:.40}")
     zoo = registry()
     if value in zoo:
         spec = zoo[value]
@@ -64,8 +68,13 @@ def resolve(value):
         raise ModelError(suggest(value, zoo, "model") + " — give a zoo name (`scons model=list`) or a path to a "
                          ".tflite, .onnx or .pt2 file")
     path = os.path.abspath(value)
-    if not os.path.exists(path):
-        raise ModelError(f"model file not found: {value}")
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        raise ModelError(f"model file not found: {value}") from None
+    except OSError as e:  # exists() says False for a file in a directory one may not search, too
+        raise ModelError(f"{value}: cannot reach the model file ({e.strerror or e}; "
+                         f"check the permissions of {os.path.dirname(path)})") from None
     return ModelSpec(_path_name(path, zoo), path)
 
 

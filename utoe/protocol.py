@@ -119,6 +119,10 @@ def _value(kind, key, v):
 
 def parse_log(text):
     """Parse a console log; a malformed utoe line raises ProtocolError naming it."""
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8", errors="replace")  # a console's bytes, as a runner reads them
+    if not isinstance(text, str):
+        raise ProtocolError(f"a console log is text, not {type(text).__name__}")
     run = RunLog()
     chunks = {"output": {}, "trace": {}}  # kind -> index -> [dtype, bytes, {offset: data}]
     seen = set()

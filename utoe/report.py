@@ -72,12 +72,67 @@ def load_results(paths):
         if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
             got = doc.get("schema") if isinstance(doc, dict) else None
             raise ReportError(f"{path}: schema {got!r}, expected '{SCHEMA}'")
-        needed = ("board", "model", "fit") if not ran(doc) else (
-            "board", "model", "mode", "latency", "ram", "flash", "operators")
-        for key in needed:
-            if key not in doc:
-                raise ReportError(f"{path}: missing '{key}'")
+        check_result(doc, path)
         results.append(doc)
+    return results
+
+
+_NUM = (int, float)
+# what the tables and files read from a result, by kind: {field: type(s)}
+_RAN_FIELDS = {"board": str, "model": str, "mode": str, "latency": dict, "ram": dict, "flash": dict,
+               "operators": list}
+_LATENCY_FIELDS = {"kind": str, "mean": _NUM, "median": _NUM, "min": _NUM, "max": _NUM, "ci95": list}
+_SIZE_FIELDS = {"kind": str, "total_bytes": int}
+_OPERATOR_FIELDS = {"index": int, "name": str, "params": list, "param_bytes": int, "memory_bytes": int,
+                    "storage_bytes": int}
+
+
+def _fields(doc, spec, where):
+    for key, kind in spec.items():
+        if key not in doc:
+            raise ReportError(f"{where}: missing '{key}'")
+        v = doc[key]
+        if not isinstance(v, kind) or isinstance(v, bool):
+            name = kind.__name__ if isinstance(kind, type) else "a number"
+            raise ReportError(f"{where}: '{key}' is {type(v).__name__} {v!r:.40}, expected {name}")
+
+
+def check_result(doc, where):
+    """The fields of a result the report reads are there with their types;
+    else a ReportError naming `where` (the file, or the result) and the
+    field. A result from a run that did not fit needs only board, model, fit."""
+    if not isinstance(doc, dict):
+        raise ReportError(f"{where}: a result is a JSON object, not {type(doc).__name__}")
+    if not ran(doc):
+        _fields(doc, {"board": str, "model": str}, where)
+        if "fit" not in doc or not isinstance(doc["fit"], (dict, type(None))):
+            raise ReportError(f"{where}: missing 'fit'")
+        return
+    _fields(doc, _RAN_FIELDS, where)
+    _fields(doc["latency"], _LATENCY_FIELDS, f"{where}: latency")
+    ci = doc["latency"]["ci95"]
+    if len(ci) != 2 or not all(isinstance(x, _NUM) and not isinstance(x, bool) for x in ci):
+        raise ReportError(f"{where}: latency: 'ci95' is {ci!r:.60}, expected [low, high]")
+    _fields(doc["ram"], _SIZE_FIELDS, f"{where}: ram")
+    _fields(doc["flash"], _SIZE_FIELDS, f"{where}: flash")
+    for i, op in enumerate(doc["operators"]):
+        if not isinstance(op, dict):
+            raise ReportError(f"{where}: operators[{i}] is {type(op).__name__}, expected an object")
+        _fields(op, _OPERATOR_FIELDS, f"{where}: operators[{i}]")
+        lat = op.get("latency")
+        if lat is not None and not (isinstance(lat, dict) and isinstance(lat.get("median_ms"), _NUM)):
+            raise ReportError(f"{where}: operators[{i}]: 'latency' has no number 'median_ms'")
+
+
+def _checked(results):
+    """Results handed to a table or writer directly (not by load_results)."""
+    if isinstance(results, (dict, str, bytes)) or not hasattr(results, "__iter__"):
+        raise ReportError(f"expected a list of results, not {type(results).__name__}")
+    results = list(results)
+    for r in results:
+        board = r.get("board", "?") if isinstance(r, dict) else "?"
+        model = r.get("model", "?") if isinstance(r, dict) else "?"
+        check_result(r, f"result {board}/{model}")
     return results
 
 
@@ -115,6 +170,7 @@ def model_table(results, fmt="plain"):
     """U-TOE's per-model table, one row per result in the order given, with a
     footnote for every non-measured kind shown. `fmt` is a tabulate format
     ("plain" for the terminal as U-TOE printed it, "github" for Markdown)."""
+    results = _checked(results)
     rows, kinds, marked = [], set(), set()
     unfit = [r for r in results if not ran(r)]
     for r in filter(ran, results):
@@ -144,6 +200,7 @@ def selection_table(results, boards_info, fmt="plain"):
     """Hardware selection: one model on many boards, ranked by estimated
     latency (fastest first), then the boards it does not fit.
     boards_info: {board name: {"core", "clock_hz"}}."""
+    results = _checked(results)
     ok = sorted(filter(ran, results), key=lambda r: r["latency"]["median"])
     rows, kinds = [], set()
     for rank, r in enumerate(ok, 1):
@@ -199,6 +256,7 @@ def _per_mac(x):
 def operator_table(result, fmt="plain"):
     """U-TOE's per-operator table of one result. In a per-model run the
     latency columns show '-' (no per-operator timing was taken)."""
+    _checked([result])
     rows = []
     counted = result.get("instructions") is not None
     for op in result["operators"]:
@@ -230,6 +288,7 @@ def write_report(results, out_dir):
     out_dir (each atomically); results are ordered by board, model, mode,
     runner. Two results with the same board, model, mode and runner are an
     error."""
+    results = _checked(results)
     results = sorted(results, key=_key)
     unfit = [r for r in results if not ran(r)]
     results = [r for r in results if ran(r)]
@@ -250,6 +309,7 @@ def write_report(results, out_dir):
 def summary_markdown(results):
     """summary.md: the per-model table, then one per-operator table per
     result, in Markdown."""
+    results = _checked(results)
     parts = ["# utoe results", "",
              "Memory = RAM (data + bss + peak stack), Storage = flash "
              "(text + rodata + data), KB = 1000 bytes; latency over all "

@@ -53,7 +53,7 @@ def main(argv=None):
         with open(log, "w", encoding="utf-8") as f:
             f.write(f"codegen of {model_path} ({name}, options {options}):\n{text}")
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        print(f"utoe: internal error in codegen of '{name}' ({type(e).__name__}{': ' + first if first else ''}); "
+        print(f"utoe: internal error in codegen of '{name}' ({model_path}; {type(e).__name__}{': ' + first if first else ''}); "
               f"this is a utoe bug, not a fault of the model; traceback in {log}"
               + ("" if verbose else " (verbose=1 prints it)"), file=sys.stderr)
         if verbose:
