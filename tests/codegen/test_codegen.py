@@ -65,3 +65,23 @@ def test_not_tflite_named(tmp_path):
     with pytest.raises(ModelError, match="model.tflite: not a TFLite model"):
         generate(str(bad), str(tmp_path / "out"), "bad")
     assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
+
+
+def test_float_constants_reach_c_exactly():
+    """TVM prints float constants with 6 digits (0.012345679104328156 became
+    1.234568e-02): the C utoe emits holds each constant's exact value."""
+    import re
+
+    import numpy as np
+    from tvm import te, tirx
+
+    from utoe.codegen.lower import build_prims
+
+    v32 = float(np.float32(0.0123456789))
+    A = te.placeholder((4,), "float64", name="A")
+    B = te.compute((4,), lambda i: A[i] * tirx.const(v32, "float64") + tirx.const(-2.5e-7, "float64")
+                   + (A[i].astype("float32") * tirx.const(v32, "float32")).astype("float64"), name="B")
+    src = build_prims({"k": te.create_prim_func([A, B])})
+    literals = re.findall(r"-?\d\.\d+e[+-]\d+f?", src)
+    assert sorted(literals) == sorted([f"{v32:.16e}", f"{-2.5e-7:.16e}", f"{v32:.8e}f"]), literals
+    assert float(literals[0].rstrip("f")) in (v32, -2.5e-7)

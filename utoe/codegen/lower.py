@@ -12,6 +12,8 @@ them back so the executor's pool is sized at codegen time.
 
 import re
 
+import numpy as np
+
 from ..errors import CodegenError
 
 ALLOC_RE = re.compile(r"(\w+)\s*=\s*\(\([^;]*?TVMBackendAllocWorkspace\(\s*\d+\s*,\s*\w+\s*,\s*\(uint64_t\)(\d+)ULL")
@@ -92,7 +94,43 @@ def build_prims(prims):
         except Exception as e:
             last = str(e).strip().splitlines()[-1]
             raise CodegenError(f"TVM's C back end failed: {last}") from None
-    return lib.inspect_source()
+    return exact_float_literals(lib.inspect_source(), [f.script() for f in prims.values()])
+
+
+# TVM's C back end prints a float constant with 6 significant digits
+# (std::scientific): 0.05000000074505806, a float32 scale, becomes 5.000000e-02
+# and the C computes with another number (DEQUANTIZE came out 1 ulp off the
+# reference, QUANTIZE can round the other way). The prims' own text has each
+# constant in full; the C's literals are replaced by exact ones.
+_C_FLOAT = re.compile(r"(?<![\w.])(-?\d\.\d{6}e[+-]\d{2,3})(f?)(?![\w.])")
+_TIR_FLOAT = re.compile(r"T\.float(32|64)\(([-+]?[0-9.]+(?:e[-+]?[0-9]+)?)\)")
+
+
+def exact_float_literals(src, scripts):
+    """src with each 6-digit float literal TVM printed replaced by the exact
+    value of the TIR constant it came from (float32: 9 digits and 'f';
+    float64: 17 digits). A literal two different constants print alike is an
+    error, never a guess."""
+    exact = {}
+    for text in scripts:
+        for bits, value in _TIR_FLOAT.findall(text):
+            v = float(value)
+            if bits == "32":
+                v = float(np.float32(v))
+            printed = (f"{v:.6e}", "f" if bits == "32" else "")
+            exact.setdefault(printed, set()).add(v)
+
+    def sub(m):
+        values = exact.get((m.group(1), m.group(2)))
+        if not values:
+            return m.group(0)  # not a constant of ours (printed by a lowering pass): left as TVM wrote it
+        if len(values) > 1:
+            raise CodegenError(f"two float constants ({', '.join(map(repr, sorted(values)))}) print alike as "
+                               f"{m.group(0)} in TVM's C; utoe cannot tell them apart")
+        v = next(iter(values))
+        return f"{v:.8e}f" if m.group(2) else f"{v:.16e}"
+
+    return _C_FLOAT.sub(sub, src)
 
 
 def split_functions(src):

@@ -1,0 +1,60 @@
+"""The conformance matrix (models/make_conformance.py): single-operator
+models compiled by utoe, run on the host (real TVM, gcc, the real harness)
+and compared with TFLite's BUILTIN_REF. By default the first case of each
+operator x type; every case under `-m slow`. A case passes, or is refused
+before any build with the reason below; nothing else."""
+
+import os
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "models"))
+import make_conformance  # noqa: E402
+
+sys.path.pop(0)
+
+from utoe.conformance import check  # noqa: E402
+
+# Cases utoe refuses today, by name, and the words that must say why.
+REFUSED = {
+    "add-int8-broadcast-channel-relu": "ADD (operator #0): ADD with broadcasting",
+    "mul-int8-const-broadcast": "MUL (operator #0): MUL with broadcasting",
+}
+
+CASES = make_conformance.cases()
+FIRST = {}
+for _c in CASES:
+    FIRST.setdefault((_c.op, _c.dtype), _c.id)
+
+
+def _params():
+    for case in CASES:
+        marks = () if FIRST[(case.op, case.dtype)] == case.id else (pytest.mark.slow,)
+        yield pytest.param(case, id=case.id, marks=marks)
+
+
+@pytest.mark.parametrize("case", _params())
+def test_case(case, tmp_path):
+    path = tmp_path / f"{case.id}.tflite"
+    path.write_bytes(case.serialize())
+    outcome = check(str(path), name="m")
+    if case.id in REFUSED:
+        assert outcome.status == "refused" and REFUSED[case.id] in outcome.detail, outcome
+        assert str(path) in outcome.detail  # the line names the model
+        return
+    assert outcome.status == "pass", outcome.detail
+    expected = "utoe-integer" if case.dtype == "int8" else "tvm-relax"
+    assert outcome.importer == expected
+    if case.dtype == "int8":
+        assert outcome.exact and outcome.max_abs_error == 0
+
+
+def test_cases_are_reproducible():
+    """The same case gives the same bytes (fixed seeds): the matrix is a table
+    anyone can regenerate."""
+    a = [c.serialize() for c in make_conformance.cases()[:6]]
+    b = [c.serialize() for c in make_conformance.cases()[:6]]
+    assert a == b and len({c.id for c in CASES}) == len(CASES)
