@@ -55,3 +55,35 @@ def test_first_differing_operator_is_named(kws, tmp_path):
                             f"first operator that differs is #11 fully_connected_11 (output '{tensor}', "
                             f"max abs error {err:g})")
     assert not result_path.exists()
+
+
+def test_a_nameless_model_is_diagnosed_too(tmp_path):
+    """Tensors without names (legal TFLite): the reference's tensors are
+    found by utoe's tensor_<i>, its inputs by position."""
+    import os
+    import sys
+
+    import numpy as np
+
+    from tests.conftest import ROOT
+    from utoe.codegen import generate
+
+    sys.path.insert(0, os.path.join(ROOT, "models"))
+    try:
+        import make_conformance
+    finally:
+        sys.path.pop(0)
+    case = next(c for c in make_conformance.cases() if c.id == "fully_connected-int8-16-to-10")
+    model = case.build(np.random.default_rng(1))
+    for t in model.tensors:
+        t.name = None
+    path = tmp_path / "nameless.tflite"
+    path.write_bytes(model.serialize())
+    cg = tmp_path / "cg"
+    meta = generate(str(path), str(cg), "nameless")
+    assert first_divergence(boards.get("native"), str(cg), meta, seed=1) is None
+    op = meta["operators"][0]
+    assert op["outputs"][0].startswith("tensor_")
+    plant_fault(cg, op["function"].removeprefix("__tvm_ffi_"))
+    found = first_divergence(boards.get("native"), str(cg), meta, seed=1)
+    assert found is not None and found[:3] == (0, op["name"], op["outputs"][0]), found

@@ -25,12 +25,12 @@ def _reference_tensors(metadata, seed):
                      experimental_preserve_all_tensors=True)
     it.allocate_tensors()
     specs = [(t["dtype"], tuple(t["shape"])) for t in metadata["inputs"]]
-    details = {d["name"]: d for d in it.get_input_details()}
-    for spec, value in zip(metadata["inputs"], generate_inputs(specs, seed)):
-        d = details[spec["name"]]
+    # inputs by position, tensors by name or, nameless, by utoe's tensor_<i>
+    # (utoe.frontend.tensor_name): names may be absent or repeated
+    for d, value in zip(it.get_input_details(), generate_inputs(specs, seed)):
         it.set_tensor(d["index"], value.reshape(d["shape"]))
     it.invoke()
-    return {d["name"]: d["index"] for d in it.get_tensor_details()}, it
+    return {d["name"] or f"tensor_{d['index']}": d["index"] for d in it.get_tensor_details()}, it
 
 
 def trace(board, codegen_dir, metadata, seed, timeout=300):
