@@ -1,6 +1,7 @@
 """Bad input: one clear error naming the culprit, a non-zero exit, and no
 result.json left behind (not even an older one)."""
 
+import json
 import os
 import shutil
 
@@ -236,3 +237,33 @@ def test_bad_build_directory(build, tmp_path, value, message):
     assert message.format(**subs) in line, line
     assert f.read_text() == "a file, not a directory\n"
     assert not os.path.exists(os.path.join(build.root, "native"))
+
+
+def test_a_model_the_reference_refuses_keeps_its_figures_unvalidated(project_copy, tmp_path):
+    """An operator version newer than ai-edge-litert knows: utoe compiles and
+    runs it; the result keeps its figures with validation unavailable and
+    the reason, and the user reads one line, not the interpreter's text."""
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, os.path.join(str(project_copy), "models"))
+    try:
+        import make_conformance
+    finally:
+        sys.path.pop(0)
+    case = next(c for c in make_conformance.cases() if c.id == "fully_connected-int8-16-to-10")
+    model = case.build(np.random.default_rng(1))
+    model.opcodes[0][1] = 99  # FULLY_CONNECTED version 99
+    path = tmp_path / "v99.tflite"
+    path.write_bytes(model.serialize())
+    build = Build(project_copy)
+    proc = build.scons("board=native", f"model={path}")
+    result = json.load(open(build.path("build", "native", "v99", "result.json")))
+    v = result["validation"]
+    assert v["ok"] is None and v["reference"] == "tflite-builtin-ref"
+    assert "FULLY_CONNECTED' version '99'" in v["unavailable"] and str(path) in v["unavailable"]
+    assert result["latency"]["mean"] > 0 and result["ram"]["static_bytes"] > 0
+    warnings = [line for line in proc.stdout.splitlines() if "not validated" in line]
+    assert len(warnings) == 1 and "native/v99" in warnings[0], proc.stdout
+    assert "Registration failed" not in proc.stdout + proc.stderr
