@@ -145,6 +145,23 @@ def _fc(dtype, batch, n_in, n_out, act, bias=True, in_q=(0.05, -128), out_q=(0.2
     return build
 
 
+def _fc_hybrid(n_in, n_out):
+    """Dynamic-range FULLY_CONNECTED: int8 weights, float32 activations
+    (MLPerf Tiny's "float32" KWS is built this way)."""
+
+    def build(rng):
+        net = _Net("fc hybrid", "float32")
+        x = net.act([1, n_in])
+        w = net.const(_w_int8(rng, [n_out, n_in]), I8, q(0.01, 0))
+        b = net.const(rng.uniform(-0.2, 0.2, [n_out]).astype(np.float32), F32)
+        y = net.act([1, n_out])
+        net.m.operator(OP.FULLY_CONNECTED, [x, w, b], [y], version=3,
+                       options=("FullyConnectedOptions", {"FusedActivationFunction": NONE}))
+        return net.done([x], [y])
+
+    return build
+
+
 def _pool(dtype, kind, in_shape, k, stride, padding, qp=(0.1, -7)):
     def build(rng):
         net = _Net(f"pool {dtype}", dtype)
@@ -362,6 +379,7 @@ def cases():
         Case("QUANTIZE", "int8", "from-float32", _quantize([2, 16], "float32", None, (0.05, -3))),
         Case("QUANTIZE", "int8", "requantize-int8", _quantize([2, 16], "int8", (0.05, -3), (0.11, 100))),
         Case("DEQUANTIZE", "int8", "to-float32", _dequantize([2, 16], (0.05, -3))),
+        Case("FULLY_CONNECTED", "hybrid", "16-to-10", _fc_hybrid(16, 10)),
     ]
     return out
 

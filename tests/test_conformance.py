@@ -22,6 +22,7 @@ from utoe.conformance import check  # noqa: E402
 REFUSED = {
     "add-int8-broadcast-channel-relu": "ADD (operator #0): ADD with broadcasting",
     "mul-int8-const-broadcast": "MUL (operator #0): MUL with broadcasting",
+    "fully_connected-hybrid-16-to-10": "operator #0 FULLY_CONNECTED is hybrid (dynamic-range",
 }
 
 CASES = make_conformance.cases()

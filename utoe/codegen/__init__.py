@@ -50,7 +50,9 @@ def _integer_graph(model_path, importer):
     model = _tflite_model(model_path)
     if importer == "auto":
         qm = tflite_model.read(model_path, model)
-        if not integer.is_quantized(qm) or integer.unsupported(qm):
+        # every operator on int8 activations, each with a kernel; anything
+        # else (float, mixed or hybrid parts) goes to TVM's frontend
+        if not integer.is_quantized(qm) or integer.unsupported(qm) or integer.float_activations(qm):
             return None
     return integer.build(model_path, model)
 
@@ -63,11 +65,18 @@ def _integer_gap(model_path):
     try:
         if detect_format(model_path) != "tflite":
             return ""
-        missing = integer.unsupported(tflite_model.read(model_path, _tflite_model(model_path)))
+        qm = tflite_model.read(model_path, _tflite_model(model_path))
     except UtoeError:
         return ""
-    names = sorted({n for _, n in missing})
-    return f"; utoe's integer path has no kernel yet for {', '.join(names)}" if names else ""
+    names = sorted({n for _, n in integer.unsupported(qm)})
+    gap = f"; utoe's integer path has no kernel yet for {', '.join(names)}" if names else ""
+    hybrid = [f"#{i} {n}" for i, n in integer.float_activations(qm)
+              if any(k >= 0 and qm.tensors[k].data is not None and qm.tensors[k].dtype == "int8"
+                     for k in qm.ops[i].inputs)]
+    if hybrid:
+        gap += (f"; operator {', '.join(hybrid)} is hybrid (dynamic-range: int8 weights, float activations), "
+                "which utoe does not compile yet")
+    return gap
 
 
 def _generate(model_path, out_dir, name, opts):

@@ -24,6 +24,26 @@ def is_quantized(qm):
     return any(t.dtype == "int8" and t.quantized for t in qm.tensors)
 
 
+# Operators whose float side is their job: QUANTIZE reads float, DEQUANTIZE writes it.
+_FLOAT_IN, _FLOAT_OUT = {"QUANTIZE"}, {"DEQUANTIZE"}
+
+
+def float_activations(qm):
+    """[(op index, name)] of operators that compute on float activations:
+    float32 models, the float parts of a mixed model, and hybrid
+    (dynamic-range) operators, int8 weights with float inputs and outputs.
+    The integer path has kernels for int8 activations only."""
+    found = []
+    for op in qm.ops:
+        ins = [qm.tensors[i] for i in op.inputs if i >= 0 and qm.tensors[i].data is None]
+        outs = [qm.tensors[i] for i in op.outputs]
+        floats = [t for t in (ins if op.name not in _FLOAT_IN else []) + (outs if op.name not in _FLOAT_OUT else [])
+                  if t.dtype == "float32"]
+        if floats:
+            found.append((op.index, op.name))
+    return found
+
+
 def _schedule(func):
     """Compute every intermediate stage inside the output's loops, so it is a
     scalar (or one row), not a tensor-sized temporary: elementwise stages and
