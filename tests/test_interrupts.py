@@ -19,7 +19,8 @@ BOARD, MODEL = "nrf52840dk", "lenet5"
 LONG = "trials=4000"  # minutes under QEMU: still running when the signal comes
 
 
-def _qemu_pids(elf):
+def _pids(match):
+    """Processes whose argv (list of bytes) satisfies match."""
     pids = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -29,9 +30,13 @@ def _qemu_pids(elf):
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if argv and b"qemu-system" in argv[0] and any(a.endswith(elf.encode()) for a in argv):
+        if argv and match(argv):
             pids.append(int(pid))
     return pids
+
+
+def _qemu_pids(elf):
+    return _pids(lambda argv: b"qemu-system" in argv[0] and any(a.endswith(elf.encode()) for a in argv))
 
 
 def _alive(pid):
@@ -105,18 +110,7 @@ def test_a_signal_during_a_qemu_run_leaves_nothing_that_looks_done(project, how)
 
 
 def _codegen_pids(name):
-    pids = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if b"utoe.codegen" in argv and name.encode() in argv:
-            pids.append(int(pid))
-    return pids
+    return _pids(lambda argv: b"utoe.codegen" in argv and name.encode() in argv)
 
 
 @pytest.mark.parametrize("how", ["SIGINT to the group", "SIGINT to the group, -j2", "SIGKILL to scons"])
