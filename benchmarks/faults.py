@@ -34,6 +34,8 @@ Targets: 0 tracebacks, 0 hangs, 0 results from corrupt input.
    (then killed), so are tracebacks and a result.json that differs from a
    clean run's; then a plain rerun must finish with a result identical to a
    clean run's (the host's timings excepted; QEMU's counts are exact).
+   A traceback printed by Python or SCons while they import themselves,
+   before SConstruct (utoe's first code) runs, is counted apart.
 
 Targets: 0 orphans, 0 tracebacks, 0 lying results, every rerun recovered.
 """
@@ -321,7 +323,8 @@ def interrupt_campaign(per_signal, rng, work, log=print):
             assert rc == 0 and _comparable(proj.result(board, model), board) == clean, (kind, out, err)
         for name, (signum, to) in SIGNALS.items():
             counts = {"board": board, "signal": name, "sent_to": to, "samples": per_signal, "ended_by_signal": 0,
-                      "finished_first": 0, "orphans": 0, "tracebacks": 0, "lying_results": 0,
+                      "finished_first": 0, "orphans": 0, "tracebacks": 0,
+                      "tracebacks (in Python/SCons start-up)": 0, "lying_results": 0,
                       "rerun_failed": 0, "recovered": 0, "stages_hit": {}}
             for k in range(per_signal):
                 kind = rng.choice(["rerun", "rebuild"])
@@ -360,7 +363,9 @@ def interrupt_campaign(per_signal, rng, work, log=print):
                         except ProcessLookupError:
                             pass
                 if "Traceback" in out + err:
-                    counts["tracebacks"] += 1
+                    # Ctrl-C while Python and SCons import themselves, before SConstruct (utoe's first code) runs
+                    startup = not any(m in err for m in ("SConstruct", "site_scons", "/utoe/"))
+                    counts["tracebacks (in Python/SCons start-up)" if startup else "tracebacks"] += 1
                     examples.append({"board": board, "signal": name, "stage": stage, "stderr": err[-600:]})
                 left_result = proj.result(board, model)
                 if left_result is not None and (not isinstance(left_result, dict)
