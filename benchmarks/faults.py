@@ -21,13 +21,17 @@
 
 Targets: 0 tracebacks, 0 hangs, 0 results from corrupt input.
 
-    python3 benchmarks/faults.py --campaign interrupts [--per-signal 50] [--out benchmarks/results/interrupts.json]
+    python3 benchmarks/faults.py --campaign interrupts [--per-signal 50] [--entry utoe|scons]
+                                 [--out benchmarks/results/interrupts.json]
 
-3. Interrupts: real `scons` invocations on a copy of the project, a host run
+3. Interrupts: real invocations (the `utoe` CLI, or `python -m SCons` with
+   --entry scons) on a copy of the project, a host run
    (board=native) and a QEMU run (board=mps2-an386) of sine, each stopped by
    SIGINT (to its process group, as Ctrl-C), SIGTERM (to scons, as kill) or
-   SIGKILL (to scons, as kill -9) at a random (seeded) point between its start
-   and the time a clean invocation of the same kind takes. An invocation
+   SIGKILL (to scons, as kill -9) at a random (seeded) point: half of them
+   anywhere between its start and the time a clean invocation of the same
+   kind takes (Python's and SCons's start-up and the SConstruct included),
+   half while it builds (after its first stage line). An invocation
    either runs the pair again (rerun=1: run, measure) or rebuilds it (its
    directory removed: app, compile, link, run, measure). After each signal:
    processes of that project left alive (QEMU, the firmware) are counted
@@ -242,7 +246,8 @@ def log_campaign(samples, rng, work):
     return {"samples": samples, **counts}, bad
 
 
-INTERRUPT_TARGETS = [("native", "sine", "trials=200"), ("mps2-an386", "sine", "trials=200")]
+INTERRUPT_TARGETS = [("native", "sine", "trials=2000"), ("mps2-an386", "sine", "trials=5000")]
+STAGES = ("codegen", "fitcheck", "app", "compile", "firmware", "sizes", "run", "measure", "report")
 SIGNALS = {"SIGINT": (signal.SIGINT, "group"), "SIGTERM": (signal.SIGTERM, "scons"),
            "SIGKILL": (signal.SIGKILL, "scons")}
 
@@ -277,14 +282,17 @@ def _project_pids(marker):
 
 
 class Project:
-    def __init__(self, work):
+    def __init__(self, work, entry="utoe"):
+        self.entry = entry  # utoe: the CLI (SCons in its process); scons: python -m SCons
         self.root = os.path.join(work, "project")
         shutil.copytree(ROOT, self.root, ignore=shutil.ignore_patterns(
             "build", ".git", "__pycache__", "*.egg-info", ".pytest_cache", "results"))
         self.env = dict(os.environ, PYTHONPATH=self.root, PYTHONUNBUFFERED="1")  # stage lines up to the signal
 
     def start(self, *args):
-        return subprocess.Popen([sys.executable, "-m", "SCons", "-Q", *args], cwd=self.root, env=self.env,
+        cmd = ([sys.executable, "-c", "import sys; from utoe.cli import main; sys.exit(main())"]
+               if self.entry == "utoe" else [sys.executable, "-m", "SCons", "-Q"])
+        return subprocess.Popen([*cmd, *args], cwd=self.root, env=self.env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
     def run(self, *args, timeout=900):
@@ -303,8 +311,19 @@ class Project:
             return "not JSON"
 
 
-def interrupt_campaign(per_signal, rng, work, log=print):
-    proj = Project(work)
+def _first_stage(proc):
+    """Read the invocation's output up to its first stage line (it has
+    started building); '' if it ended before."""
+    seen = ""
+    while True:
+        line = proc.stdout.readline()
+        seen += line
+        if not line or line.split()[:1] and line.split()[0] in STAGES:
+            return seen
+
+
+def interrupt_campaign(per_signal, rng, work, entry="utoe", log=print):
+    proj = Project(work, entry)
     rows, examples = [], []
     for board, model, trials in INTERRUPT_TARGETS:
         args = [f"board={board}", f"model={model}", trials]
@@ -318,8 +337,13 @@ def interrupt_campaign(per_signal, rng, work, log=print):
             if kind == "rebuild":
                 shutil.rmtree(pair)
             t0 = time.time()
-            rc, out, err = proj.run(*args, *(["rerun=1"] if kind == "rerun" else []))
-            durations[kind] = time.time() - t0
+            proc = proj.start(*args, *(["rerun=1"] if kind == "rerun" else []))
+            first = _first_stage(proc)
+            t1 = time.time()
+            out, err = proc.communicate(timeout=900)
+            rc, out = proc.returncode, first + out
+            durations[kind] = time.time() - t0  # the whole invocation
+            durations[kind + " building"] = time.time() - t1  # from its first stage line on
             assert rc == 0 and _comparable(proj.result(board, model), board) == clean, (kind, out, err)
         for name, (signum, to) in SIGNALS.items():
             counts = {"board": board, "signal": name, "sent_to": to, "samples": per_signal, "ended_by_signal": 0,
@@ -330,9 +354,11 @@ def interrupt_campaign(per_signal, rng, work, log=print):
                 kind = rng.choice(["rerun", "rebuild"])
                 if kind == "rebuild" and os.path.isdir(pair):
                     shutil.rmtree(pair)
-                delay = rng.uniform(0, durations[kind])
+                # anywhere in the invocation (start-up and SConstruct included), or while it builds
+                phase = rng.choice(["anywhere", "building"])
                 proc = proj.start(*args, *(["rerun=1"] if kind == "rerun" else []))
-                time.sleep(delay)
+                first = _first_stage(proc) if phase == "building" else ""
+                time.sleep(rng.uniform(0, durations[kind if phase == "anywhere" else kind + " building"]))
                 if proc.poll() is None:
                     try:
                         os.killpg(proc.pid, signum) if to == "group" else os.kill(proc.pid, signum)
@@ -344,7 +370,9 @@ def interrupt_campaign(per_signal, rng, work, log=print):
                     os.killpg(proc.pid, signal.SIGKILL)
                     out, err = proc.communicate()
                     err += "\n(hung after the signal: killed)"
-                stage = next((line.split()[0] for line in reversed(out.splitlines()) if line.split()), "start")
+                out = first + out
+                stage = next((line.split()[0] for line in reversed(out.splitlines())
+                              if line.split()[:1] and line.split()[0] in STAGES), "start")
                 if proc.returncode == 0:
                     counts["finished_first"] += 1
                 else:
@@ -392,7 +420,7 @@ def interrupts_main(args):
     rng = random.Random(args.seed)
     t0 = time.time()
     with tempfile.TemporaryDirectory() as work:
-        rows, examples = interrupt_campaign(args.per_signal, rng, work)
+        rows, examples = interrupt_campaign(args.per_signal, rng, work, args.entry)
     table = [{k: (", ".join(f"{s} {n}" for s, n in sorted(v.items())) if isinstance(v, dict) else v)
               for k, v in r.items()} for r in rows]
     print(tabulate(table, headers="keys"))
@@ -401,6 +429,7 @@ def interrupts_main(args):
         print("\n", json.dumps(e)[:600])
     out = args.out or os.path.join(ROOT, "benchmarks", "results", "interrupts.json")
     write_json(out, {"schema": "utoe.bench.interrupts/1", "seed": args.seed, "per_signal": args.per_signal,
+                     "entry": args.entry,
                      "targets": [" ".join(t) for t in INTERRUPT_TARGETS], "rows": rows, "examples": examples[:20]})
     print(f"\nwritten: {os.path.relpath(out, ROOT)}")
 
@@ -411,6 +440,8 @@ def main():
                     help="fuzz: the readers (faults.json); interrupts: signals during real runs (interrupts.json)")
     ap.add_argument("--samples", type=int, default=3000, help="fuzz: mutants per campaign")
     ap.add_argument("--per-signal", type=int, default=50, help="interrupts: invocations per signal and board")
+    ap.add_argument("--entry", choices=("utoe", "scons"), default="utoe",
+                    help="interrupts: start each invocation with the utoe CLI or with python -m SCons")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--out", default=None, help="results file (default: benchmarks/results/<campaign>.json)")
     args = ap.parse_args()
