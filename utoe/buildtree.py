@@ -68,9 +68,9 @@ def full(path):
     return st.f_bavail * st.f_frsize < MIN_FREE_BYTES or (st.f_files > 0 and st.f_favail == 0)
 
 
-def check(build, sconsign_dir=None):
+def check(build, sconsign_dir=None, need_space=True):
     """Raise BuildTreeError unless build (and sconsign_dir) can be written
-    and have MIN_FREE_BYTES free."""
+    and (need_space) have MIN_FREE_BYTES free."""
     for d in dict.fromkeys([build, sconsign_dir or build]):
         try:
             os.makedirs(d, exist_ok=True)
@@ -81,7 +81,7 @@ def check(build, sconsign_dir=None):
             raise BuildTreeError(f"build tree {_shown(d)} is not writable ({e.strerror}); "
                                  "choose another with build=<dir>") from None
         free = free_bytes(d)
-        if free < MIN_FREE_BYTES:
+        if need_space and free < MIN_FREE_BYTES:
             raise BuildTreeError(f"build tree {_shown(d)}: only {mb(free)} free on its file system, utoe needs at "
                                  f"least {mb(MIN_FREE_BYTES)}; free some space or choose another with build=<dir>")
 
