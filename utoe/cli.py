@@ -5,9 +5,9 @@
 
 is `scons -Q -C <utoe checkout> ...`, run in this process (the SCons this
 Python imports; Ctrl-C while SCons starts is one line, not a traceback): the
-build tree stays in the checkout (build/) unless build=<dir> is given. Relative paths in model= and build=
-mean what they mean in the directory `utoe` was started in, not in the
-checkout SCons runs from."""
+build tree stays in the checkout (build/) unless build=<dir> is given.
+Relative paths in model= and build= mean what they mean in the directory
+`utoe` was started in, not in the checkout SCons runs from."""
 
 import importlib.util
 import os
