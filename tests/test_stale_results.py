@@ -74,3 +74,37 @@ def test_a_failure_in_another_pair_leaves_no_half_rebuilt_result(project_copy, t
         assert json.loads((pair / "result.json").read_text())["trials"] == 4
         return
     assert not (pair / "result.json").exists(), (pair / "result.json").read_text()[:300]
+
+
+def test_sigkill_after_a_new_configuration_began_leaves_no_older_result(project_copy):
+    """SIGKILL runs no cleanup: the moment trials=4's app is written, the
+    trials=3 result must already be gone (the run stage, which drops it too,
+    comes later)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import SHARED_MODELS
+
+    build = Build(project_copy)
+    build.scons(*SINE, "trials=3")
+    pair = project_copy / "build" / "native" / "sine"
+    config = pair / "app" / "utoe_config.h"
+    env = dict(os.environ, PYTHONPATH=str(project_copy), UTOE_SHARED_MODELS=SHARED_MODELS)
+    proc = subprocess.Popen([sys.executable, "-m", "SCons", "-Q", *SINE, "trials=4"], cwd=project_copy, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while "UTOE_CONFIG_TRIALS 4u" not in (config.read_text() if config.exists() else ""):
+        assert proc.poll() is None and time.time() - t0 < 120, proc.communicate()
+        time.sleep(0.002)
+    os.kill(proc.pid, signal.SIGKILL)
+    out, _ = proc.communicate()
+    if (pair / "result.json").exists():  # only if the build reached its measure first: then it is trials=4's
+        assert json.loads((pair / "result.json").read_text())["trials"] == 4, out
+    # a template edit (same configuration) keeps the result: an identical firmware stops the chain
+    build.scons(*SINE, "trials=4")
+    (project_copy / "utoe" / "templates" / "app" / "utoe_config.h.j2").open("a").write("/* edited */\n")
+    assert [stage for stage, _ in build.stages(*SINE, "trials=4")] == ["app"]
+    assert json.loads((pair / "result.json").read_text())["trials"] == 4
