@@ -31,13 +31,16 @@ Targets: 0 tracebacks, 0 hangs, 0 results from corrupt input.
    SIGKILL (to scons, as kill -9) at a random (seeded) point: half of them
    anywhere between its start and the time a clean invocation of the same
    kind takes (Python's and SCons's start-up and the SConstruct included),
-   half while it builds (after its first stage line). An invocation
-   either runs the pair again (rerun=1: run, measure) or rebuilds it (its
-   directory removed: app, compile, link, run, measure). After each signal:
-   processes of that project left alive (QEMU, the firmware) are counted
-   (then killed), so are tracebacks and a result.json that differs from a
-   clean run's; then a plain rerun must finish with a result identical to a
-   clean run's (the host's timings excepted; QEMU's counts are exact).
+   half while it builds (after its first stage line). An invocation runs
+   the pair again (rerun=1: run, measure), rebuilds it (its directory
+   removed: app, compile, link, run, measure) or builds another
+   configuration of it (trials=3: app, compile, link, run, measure). After
+   each signal: processes of that project left alive (QEMU, the firmware)
+   are counted (then killed), so are tracebacks and a lying result.json (not
+   a result; of another configuration than the pair's app now holds; of the
+   clean configuration but unlike a clean run's); then a plain rerun of the
+   clean configuration must finish with a result identical to a clean run's
+   (the host's timings excepted; QEMU's counts are exact).
    A traceback printed by Python or SCons while they import themselves,
    before SConstruct (utoe's first code) runs, is counted apart.
 
@@ -48,6 +51,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -311,6 +315,37 @@ class Project:
             return "not JSON"
 
 
+# what an interrupted invocation does: run the pair again (rerun=1), rebuild it
+# (its directory removed), or build another configuration of it (trials=3)
+KINDS = ("rerun", "rebuild", "reconfigure")
+RECONFIGURED = 3
+
+
+def _invocation(args, kind):
+    if kind == "reconfigure":
+        return [a for a in args if not a.startswith("trials=")] + [f"trials={RECONFIGURED}"]
+    return [*args, *(["rerun=1"] if kind == "rerun" else [])]
+
+
+def _lies(result, pair, board, clean):
+    """A result.json left by an interrupted invocation that is not what it
+    claims to be: not a result, of another configuration than the pair's
+    app now holds (an older result beside newer products), or of the clean
+    configuration but unlike a clean run's."""
+    if not isinstance(result, dict):
+        return "lying_results"
+    try:
+        with open(os.path.join(pair, "app", "utoe_config.h")) as f:
+            app_trials = int(re.search(r"UTOE_CONFIG_TRIALS (\d+)u", f.read()).group(1))
+    except (OSError, AttributeError):
+        app_trials = None
+    if app_trials is not None and result.get("trials") != app_trials:
+        return "older_result_beside_newer_app"
+    if result.get("trials") == clean["trials"] and _comparable(result, board) != clean:
+        return "lying_results"
+    return None
+
+
 def _first_stage(proc):
     """Read the invocation's output up to its first stage line (it has
     started building); '' if it ended before."""
@@ -333,30 +368,35 @@ def interrupt_campaign(per_signal, rng, work, entry="utoe", log=print):
             raise SystemExit(f"clean build of {board}/{model} failed:\n{out}\n{err}")
         clean = _comparable(proj.result(board, model), board)
         durations = {}
-        for kind in ("rerun", "rebuild"):  # how long a clean invocation of each kind takes
+        for kind in KINDS:  # how long a clean invocation of each kind takes
             if kind == "rebuild":
                 shutil.rmtree(pair)
             t0 = time.time()
-            proc = proj.start(*args, *(["rerun=1"] if kind == "rerun" else []))
+            proc = proj.start(*_invocation(args, kind))
             first = _first_stage(proc)
             t1 = time.time()
             out, err = proc.communicate(timeout=900)
             rc, out = proc.returncode, first + out
             durations[kind] = time.time() - t0  # the whole invocation
             durations[kind + " building"] = time.time() - t1  # from its first stage line on
-            assert rc == 0 and _comparable(proj.result(board, model), board) == clean, (kind, out, err)
+            assert rc == 0, (kind, out, err)
+            if kind == "reconfigure":
+                assert proj.result(board, model)["trials"] == RECONFIGURED
+                assert proj.run(*args)[0] == 0  # back to the clean configuration
+            assert _comparable(proj.result(board, model), board) == clean, (kind, out, err)
         for name, (signum, to) in SIGNALS.items():
             counts = {"board": board, "signal": name, "sent_to": to, "samples": per_signal, "ended_by_signal": 0,
                       "finished_first": 0, "orphans": 0, "tracebacks": 0,
                       "tracebacks (in Python/SCons start-up)": 0, "lying_results": 0,
+                      "older_result_beside_newer_app": 0,
                       "rerun_failed": 0, "recovered": 0, "stages_hit": {}}
             for k in range(per_signal):
-                kind = rng.choice(["rerun", "rebuild"])
+                kind = rng.choice(KINDS)
                 if kind == "rebuild" and os.path.isdir(pair):
                     shutil.rmtree(pair)
                 # anywhere in the invocation (start-up and SConstruct included), or while it builds
                 phase = rng.choice(["anywhere", "building"])
-                proc = proj.start(*args, *(["rerun=1"] if kind == "rerun" else []))
+                proc = proj.start(*_invocation(args, kind))
                 first = _first_stage(proc) if phase == "building" else ""
                 time.sleep(rng.uniform(0, durations[kind if phase == "anywhere" else kind + " building"]))
                 if proc.poll() is None:
@@ -396,9 +436,9 @@ def interrupt_campaign(per_signal, rng, work, entry="utoe", log=print):
                     counts["tracebacks (in Python/SCons start-up)" if startup else "tracebacks"] += 1
                     examples.append({"board": board, "signal": name, "stage": stage, "stderr": err[-600:]})
                 left_result = proj.result(board, model)
-                if left_result is not None and (not isinstance(left_result, dict)
-                                                or _comparable(left_result, board) != clean):
-                    counts["lying_results"] += 1
+                lie = left_result is not None and _lies(left_result, pair, board, clean)
+                if lie:
+                    counts[lie] += 1
                     examples.append({"board": board, "signal": name, "stage": stage, "lying": str(left_result)[:300]})
                 rc, out2, err2 = proj.run(*args)
                 if "Traceback" in out2 + err2:
