@@ -20,12 +20,38 @@
    check (a plausible tick count, a noise line, U-TOE's usec line).
 
 Targets: 0 tracebacks, 0 hangs, 0 results from corrupt input.
+
+    python3 benchmarks/faults.py --campaign interrupts [--per-signal 50] [--entry utoe|scons]
+                                 [--out benchmarks/results/interrupts.json]
+
+3. Interrupts: real invocations (the `utoe` CLI, or `python -m SCons` with
+   --entry scons) on a copy of the project, a host run
+   (board=native) and a QEMU run (board=mps2-an386) of sine, each stopped by
+   SIGINT (to its process group, as Ctrl-C), SIGTERM (to scons, as kill) or
+   SIGKILL (to scons, as kill -9) at a random (seeded) point: half of them
+   anywhere between its start and the time a clean invocation of the same
+   kind takes (Python's and SCons's start-up and the SConstruct included),
+   half while it builds (after its first stage line). An invocation runs
+   the pair again (rerun=1: run, measure), rebuilds it (its directory
+   removed: app, compile, link, run, measure) or builds another
+   configuration of it (trials=3: app, compile, link, run, measure). After
+   each signal: processes of that project left alive (QEMU, the firmware)
+   are counted (then killed), so are tracebacks and a lying result.json (not
+   a result; of another configuration than the pair's app now holds; of the
+   clean configuration but unlike a clean run's); then a plain rerun of the
+   clean configuration must finish with a result identical to a clean run's
+   (the host's timings excepted; QEMU's counts are exact).
+   A traceback printed by Python or SCons while they import themselves,
+   before SConstruct (utoe's first code) runs, is counted apart.
+
+Targets: 0 orphans, 0 tracebacks, 0 lying results, every rerun recovered.
 """
 
 import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -228,12 +254,244 @@ def log_campaign(samples, rng, work):
     return {"samples": samples, **counts}, bad
 
 
+INTERRUPT_TARGETS = [("native", "sine", "trials=2000"), ("mps2-an386", "sine", "trials=5000")]
+STAGES = ("codegen", "fitcheck", "app", "compile", "firmware", "sizes", "run", "measure", "report")
+SIGNALS = {"SIGINT": (signal.SIGINT, "group"), "SIGTERM": (signal.SIGTERM, "scons"),
+           "SIGKILL": (signal.SIGKILL, "scons")}
+
+
+def _comparable(result, board):
+    """result.json without what legitimately varies between clean runs: the
+    host's measured timings (QEMU's figures are exact counts)."""
+    r = json.loads(json.dumps(result))
+    if board == "native":
+        r.pop("latency", None)
+        for op in r.get("operators", []):
+            op.pop("latency", None)
+    return r
+
+
+def _project_pids(marker):
+    """Live processes (not zombies) whose command line names the project copy."""
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(") ", 1)[1][0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z" and any(marker.encode() in a for a in argv):
+            pids.append((int(pid), os.path.basename(argv[0].decode(errors="replace"))))
+    return pids
+
+
+class Project:
+    def __init__(self, work, entry="utoe"):
+        self.entry = entry  # utoe: the CLI (SCons in its process); scons: python -m SCons
+        self.root = os.path.join(work, "project")
+        shutil.copytree(ROOT, self.root, ignore=shutil.ignore_patterns(
+            "build", ".git", "__pycache__", "*.egg-info", ".pytest_cache", "results"))
+        self.env = dict(os.environ, PYTHONPATH=self.root, PYTHONUNBUFFERED="1")  # stage lines up to the signal
+
+    def start(self, *args):
+        cmd = ([sys.executable, "-c", "import sys; from utoe.cli import main; sys.exit(main())"]
+               if self.entry == "utoe" else [sys.executable, "-m", "SCons", "-Q"])
+        return subprocess.Popen([*cmd, *args], cwd=self.root, env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    def run(self, *args, timeout=900):
+        proc = self.start(*args)
+        out, err = proc.communicate(timeout=timeout)
+        return proc.returncode, out, err
+
+    def result(self, board, model):
+        path = os.path.join(self.root, "build", board, model, "result.json")
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            return "not JSON"
+
+
+# what an interrupted invocation does: run the pair again (rerun=1), rebuild it
+# (its directory removed), or build another configuration of it (trials=3)
+KINDS = ("rerun", "rebuild", "reconfigure")
+RECONFIGURED = 3
+
+
+def _invocation(args, kind):
+    if kind == "reconfigure":
+        return [a for a in args if not a.startswith("trials=")] + [f"trials={RECONFIGURED}"]
+    return [*args, *(["rerun=1"] if kind == "rerun" else [])]
+
+
+def _lies(result, pair, board, clean):
+    """A result.json left by an interrupted invocation that is not what it
+    claims to be: not a result, of another configuration than the pair's
+    app now holds (an older result beside newer products), or of the clean
+    configuration but unlike a clean run's."""
+    if not isinstance(result, dict):
+        return "lying_results"
+    try:
+        with open(os.path.join(pair, "app", "utoe_config.h")) as f:
+            app_trials = int(re.search(r"UTOE_CONFIG_TRIALS (\d+)u", f.read()).group(1))
+    except (OSError, AttributeError):
+        app_trials = None
+    if app_trials is not None and result.get("trials") != app_trials:
+        return "older_result_beside_newer_app"
+    if result.get("trials") == clean["trials"] and _comparable(result, board) != clean:
+        return "lying_results"
+    return None
+
+
+def _first_stage(proc):
+    """Read the invocation's output up to its first stage line (it has
+    started building); '' if it ended before."""
+    seen = ""
+    while True:
+        line = proc.stdout.readline()
+        seen += line
+        if not line or line.split()[:1] and line.split()[0] in STAGES:
+            return seen
+
+
+def interrupt_campaign(per_signal, rng, work, entry="utoe", log=print):
+    proj = Project(work, entry)
+    rows, examples = [], []
+    for board, model, trials in INTERRUPT_TARGETS:
+        args = [f"board={board}", f"model={model}", trials]
+        pair = os.path.join(proj.root, "build", board, model)
+        rc, out, err = proj.run(*args)
+        if rc != 0:
+            raise SystemExit(f"clean build of {board}/{model} failed:\n{out}\n{err}")
+        clean = _comparable(proj.result(board, model), board)
+        durations = {}
+        for kind in KINDS:  # how long a clean invocation of each kind takes
+            if kind == "rebuild":
+                shutil.rmtree(pair)
+            t0 = time.time()
+            proc = proj.start(*_invocation(args, kind))
+            first = _first_stage(proc)
+            t1 = time.time()
+            out, err = proc.communicate(timeout=900)
+            rc, out = proc.returncode, first + out
+            durations[kind] = time.time() - t0  # the whole invocation
+            durations[kind + " building"] = time.time() - t1  # from its first stage line on
+            assert rc == 0, (kind, out, err)
+            if kind == "reconfigure":
+                assert proj.result(board, model)["trials"] == RECONFIGURED
+                assert proj.run(*args)[0] == 0  # back to the clean configuration
+            assert _comparable(proj.result(board, model), board) == clean, (kind, out, err)
+        for name, (signum, to) in SIGNALS.items():
+            counts = {"board": board, "signal": name, "sent_to": to, "samples": per_signal, "ended_by_signal": 0,
+                      "finished_first": 0, "orphans": 0, "tracebacks": 0,
+                      "tracebacks (in Python/SCons start-up)": 0, "lying_results": 0,
+                      "older_result_beside_newer_app": 0,
+                      "rerun_failed": 0, "recovered": 0, "stages_hit": {}}
+            for k in range(per_signal):
+                kind = rng.choice(KINDS)
+                if kind == "rebuild" and os.path.isdir(pair):
+                    shutil.rmtree(pair)
+                # anywhere in the invocation (start-up and SConstruct included), or while it builds
+                phase = rng.choice(["anywhere", "building"])
+                proc = proj.start(*_invocation(args, kind))
+                first = _first_stage(proc) if phase == "building" else ""
+                time.sleep(rng.uniform(0, durations[kind if phase == "anywhere" else kind + " building"]))
+                if proc.poll() is None:
+                    try:
+                        os.killpg(proc.pid, signum) if to == "group" else os.kill(proc.pid, signum)
+                    except ProcessLookupError:
+                        pass
+                try:
+                    out, err = proc.communicate(timeout=120)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    out, err = proc.communicate()
+                    err += "\n(hung after the signal: killed)"
+                out = first + out
+                stage = next((line.split()[0] for line in reversed(out.splitlines())
+                              if line.split()[:1] and line.split()[0] in STAGES), "start")
+                if proc.returncode == 0:
+                    counts["finished_first"] += 1
+                else:
+                    counts["ended_by_signal"] += 1
+                    counts["stages_hit"][stage] = counts["stages_hit"].get(stage, 0) + 1
+                left, t0 = _project_pids(proj.root), time.time()
+                while left and time.time() - t0 < 5:  # a child dying with its parent takes a moment
+                    time.sleep(0.1)
+                    left = _project_pids(proj.root)
+                if left:
+                    counts["orphans"] += len(left)
+                    examples.append({"board": board, "signal": name, "orphans": left, "stage": stage})
+                    for pid, _ in left:
+                        try:
+                            os.kill(pid, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+                if "Traceback" in out + err:
+                    # Ctrl-C while Python and SCons import themselves, before SConstruct (utoe's first code) runs
+                    startup = not any(m in err for m in ("SConstruct", "site_scons", "/utoe/"))
+                    counts["tracebacks (in Python/SCons start-up)" if startup else "tracebacks"] += 1
+                    examples.append({"board": board, "signal": name, "stage": stage, "stderr": err[-600:]})
+                left_result = proj.result(board, model)
+                lie = left_result is not None and _lies(left_result, pair, board, clean)
+                if lie:
+                    counts[lie] += 1
+                    examples.append({"board": board, "signal": name, "stage": stage, "lying": str(left_result)[:300]})
+                rc, out2, err2 = proj.run(*args)
+                if "Traceback" in out2 + err2:
+                    counts["tracebacks"] += 1
+                    examples.append({"board": board, "signal": name, "rerun_stderr": err2[-600:]})
+                if rc != 0:
+                    counts["rerun_failed"] += 1
+                    examples.append({"board": board, "signal": name, "stage": stage, "rerun_failed": err2[-600:]})
+                elif _comparable(proj.result(board, model), board) == clean:
+                    counts["recovered"] += 1
+                else:
+                    examples.append({"board": board, "signal": name, "stage": stage, "rerun_differs": True})
+            log(f"{board:<11} {name:<8} {json.dumps({k: v for k, v in counts.items() if k not in ('board', 'signal')})}")
+            rows.append(counts)
+    return rows, examples
+
+
+def interrupts_main(args):
+    rng = random.Random(args.seed)
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as work:
+        rows, examples = interrupt_campaign(args.per_signal, rng, work, args.entry)
+    table = [{k: (", ".join(f"{s} {n}" for s, n in sorted(v.items())) if isinstance(v, dict) else v)
+              for k, v in r.items()} for r in rows]
+    print(tabulate(table, headers="keys"))
+    print(f"\n{sum(r['samples'] for r in rows)} interrupted invocations in {time.time() - t0:.0f} s")
+    for e in examples[:5]:
+        print("\n", json.dumps(e)[:600])
+    out = args.out or os.path.join(ROOT, "benchmarks", "results", "interrupts.json")
+    write_json(out, {"schema": "utoe.bench.interrupts/1", "seed": args.seed, "per_signal": args.per_signal,
+                     "entry": args.entry,
+                     "targets": [" ".join(t) for t in INTERRUPT_TARGETS], "rows": rows, "examples": examples[:20]})
+    print(f"\nwritten: {os.path.relpath(out, ROOT)}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--samples", type=int, default=3000, help="mutants per campaign")
+    ap.add_argument("--campaign", choices=("fuzz", "interrupts"), default="fuzz",
+                    help="fuzz: the readers (faults.json); interrupts: signals during real runs (interrupts.json)")
+    ap.add_argument("--samples", type=int, default=3000, help="fuzz: mutants per campaign")
+    ap.add_argument("--per-signal", type=int, default=50, help="interrupts: invocations per signal and board")
+    ap.add_argument("--entry", choices=("utoe", "scons"), default="utoe",
+                    help="interrupts: start each invocation with the utoe CLI or with python -m SCons")
     ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "faults.json"))
+    ap.add_argument("--out", default=None, help="results file (default: benchmarks/results/<campaign>.json)")
     args = ap.parse_args()
+    if args.campaign == "interrupts":
+        return interrupts_main(args)
+    args.out = args.out or os.path.join(ROOT, "benchmarks", "results", "faults.json")
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as work:
         t0 = time.time()

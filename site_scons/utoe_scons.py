@@ -14,6 +14,7 @@ import SCons.Errors
 import SCons.Util
 from SCons.Script import Action
 
+from utoe.buildtree import DISK_ERRNOS
 from utoe.errors import UtoeError
 from utoe.files import remove
 
@@ -44,20 +45,34 @@ def utoe_action(func, label, varlist=()):
             raise SCons.Errors.BuildError(errstr=f"utoe: {e}", exitstatus=2) from None
         except SCons.Errors.BuildError:
             raise
-        except Exception as e:  # utoe's bug: say so in one line; the traceback with verbose=1
+        except OSError as e:
+            if e.errno not in DISK_ERRNOS:
+                raise _internal(e, target, env, label, func) from None
+            # a full disk, a read-only tree: the file system's fault, named, not a utoe bug
             remove(*[str(t) for t in target])
-            if env.get("UTOE_VERBOSE"):
-                traceback.print_exc(file=sys.stderr)
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            raise SCons.Errors.BuildError(
-                errstr=f"utoe: internal error in the {label or func.__name__} stage ({type(e).__name__}"
-                       f"{': ' + first if first else ''}); this is a utoe bug"
-                       f"{'' if env.get('UTOE_VERBOSE') else ' (verbose=1 prints the traceback)'}",
-                exitstatus=2) from None
+            where = e.filename or os.path.dirname(str(target[0]))
+            if os.path.basename(str(where)).startswith(".tmp-"):  # utoe.files' temporary: name the product
+                where = str(target[0])
+            raise SCons.Errors.BuildError(errstr=f"utoe: {where}: {e.strerror}", exitstatus=2) from None
+        except Exception as e:
+            raise _internal(e, target, env, label, func) from None
         return 0
 
     cmdstr = None if label is None else f"{label:<9}$UTOE_LABEL"
     return Action(run, cmdstr, varlist=list(varlist))
+
+
+def _internal(e, target, env, label, func):
+    """utoe's bug: say so in one line; the traceback with verbose=1."""
+    remove(*[str(t) for t in target])
+    if env.get("UTOE_VERBOSE"):
+        traceback.print_exception(e, file=sys.stderr)
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return SCons.Errors.BuildError(
+        errstr=f"utoe: internal error in the {label or func.__name__} stage ({type(e).__name__}"
+               f"{': ' + first if first else ''}); this is a utoe bug"
+               f"{'' if env.get('UTOE_VERBOSE') else ' (verbose=1 prints the traceback)'}",
+        exitstatus=2)
 
 
 def rebuild_if_changed_outside(nodes):

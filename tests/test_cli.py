@@ -31,3 +31,28 @@ def test_a_zoo_name_stays_a_zoo_name(project_copy, tmp_path):
     proc = _utoe(project_copy, tmp_path, "board=NATIVE", "model=sine")
     assert proc.returncode == 2
     assert "did you mean 'native'" in proc.stderr
+
+
+def test_ctrl_c_while_scons_starts_is_no_traceback(project_copy, tmp_path):
+    """Ctrl-C (SIGINT to the process group) 0.1 s to 0.2 s after the start, while
+    SCons imports itself and reads the SConstruct: one line, never a
+    KeyboardInterrupt traceback. (Python's own start-up, the first ~0.1 s
+    before utoe's code runs, is outside utoe's reach.)"""
+    import signal
+    import time
+
+    env = dict(os.environ, PYTHONPATH=str(project_copy))
+    found = []
+    for k in range(12):
+        proc = subprocess.Popen([sys.executable, "-c", "import sys; from utoe.cli import main; sys.exit(main())",
+                                 "board=native", "model=sine", f"build={tmp_path / 'b'}"], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        time.sleep(0.1 + 0.01 * k)  # SCons imports itself about 0.1 s to 0.2 s after the start
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+        out, err = proc.communicate(timeout=120)
+        if "Traceback" in out + err:
+            found.append(err[-400:])
+    assert found == []

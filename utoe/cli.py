@@ -3,13 +3,15 @@
     utoe board=native model=sinus report
     utoe board=list
 
-is `scons -Q -C <utoe checkout> ...`: the build tree stays in the checkout
-(build/) unless build=<dir> is given. Relative paths in model= and build=
-mean what they mean in the directory `utoe` was started in, not in the
-checkout SCons runs from."""
+is `scons -Q -C <utoe checkout> ...`, run in this process (the SCons this
+Python imports; Ctrl-C while SCons starts is one line, not a traceback): the
+build tree stays in the checkout (build/) unless build=<dir> is given.
+Relative paths in model= and build= mean what they mean in the directory
+`utoe` was started in, not in the checkout SCons runs from."""
 
+import importlib.util
 import os
-import shutil
+import signal
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,12 +41,25 @@ def main(argv=None):
         print(f"utoe: error: no SConstruct in {ROOT}; the utoe CLI runs from a source checkout "
               "(pip install -e .)", file=sys.stderr)
         return 2
-    scons = shutil.which("scons")
-    if scons is None:
+    if importlib.util.find_spec("SCons") is None:
         print("utoe: error: scons not found — pip install scons", file=sys.stderr)
         return 2
     cwd = os.getcwd()
-    os.execv(scons, [scons, "-Q", "-C", ROOT, *[_from_cwd(a, cwd) for a in argv]])
+    sys.argv = ["scons", "-Q", "-C", ROOT, *[_from_cwd(a, cwd) for a in argv]]
+    # SCons runs in this process. While it imports itself it has no handler of
+    # its own: Ctrl-C (or kill) there would print a KeyboardInterrupt traceback.
+    previous = {s: signal.signal(s, _interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+    import SCons.Script
+
+    for s, handler in previous.items():
+        signal.signal(s, handler)
+    SCons.Script.main()  # exits with SCons's status
+
+
+def _interrupted(signum, frame):
+    print(f"utoe: interrupted ({signal.Signals(signum).name}) while starting SCons; nothing was built",
+          file=sys.stderr)
+    os._exit(2)
 
 
 if __name__ == "__main__":

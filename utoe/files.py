@@ -38,6 +38,8 @@ def remove(*paths):
             os.unlink(os.fspath(p))
         except FileNotFoundError:
             pass
+        except OSError:  # a read-only or vanished tree: nothing can be removed, the error says why
+            pass
 
 
 def sha256_file(path):

@@ -9,6 +9,7 @@ from SCons.Script import Builder, Value
 from utoe_scons import module_files, utoe_action
 
 from utoe import __version__, app
+from utoe.files import remove
 
 
 def _emitter(target, source, env):
@@ -19,7 +20,21 @@ def _emitter(target, source, env):
 
 
 def _build(target, source, env):
-    app.render(os.path.dirname(str(target[0])), json.loads(env["UTOE_APP_OPTIONS"]))
+    options = json.loads(env["UTOE_APP_OPTIONS"])
+    app_dir = os.path.dirname(str(target[0]))
+    # The pair's first product of a new configuration: a result of another
+    # one (trials=, seed=) goes first, so not even a SIGKILL (no cleanup
+    # runs) leaves it beside this configuration's products. A template edit
+    # keeps it: an identical firmware still stops the chain.
+    result = os.path.join(os.path.dirname(app_dir), "result.json")
+    try:
+        with open(result) as f:
+            older = json.load(f)
+    except (OSError, ValueError):
+        older = None
+    if isinstance(older, dict) and any(older.get(k) != options[k] for k in ("trials", "seed", "mode")):
+        remove(result)
+    app.render(app_dir, options)
 
 
 def generate(env):
