@@ -476,6 +476,44 @@ def softmax(op, qm):
     return Kernel([("view", x.index, (rows, depth)), ("param", "exp_table", table)], (rows, depth), "int8", compute)
 
 
+def _const_data(op, qm, k, what):
+    """The constant contents of the operator's input k, or a CodegenError."""
+    t = qm.tensors[op.inputs[k]]
+    if t.data is None:
+        raise CodegenError(f"{op.name} with a non-constant {what} (tensor '{t.name}')")
+    return t.data
+
+
+def pad(op, qm):
+    """PAD and PADV2 (reference_ops::Pad): a copy of the input inside a
+    border of the pad value: the output's zero point for PAD, PADV2's
+    constant (its raw int8, which TFLite requires to share the output's
+    quantization) otherwise. Values are copied, never requantized."""
+    from tvm import te, tirx
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    paddings = np.asarray(_const_data(op, qm, 1, "paddings"), np.int64).reshape(-1, 2)
+    if len(paddings) != len(x.shape):
+        raise CodegenError(f"paddings for {len(paddings)} dimensions on a rank-{len(x.shape)} input")
+    value = y.zero_point if y.quantized else 0
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        c = qm.tensors[op.inputs[2]]
+        if c.quantized and y.quantized and (c.scale != y.scale or c.zero_point != y.zero_point):
+            raise CodegenError("PADV2 with a constant quantized unlike the output")
+        value = int(np.asarray(_const_data(op, qm, 2, "pad value")).reshape(-1)[0])
+    before = [int(p[0]) for p in paddings]
+
+    def compute(X):
+        def f(*idx):
+            src = [i - b for i, b in zip(idx, before)]
+            inside = tirx.all(*[tirx.all(s >= 0, s < n) for s, n in zip(src, x.shape)]) if src else True
+            return tirx.if_then_else(inside, X(*src), tirx.const(value, y.dtype))
+
+        return te.compute(y.shape, f, name="out")
+
+    return Kernel([("tensor", x.index)], y.shape, y.dtype, compute)
+
+
 KERNELS = {
     "CONV_2D": conv2d,
     "DEPTHWISE_CONV_2D": depthwise_conv2d,
@@ -497,4 +535,6 @@ KERNELS = {
     "QUANTIZE": quantize,
     "DEQUANTIZE": dequantize,
     "SOFTMAX": softmax,
+    "PAD": pad,
+    "PADV2": pad,
 }
