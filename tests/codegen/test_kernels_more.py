@@ -102,3 +102,82 @@ def test_padv2(tmp_path, value):
     run(tmp_path, one_op(OP.PADV2, [("x", shape, I8, q(*quant), None), ("pads", p.shape, I32, None, p),
                                     ("c", [], I8, q(*quant), np.array(value, np.int8))],
                          (out, I8, q(*quant)), ("PadV2Options", {}), version=2))
+
+
+# ---------------------------------------------------------------- MEAN, SUM, REDUCE_MAX, REDUCE_MIN
+
+
+def reduced(shape, axes, keep):
+    axes = {a % len(shape) for a in axes}
+    if keep:
+        return tuple(1 if d in axes else n for d, n in enumerate(shape))
+    return tuple(n for d, n in enumerate(shape) if d not in axes)
+
+
+def reduce_model(code, shape, axes, keep, qin, qout):
+    a = np.array(axes, np.int32)
+    return one_op(code, [("x", shape, I8, q(*qin), None), ("axis", a.shape, I32, None, a)],
+                  (reduced(shape, axes, keep), I8, q(*qout)), ("ReducerOptions", {"KeepDims": keep}), version=2)
+
+
+MEAN_CASES = [
+    ((1, 7, 7, 16), [1, 2], True, (0.05, -128), (0.02, 127)),  # global average pooling, as converters write it
+    ((1, 5, 3, 4), [2, 1], False, (0.1, 3), (0.1, 3)),  # same quantization in and out
+    ((2, 6, 6, 3), [1, 2], True, (0.02, 0), (0.5, -10)),
+    ((3, 5, 4), [-1], False, (0.3, 127), (0.01, -128)),  # saturates
+    ((4, 6), [0, 1], False, (0.05, 10), (0.04, -3)),  # all axes: a scalar
+    ((2, 3, 4, 5), [0, 2], True, (0.07, -50), (0.03, 20)),
+]
+
+
+@pytest.mark.parametrize("shape,axes,keep,qin,qout", MEAN_CASES)
+def test_mean(tmp_path, shape, axes, keep, qin, qout):
+    run(tmp_path, reduce_model(OP.MEAN, shape, axes, keep, qin, qout))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape,axes", [((1, 40, 40, 2), [1, 2]), ((1, 3, 300), [2]), ((5, 11, 13, 3), [0, 1, 2])])
+def test_mean_large_counts(tmp_path, shape, axes):
+    """Counts above 2^8..2^11: the multiplier's folded 1/count loses bits."""
+    run(tmp_path, reduce_model(OP.MEAN, shape, axes, True, (0.02, -7), (0.013, 4)))
+
+
+@pytest.mark.parametrize("code", [OP.REDUCE_MAX, OP.REDUCE_MIN])
+@pytest.mark.parametrize("shape,axes,keep", [((1, 4, 5, 3), [1, 2], True), ((3, 5, 4), [0, -1], False)])
+def test_reduce_max_min(tmp_path, code, shape, axes, keep):
+    run(tmp_path, reduce_model(code, shape, axes, keep, (0.05, -128), (0.05, -128)))
+
+
+# ---------------------------------------------------------------- refusals
+
+
+@pytest.mark.parametrize("importer", ["auto", "utoe"])
+def test_quantized_operator_without_kernel_refused_by_name(tmp_path, importer):
+    """Before anything is built, not handed to TVM's float path: one line
+    naming each such operator, its index, its tensor types and the model."""
+    from utoe.errors import CodegenError
+
+    qa = q(0.001, 0)
+    cases = {
+        "int16": (one_op(OP.ADD, [("a", (1, 8), TensorType.INT16, qa, None), ("b", (1, 8), TensorType.INT16, qa, None)],
+                         ((1, 8), TensorType.INT16, qa), ("AddOptions", {})),
+                  "ADD (operator #0: int16, int16 -> int16): no integer kernel for these types "
+                  "(utoe's takes int8 -> int8)"),
+        "nokernel": (one_op(OP.SQUARED_DIFFERENCE, [("a", (1, 8), I8, q(0.1, 0), None),
+                                                    ("b", (1, 8), I8, q(0.1, 0), None)], ((1, 8), I8, q(0.1, 0))),
+                     "SQUARED_DIFFERENCE (operator #0: int8, int8 -> int8): no integer kernel yet"),
+        "sum": (reduce_model(OP.SUM, (2, 3), [1], False, (0.1, 0), (0.1, 0)),
+                "SUM (operator #0: int8, const int32 -> int8): the reference interpreter (BUILTIN_REF) computes "
+                "int8 SUM on the bytes read as uint8"),
+    }
+    if importer == "auto":
+        del cases["int16"]  # int16-only models go to TVM's float path, whose outputs the run validates
+    for name, (data, expected) in cases.items():
+        path = tmp_path / f"{name}.tflite"
+        path.write_bytes(data)
+        out = tmp_path / f"out-{name}"
+        with pytest.raises(CodegenError) as e:
+            generate(str(path), str(out), name, {"importer": importer})
+        line = str(e.value)
+        assert "\n" not in line and line.startswith(f"{path}: ") and expected in line, line
+        assert not out.exists() or os.listdir(out) == []

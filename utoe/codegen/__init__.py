@@ -40,8 +40,12 @@ def generate(model_path, out_dir, name, options=None):
 
 
 def _integer_graph(model_path, importer):
-    """utoe's integer importer when asked, or (auto) for quantized TFLite
-    models it fully supports; None to use TVM's Relax frontend."""
+    """utoe's integer importer when asked, or (auto) for int8-quantized TFLite
+    models; None to use TVM's Relax frontend. An int8 model with an
+    operator utoe has no integer kernel for is refused (integer.refusal names
+    it, its index and tensor types), not handed to TVM: TVM's frontend
+    computes quantized operators in float, which is not what TFLite's integer
+    kernels compute."""
     from ..frontend import _tflite_model, detect_format
     from . import integer, tflite_model
 
@@ -50,7 +54,7 @@ def _integer_graph(model_path, importer):
     model = _tflite_model(model_path)
     if importer == "auto":
         qm = tflite_model.read(model_path, model)
-        if not integer.is_quantized(qm) or integer.unsupported(qm):
+        if not integer.is_quantized(qm):
             return None
     return integer.build(model_path, model)
 

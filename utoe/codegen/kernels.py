@@ -514,6 +514,60 @@ def pad(op, qm):
     return Kernel([("tensor", x.index)], y.shape, y.dtype, compute)
 
 
+def reduce(op, qm, kind):
+    """MEAN and SUM (reference_ops::QuantizedMeanOrSum: the int32 sum of the
+    reduced values, minus zero point x count, times in_scale / out_scale; for
+    MEAN that multiplier absorbs 1 / count: (M << s) / count with
+    s = min(floor(log2 count), 32, 31 + shift), shift - s), REDUCE_MAX and
+    REDUCE_MIN (the raw values, same quantization in and out). Any axes,
+    negative or repeated, keep_dims or not."""
+    from tvm import te
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    rank = len(x.shape)
+    axes = sorted({_axis(a, rank) for a in np.asarray(_const_data(op, qm, 1, "axis")).reshape(-1)})
+    keep = bool(op.options.get("KeepDims", False))
+    count = int(np.prod([x.shape[a] for a in axes])) if axes else 1
+    kept = [d for d in range(rank) if d not in axes]
+    out_shape = tuple(1 if d in axes else x.shape[d] for d in range(rank)) if keep else tuple(x.shape[d] for d in kept)
+    if int(np.prod(out_shape)) != int(np.prod(y.shape)):
+        raise CodegenError(f"output shape {y.shape} is not the input's {x.shape} reduced over axes {axes}")
+    if kind in ("max", "min"):
+        if x.quantized and (x.scale != y.scale or x.zero_point != y.zero_point):
+            raise CodegenError(f"{op.name} with different input and output quantization")
+    else:
+        mult, shift = quant.quantize_multiplier(float(x.scale) / float(y.scale))
+        if kind == "mean" and count > 0:
+            s = min(count.bit_length() - 1, 32, 31 + shift)
+            mult, shift = int((mult << s) // count), shift - s
+        zp_total = x.zero_point * count
+    out_shape = out_shape or (1,)  # all axes reduced, no dims kept: a scalar
+
+    def compute(X):
+        red = [te.reduce_axis((0, x.shape[a]), f"r{a}") for a in axes]
+
+        def src(idx):
+            out_at = iter(idx if not keep else [idx[d] for d in kept])
+            it = iter(red)
+            return tuple(next(it) if d in axes else next(out_at) for d in range(rank))
+
+        def at(*idx):
+            v = X[src(idx)].astype(I32)
+            if kind == "max":
+                return te.max(v, axis=red) if red else v
+            if kind == "min":
+                return te.min(v, axis=red) if red else v
+            return te.sum(v, axis=red) if red else v
+
+        acc = te.compute(out_shape, at, name="acc")
+        if kind in ("max", "min"):
+            return te.compute(out_shape, lambda *i: acc[i].astype(y.dtype), name="out")
+        return te.compute(out_shape, lambda *i: quant.clamp(quant.multiply_by_quantized_multiplier(
+            acc[i] - zp_total, mult, shift) + y.zero_point, -128, 127).astype("int8"), name="out")
+
+    return Kernel([("tensor", x.index)], out_shape, y.dtype, compute)
+
+
 KERNELS = {
     "CONV_2D": conv2d,
     "DEPTHWISE_CONV_2D": depthwise_conv2d,
@@ -537,4 +591,25 @@ KERNELS = {
     "SOFTMAX": softmax,
     "PAD": pad,
     "PADV2": pad,
+    "MEAN": lambda op, qm: reduce(op, qm, "mean"),
+    "SUM": lambda op, qm: reduce(op, qm, "sum"),
+    "REDUCE_MAX": lambda op, qm: reduce(op, qm, "max"),
+    "REDUCE_MIN": lambda op, qm: reduce(op, qm, "min"),
+}
+
+# The types of an operator's non-constant inputs and outputs each kernel
+# takes ({input types}, {output types}); int8 in and out unless listed.
+ACTIVATION_TYPES = {
+    "QUANTIZE": ({"float32", "int8"}, {"int8"}),
+    "DEQUANTIZE": ({"int8"}, {"float32"}),
+}
+INT8 = ({"int8"}, {"int8"})
+
+# Operators utoe refuses although it could compute them, and why.
+REFUSED = {
+    # ai-edge-litert 2.3's reference SUM (reduce.cc QuantizedMeanOrSum,
+    # kReference) reads int8 tensors as uint8: its outputs are not TFLite's
+    # arithmetic, so no correct kernel validates against them.
+    "SUM": "the reference interpreter (BUILTIN_REF) computes int8 SUM on the bytes read as uint8, so no correct "
+           "kernel matches it",
 }
