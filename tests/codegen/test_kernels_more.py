@@ -181,3 +181,59 @@ def test_quantized_operator_without_kernel_refused_by_name(tmp_path, importer):
         line = str(e.value)
         assert "\n" not in line and line.startswith(f"{path}: ") and expected in line, line
         assert not out.exists() or os.listdir(out) == []
+
+
+# ---------------------------------------------------------------- STRIDED_SLICE, SLICE
+
+
+def sliced(shape, begin, end, strides, bm=0, em=0, sm=0, offset=False):
+    """numpy's (and TFLite's) shape of the slice."""
+    idx = []
+    for d, n in enumerate(shape):
+        b = None if bm >> d & 1 else begin[d]
+        if sm >> d & 1:
+            idx.append(b or 0)
+            continue
+        e = None if em >> d & 1 else (begin[d] + end[d] if offset else end[d])
+        idx.append(slice(b, e, strides[d]))
+    return np.zeros(shape)[tuple(idx)].shape
+
+
+STRIDED_CASES = [
+    ((1, 8, 8, 4), [0, 1, 0, 0], [1, 7, 8, 4], [1, 2, 3, 1], 0, 0, 0, (0.05, -128)),
+    ((5, 6), [-4, 5], [0, 0], [1, -2], 0, 2, 0, (0.1, 127)),  # negative stride, to the axis's start
+    ((2, 3, 4), [1, 0, 0], [2, 3, 4], [1, 1, 1], 0, 6, 1, (0.02, 0)),  # shrink axis 0
+    ((4, 10), [1, -100], [100, 7], [1, 2], 1, 0, 0, (0.3, -7)),  # out-of-range begin/end clamp
+    ((1, 6, 5), [0, 0, -1], [1, 6, 0], [1, 1, 1], 3, 3, 4, (0.05, 50)),  # the last column, shrunk
+    ((3, 7, 2), [2, 6, 1], [-4, 0, -3], [-1, -3, -1], 0, 0, 0, (0.05, 1)),  # all strides negative
+]
+
+
+@pytest.mark.parametrize("shape,begin,end,strides,bm,em,sm,quant", STRIDED_CASES)
+def test_strided_slice(tmp_path, shape, begin, end, strides, bm, em, sm, quant):
+    consts = [(n, np.array(v, np.int32)) for n, v in (("begin", begin), ("end", end), ("strides", strides))]
+    run(tmp_path, one_op(OP.STRIDED_SLICE, [("x", shape, I8, q(*quant), None)] +
+                         [(n, v.shape, I32, None, v) for n, v in consts],
+                         (sliced(shape, begin, end, strides, bm, em, sm), I8, q(*quant)),
+                         ("StridedSliceOptions", {"BeginMask": bm, "EndMask": em, "ShrinkAxisMask": sm}), version=2))
+
+
+@pytest.mark.parametrize("shape,begin,size,quant", [((1, 5, 6, 3), [0, 1, 2, 0], [1, 3, -1, 2], (0.05, -128)),
+                                                    ((7,), [2], [4], (0.1, 127)),
+                                                    ((3, 4), [0, 0], [3, 4], (0.2, 9))])
+def test_slice(tmp_path, shape, begin, size, quant):
+    out = tuple(n - b if s == -1 else s for n, b, s in zip(shape, begin, size))
+    b, s = np.array(begin, np.int32), np.array(size, np.int32)
+    run(tmp_path, one_op(OP.SLICE, [("x", shape, I8, q(*quant), None), ("begin", b.shape, I32, None, b),
+                                    ("size", s.shape, I32, None, s)], (out, I8, q(*quant)), ("SliceOptions", {}),
+                         version=2))
+
+
+def test_strided_slice_offset(tmp_path):
+    """offset=true: end counts from begin."""
+    shape, begin, end, strides = (4, 9), [1, 2], [2, 5], [1, 2]
+    consts = [(n, np.array(v, np.int32)) for n, v in (("begin", begin), ("end", end), ("strides", strides))]
+    run(tmp_path, one_op(OP.STRIDED_SLICE, [("x", shape, I8, q(0.1, 3), None)] +
+                         [(n, v.shape, I32, None, v) for n, v in consts],
+                         (sliced(shape, begin, end, strides, offset=True), I8, q(0.1, 3)),
+                         ("StridedSliceOptions", {"Offset": True}), version=2))

@@ -568,6 +568,86 @@ def reduce(op, qm, kind):
     return Kernel([("tensor", x.index)], out_shape, y.dtype, compute)
 
 
+def _strided_copy(op, qm, axes):
+    """The output element at index o reads the input at start + o * stride
+    along each axis; axes: [(start, stride, count, kept)] per input axis, an
+    axis not kept (a shrunk one) reads at start only. Values are copied."""
+    from tvm import te
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    out_shape = tuple(n for _, _, n, kept in axes if kept)
+    if int(np.prod(out_shape)) != int(np.prod(y.shape)) or (tuple(y.shape) != out_shape and len(y.shape) == len(out_shape)):
+        raise CodegenError(f"output shape {y.shape}, but the slice of {x.shape} is {out_shape}")
+    if x.quantized and y.quantized and (x.scale != y.scale or x.zero_point != y.zero_point):
+        raise CodegenError(f"{op.name} with different input and output quantization")
+    shape = out_shape or (1,)
+
+    def compute(X):
+        def f(*idx):
+            it = iter(idx if out_shape else ())
+            src = [start + next(it) * stride if kept else start for start, stride, _, kept in axes]
+            return X(*src) if src else X(0)
+
+        return te.compute(shape, f, name="out")
+
+    return Kernel([("tensor", x.index)], shape, y.dtype, compute)
+
+
+def strided_slice(op, qm):
+    """STRIDED_SLICE (strided_slice_logic.h): begin, end, strides constant;
+    begin_mask, end_mask, shrink_axis_mask and offset; no ellipsis or new
+    axes. Clamping follows Python's slice.indices, as TFLite's does."""
+    x = qm.tensors[op.inputs[0]]
+    begin, end, strides = (np.asarray(_const_data(op, qm, k, what), np.int64).reshape(-1)
+                           for k, what in ((1, "begin"), (2, "end"), (3, "strides")))
+    o = op.options
+    if o.get("EllipsisMask", 0) or o.get("NewAxisMask", 0):
+        raise CodegenError("STRIDED_SLICE with an ellipsis or new-axis mask")
+    rank = len(x.shape)
+    if not len(begin) == len(end) == len(strides) <= rank:
+        raise CodegenError(f"STRIDED_SLICE with begin/end/strides of lengths {len(begin)}/{len(end)}/{len(strides)} "
+                           f"on a rank-{rank} input")
+    axes = []
+    for d in range(rank):
+        dim = x.shape[d]
+        if d >= len(begin):
+            axes.append((0, 1, dim, True))
+            continue
+        stride = int(strides[d])
+        if stride == 0:
+            raise CodegenError("STRIDED_SLICE with a zero stride")
+        b = None if o.get("BeginMask", 0) >> d & 1 else int(begin[d])
+        if o.get("ShrinkAxisMask", 0) >> d & 1:
+            start = (b or 0) + (dim if (b or 0) < 0 else 0)
+            if not 0 <= start < dim:
+                raise CodegenError(f"STRIDED_SLICE shrinks axis {d} at {b}, outside its {dim} elements")
+            axes.append((start, 1, 1, False))
+            continue
+        e = None if o.get("EndMask", 0) >> d & 1 else int(end[d])
+        if o.get("Offset", False) and e is not None:
+            e = (b or 0) + e
+        start, stop, step = slice(b, e, stride).indices(dim)
+        axes.append((start, step, len(range(start, stop, step)), True))
+    return _strided_copy(op, qm, axes)
+
+
+def slice_(op, qm):
+    """SLICE: begin and size constant, size -1 for the rest of the axis."""
+    x = qm.tensors[op.inputs[0]]
+    begin = np.asarray(_const_data(op, qm, 1, "begin"), np.int64).reshape(-1)
+    size = np.asarray(_const_data(op, qm, 2, "size"), np.int64).reshape(-1)
+    if not len(begin) == len(size) == len(x.shape):
+        raise CodegenError(f"SLICE with begin/size of lengths {len(begin)}/{len(size)} on a rank-{len(x.shape)} input")
+    axes = []
+    for d, dim in enumerate(x.shape):
+        b, n = int(begin[d]), int(size[d])
+        n = dim - b if n == -1 else n
+        if b < 0 or n < 0 or b + n > dim:
+            raise CodegenError(f"SLICE of {n} elements from {b} on axis {d} of {dim}")
+        axes.append((b, 1, n, True))
+    return _strided_copy(op, qm, axes)
+
+
 KERNELS = {
     "CONV_2D": conv2d,
     "DEPTHWISE_CONV_2D": depthwise_conv2d,
@@ -595,6 +675,8 @@ KERNELS = {
     "SUM": lambda op, qm: reduce(op, qm, "sum"),
     "REDUCE_MAX": lambda op, qm: reduce(op, qm, "max"),
     "REDUCE_MIN": lambda op, qm: reduce(op, qm, "min"),
+    "STRIDED_SLICE": strided_slice,
+    "SLICE": slice_,
 }
 
 # The types of an operator's non-constant inputs and outputs each kernel
