@@ -237,3 +237,36 @@ def test_strided_slice_offset(tmp_path):
                          [(n, v.shape, I32, None, v) for n, v in consts],
                          (sliced(shape, begin, end, strides, offset=True), I8, q(0.1, 3)),
                          ("StridedSliceOptions", {"Offset": True}), version=2))
+
+
+# ---------------------------------------------------------------- RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU
+
+ACT_QUANT = [((0.05, -128), (0.03, -128)), ((0.1, 127), (0.02, 0)), ((0.02, 3), (0.05, -100)), ((0.2, -5), (0.2, -5))]
+
+
+@pytest.mark.parametrize("code", [OP.RELU, OP.RELU6, OP.RELU_N1_TO_1])
+@pytest.mark.parametrize("qin,qout", ACT_QUANT)
+def test_relu(tmp_path, code, qin, qout):
+    shape = (1, 4, 4, 16)  # 256 values: every int8 input is likely among them
+    version = 1 if code == OP.RELU_N1_TO_1 else 2  # TFLite registers RELU_N1_TO_1 at version 1 only
+    run(tmp_path, one_op(code, [("x", shape, I8, q(*qin), None)], (shape, I8, q(*qout)), version=version))
+
+
+@pytest.mark.parametrize("alpha", [0.2, 0.01, 1.7])
+@pytest.mark.parametrize("qin,qout", ACT_QUANT[:3])
+def test_leaky_relu(tmp_path, alpha, qin, qout):
+    shape = (2, 300)
+    run(tmp_path, one_op(OP.LEAKY_RELU, [("x", shape, I8, q(*qin), None)], (shape, I8, q(*qout)),
+                         ("LeakyReluOptions", {"Alpha": alpha}), version=2))
+
+
+# ---------------------------------------------------------------- MAXIMUM, MINIMUM
+
+
+@pytest.mark.parametrize("code", [OP.MAXIMUM, OP.MINIMUM])
+@pytest.mark.parametrize("sa,sb", [((2, 3, 4), (2, 3, 4)), ((1, 4, 4, 3), (3,)), ((3, 1, 5), (1, 4, 1)), ((6,), ())])
+def test_maximum_minimum(tmp_path, code, sa, sb):
+    out = np.broadcast_shapes(sa, sb)
+    qq = q(0.05, -128)
+    b = ("b", sb, I8, qq, None) if sb else ("b", sb, I8, qq, np.array(-7, np.int8))  # a scalar constant
+    run(tmp_path, one_op(code, [("a", sa, I8, qq, None), b], (out, I8, qq), ("MaximumMinimumOptions", {}), version=2))

@@ -648,6 +648,85 @@ def slice_(op, qm):
     return _strided_copy(op, qm, axes)
 
 
+def relu(op, qm, lo_real, hi_real):
+    """RELU, RELU6, RELU_N1_TO_1 (activations.cc QuantizedReluX): requantize
+    by in_scale / out_scale (a float32 quotient), then clamp to the range's
+    quantized ends, each round(limit / out_scale) in float32."""
+    from tvm import te
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    size = int(np.prod(y.shape))
+    m, s = quant.quantize_multiplier(float(np.float32(x.scale) / np.float32(y.scale)))
+
+    def q(f):
+        return y.zero_point + int(quant.tflite_round(float(np.float32(f) / np.float32(y.scale))))
+
+    lo = max(-128, q(lo_real))
+    hi = 127 if hi_real is None else min(127, q(hi_real))
+
+    def compute(X):
+        return te.compute((size,), lambda i: quant.clamp(quant.multiply_by_quantized_multiplier(
+            X[i].astype(I32) - x.zero_point, m, s) + y.zero_point, lo, hi).astype("int8"), name="out")
+
+    return Kernel([("view", x.index, (size,))], (size,), "int8", compute)
+
+
+def leaky_relu(op, qm):
+    """LEAKY_RELU (reference_ops::QuantizeLeakyRelu): two multipliers,
+    in_scale / out_scale for x >= zero point and in_scale * alpha / out_scale
+    below, each a float32 expression as TFLite's Prepare computes it."""
+    from tvm import te, tirx
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    size = int(np.prod(y.shape))
+    f32 = np.float32
+    alpha = f32(op.options.get("Alpha", 0.2))
+    ma, sa = quant.quantize_multiplier(float(f32(f32(x.scale) * alpha) / f32(y.scale)))
+    mi, si = quant.quantize_multiplier(float(f32(x.scale) / f32(y.scale)))
+
+    def compute(X):
+        v = te.compute((size,), lambda i: X[i].astype(I32) - x.zero_point, name="stage_a")
+
+        def f(i):
+            pos = quant.multiply_by_quantized_multiplier(v[i], mi, si)
+            neg = quant.multiply_by_quantized_multiplier(v[i], ma, sa)
+            return quant.clamp(tirx.Select(v[i] >= 0, pos, neg) + y.zero_point, -128, 127).astype("int8")
+
+        return te.compute((size,), f, name="out")
+
+    return Kernel([("view", x.index, (size,))], (size,), "int8", compute)
+
+
+def maximum_minimum(op, qm, kind):
+    """MAXIMUM and MINIMUM (reference_ops::MaximumMinimumBroadcastSlow): the
+    raw values compared, numpy broadcasting; TFLite does not requantize."""
+    from tvm import te, tirx
+
+    a, b, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
+    for t in (a, b):
+        if t.quantized and y.quantized and (t.scale != y.scale or t.zero_point != y.zero_point):
+            raise CodegenError(f"{op.name} with different input and output quantization")
+    shape = tuple(y.shape) or (1,)
+    rank = len(shape)
+
+    def bcast(t):
+        ts = (1,) * (rank - len(t.shape)) + tuple(t.shape)
+        if any(d not in (1, n) for d, n in zip(ts, shape)):
+            raise CodegenError(f"{op.name} cannot broadcast {t.shape} to {y.shape}")
+        return ts
+
+    sa, sb = bcast(a), bcast(b)
+
+    def compute(A, B):
+        def load(X, ts, idx):
+            return X(*[0 if d == 1 else i for d, i in zip(ts, idx)])
+
+        pick = tirx.max if kind == "max" else tirx.min
+        return te.compute(shape, lambda *idx: pick(load(A, sa, idx), load(B, sb, idx)), name="out")
+
+    return Kernel([("view", a.index, sa), ("view", b.index, sb)], shape, y.dtype, compute)
+
+
 KERNELS = {
     "CONV_2D": conv2d,
     "DEPTHWISE_CONV_2D": depthwise_conv2d,
@@ -677,6 +756,12 @@ KERNELS = {
     "REDUCE_MIN": lambda op, qm: reduce(op, qm, "min"),
     "STRIDED_SLICE": strided_slice,
     "SLICE": slice_,
+    "RELU": lambda op, qm: relu(op, qm, 0.0, None),
+    "RELU6": lambda op, qm: relu(op, qm, 0.0, 6.0),
+    "RELU_N1_TO_1": lambda op, qm: relu(op, qm, -1.0, 1.0),
+    "LEAKY_RELU": leaky_relu,
+    "MAXIMUM": lambda op, qm: maximum_minimum(op, qm, "max"),
+    "MINIMUM": lambda op, qm: maximum_minimum(op, qm, "min"),
 }
 
 # The types of an operator's non-constant inputs and outputs each kernel
