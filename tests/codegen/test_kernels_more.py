@@ -270,3 +270,13 @@ def test_maximum_minimum(tmp_path, code, sa, sb):
     qq = q(0.05, -128)
     b = ("b", sb, I8, qq, None) if sb else ("b", sb, I8, qq, np.array(-7, np.int8))  # a scalar constant
     run(tmp_path, one_op(code, [("a", sa, I8, qq, None), b], (out, I8, qq), ("MaximumMinimumOptions", {}), version=2))
+
+
+# ---------------------------------------------------------------- HARD_SWISH
+
+
+@pytest.mark.parametrize("qin,qout", [((0.05, -128), (0.03, -128)), ((0.1, 127), (0.02, 0)), ((0.02, 3), (0.05, -100)),
+                                      ((0.5, -5), (0.3, -20)), ((0.004, 0), (0.001, 10))])
+def test_hard_swish(tmp_path, qin, qout):
+    shape = (1, 8, 8, 8)  # 512 values: most int8 inputs are among them
+    run(tmp_path, one_op(OP.HARD_SWISH, [("x", shape, I8, q(*qin), None)], (shape, I8, q(*qout))))

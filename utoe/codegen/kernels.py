@@ -727,6 +727,91 @@ def maximum_minimum(op, qm, kind):
     return Kernel([("view", a.index, sa), ("view", b.index, sb)], shape, y.dtype, compute)
 
 
+def _table(op, qm, table):
+    """An int8 -> int8 operator as a 256-entry table indexed by the input's
+    byte (table[v & 255] for input v), computed at codegen time."""
+    from tvm import te
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    size = int(np.prod(y.shape))
+
+    def compute(X, T):
+        return te.compute((size,), lambda i: T[X[i].astype(I32) & 255], name="out")
+
+    return Kernel([("view", x.index, (size,)), ("param", "lut", np.asarray(table, np.int8))], (size,), "int8", compute)
+
+
+def _i16(v):
+    """v wrapped to int16, as a C assignment to int16_t does."""
+    return (int(v) + 32768) % 65536 - 32768
+
+
+def _srdhm16(a, b):
+    """gemmlowp::SaturatingRoundingDoublingHighMul on int16."""
+    if a == b == -32768:
+        return 32767
+    ab = a * b
+    nudge = (1 << 14) if ab >= 0 else 1 - (1 << 14)
+    return _i16(_cdiv(ab + nudge, 1 << 15))
+
+
+def _cdiv(a, b):
+    """C's integer division: truncates toward zero."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def _rdbpot(x, exponent):
+    """gemmlowp::RoundingDivideByPOT on an integer."""
+    mask = (1 << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> exponent) + (1 if remainder > threshold else 0)
+
+
+def _sat_left_shift16(v, amount):
+    return max(-32768, min(32767, v * (1 << amount)))
+
+
+def _downscale16(m):
+    """DownScaleInt32ToInt16Multiplier."""
+    if m >= (2**31 - 1) - (1 << 15):
+        return 32767
+    return (m + (1 << 15)) >> 16
+
+
+def hard_swish(op, qm):
+    """HARD_SWISH (reference_ops::HardSwish, int8): TFLite's int16
+    fixed-point pipeline, with HardSwishPrepare's float32 multipliers cut to
+    16 bits, evaluated here for each of the 256 inputs into a table."""
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    f32 = np.float32
+    hires = f32(f32(1.0 / 128.0) * f32(x.scale))
+    om, oe = quant.quantize_multiplier(float(f32(hires / f32(y.scale))))
+    rm, re_ = quant.quantize_multiplier(float(f32(hires / f32(3.0 / 32768.0))))
+    if oe > 0:
+        raise CodegenError("HARD_SWISH with an output multiplier above 1 (TFLite refuses it too)")
+    om16, rm16 = _downscale16(om), _downscale16(rm)
+    table = np.zeros(256, np.int8)
+    for v in range(-128, 128):
+        iv = _i16(v - x.zero_point)
+        hires_v = _i16(iv * (1 << 7))
+        pre_out = _srdhm16(hires_v, om16)
+        r = hires_v
+        if re_ > 0:
+            r = _sat_left_shift16(r, re_ - 1)
+        r = _srdhm16(r, rm16)
+        if re_ > 0:
+            r = _sat_left_shift16(r, 1)
+        if re_ < 0:
+            r = _rdbpot(r, -re_)
+        r = _i16((r + (1 << 15)) >> 1)
+        pre = 32767 if r == pre_out == -32768 else _i16(_cdiv(r * pre_out, 1 << 15))
+        out = _i16(_rdbpot(pre, -oe) + y.zero_point)
+        table[v & 255] = max(-128, min(127, out))
+    return _table(op, qm, table)
+
+
 KERNELS = {
     "CONV_2D": conv2d,
     "DEPTHWISE_CONV_2D": depthwise_conv2d,
@@ -762,6 +847,7 @@ KERNELS = {
     "LEAKY_RELU": leaky_relu,
     "MAXIMUM": lambda op, qm: maximum_minimum(op, qm, "max"),
     "MINIMUM": lambda op, qm: maximum_minimum(op, qm, "min"),
+    "HARD_SWISH": hard_swish,
 }
 
 # The types of an operator's non-constant inputs and outputs each kernel
