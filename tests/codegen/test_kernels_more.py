@@ -280,3 +280,31 @@ def test_maximum_minimum(tmp_path, code, sa, sb):
 def test_hard_swish(tmp_path, qin, qout):
     shape = (1, 8, 8, 8)  # 512 values: most int8 inputs are among them
     run(tmp_path, one_op(OP.HARD_SWISH, [("x", shape, I8, q(*qin), None)], (shape, I8, q(*qout))))
+
+
+# ---------------------------------------------------------------- GATHER
+
+
+@pytest.mark.parametrize("shape,axis,indices", [((10, 4), 0, [3, 0, 9, 3]),
+                                                ((2, 5, 3), 1, [[4, 0], [1, 1], [2, 3]]),
+                                                ((3, 6), -1, [5]),
+                                                ((4, 3, 2), 2, 1)])  # a scalar index drops the axis
+def test_gather(tmp_path, shape, axis, indices):
+    idx = np.array(indices, np.int32)
+    a = axis % len(shape)
+    out = shape[:a] + idx.shape + shape[a + 1:]
+    qq = q(0.05, -128)
+    run(tmp_path, one_op(OP.GATHER, [("x", shape, I8, qq, None), ("idx", idx.shape, I32, None, idx)], (out, I8, qq),
+                         ("GatherOptions", {"Axis": axis}), version=2))
+
+
+def test_gather_variable_indices_refused(tmp_path):
+    from utoe.errors import CodegenError
+
+    path = tmp_path / "g.tflite"
+    qq = q(0.05, 0)
+    path.write_bytes(one_op(OP.GATHER, [("x", (5, 2), I8, qq, None), ("idx", (3,), I32, None, None)], ((3, 2), I8, qq),
+                            ("GatherOptions", {"Axis": 0}), version=2))
+    with pytest.raises(CodegenError, match=r"g.tflite: GATHER \(operator #0: int8, int32 -> int8\): no integer kernel "
+                                           r"for these types"):
+        generate(str(path), str(tmp_path / "out"), "g")

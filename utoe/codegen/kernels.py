@@ -812,6 +812,42 @@ def hard_swish(op, qm):
     return _table(op, qm, table)
 
 
+def gather(op, qm):
+    """GATHER (reference_ops::Gather): slices of the int8 params along axis,
+    picked by constant int32/int64 indices; batch_dims 0. Non-constant
+    indices are refused: TFLite fails on an out-of-range index at run time,
+    which a kernel without error reporting cannot do."""
+    from tvm import te
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    indices = np.asarray(_const_data(op, qm, 1, "indices"))
+    if op.options.get("BatchDims", 0):
+        raise CodegenError("GATHER with batch_dims")
+    axis = _axis(op.options.get("Axis", 0), len(x.shape))
+    if indices.size and (indices.min() < 0 or indices.max() >= x.shape[axis]):
+        raise CodegenError(f"GATHER index outside axis {axis}'s {x.shape[axis]} elements")
+    ri = indices.ndim
+    out_shape = tuple(x.shape[:axis]) + tuple(indices.shape) + tuple(x.shape[axis + 1:])
+    if int(np.prod(out_shape)) != int(np.prod(y.shape)):
+        raise CodegenError(f"output shape {y.shape}, but gathering gives {out_shape}")
+    shape = out_shape or (1,)
+    flat = np.ascontiguousarray(indices.reshape(-1).astype(np.int32))
+
+    def compute(X, IDX):
+        def f(*o):
+            if not out_shape:
+                o = ()
+            pos = 0
+            for k in range(ri):  # row-major position in the indices tensor
+                pos = pos * indices.shape[k] + o[axis + k]
+            src = tuple(o[:axis]) + (IDX[pos],) + tuple(o[axis + ri:])
+            return X(*src)
+
+        return te.compute(shape, f, name="out")
+
+    return Kernel([("tensor", x.index), ("param", "indices", flat)], shape, y.dtype, compute)
+
+
 KERNELS = {
     "CONV_2D": conv2d,
     "DEPTHWISE_CONV_2D": depthwise_conv2d,
@@ -848,6 +884,7 @@ KERNELS = {
     "MAXIMUM": lambda op, qm: maximum_minimum(op, qm, "max"),
     "MINIMUM": lambda op, qm: maximum_minimum(op, qm, "min"),
     "HARD_SWISH": hard_swish,
+    "GATHER": gather,
 }
 
 # The types of an operator's non-constant inputs and outputs each kernel
