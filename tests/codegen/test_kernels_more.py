@@ -308,3 +308,17 @@ def test_gather_variable_indices_refused(tmp_path):
     with pytest.raises(CodegenError, match=r"g.tflite: GATHER \(operator #0: int8, int32 -> int8\): no integer kernel "
                                            r"for these types"):
         generate(str(path), str(tmp_path / "out"), "g")
+
+
+# ---------------------------------------------------------------- PRELU
+
+
+@pytest.mark.parametrize("shape,ashape,qin,qa,qout", [
+    ((1, 4, 4, 8), (1, 1, 8), (0.05, -128), (0.01, 0), (0.03, -128)),  # per-channel alphas, as converters write them
+    ((2, 3, 5), (3, 5), (0.1, 127), (0.004, -20), (0.02, 0)),
+    ((1, 6, 6, 3), (3,), (0.02, 3), (0.05, 127), (0.05, -100)),  # alphas near -6 and up: saturation
+])
+def test_prelu(tmp_path, shape, ashape, qin, qa, qout):
+    alpha = np.random.default_rng(len(shape) + ashape[-1]).integers(-128, 128, ashape).astype(np.int8)
+    run(tmp_path, one_op(OP.PRELU, [("x", shape, I8, q(*qin), None), ("alpha", ashape, I8, q(*qa), alpha)],
+                         (shape, I8, q(*qout))))

@@ -707,15 +707,7 @@ def maximum_minimum(op, qm, kind):
         if t.quantized and y.quantized and (t.scale != y.scale or t.zero_point != y.zero_point):
             raise CodegenError(f"{op.name} with different input and output quantization")
     shape = tuple(y.shape) or (1,)
-    rank = len(shape)
-
-    def bcast(t):
-        ts = (1,) * (rank - len(t.shape)) + tuple(t.shape)
-        if any(d not in (1, n) for d, n in zip(ts, shape)):
-            raise CodegenError(f"{op.name} cannot broadcast {t.shape} to {y.shape}")
-        return ts
-
-    sa, sb = bcast(a), bcast(b)
+    sa, sb = (_broadcast_shape(op, t, shape) for t in (a, b))
 
     def compute(A, B):
         def load(X, ts, idx):
@@ -848,6 +840,48 @@ def gather(op, qm):
     return Kernel([("tensor", x.index), ("param", "indices", flat)], shape, y.dtype, compute)
 
 
+def prelu(op, qm):
+    """PRELU (reference_ops::BroadcastPrelu4DSlow, int8): x - zx >= 0 is
+    requantized by in_scale / out_scale, below it (x - zx) * (alpha - za) by
+    in_scale * alpha_scale / out_scale (float32 quotients, as PreluPrepare
+    computes them); alpha broadcasts against the input, numpy-style."""
+    from tvm import te, tirx
+
+    x, al, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
+    if not al.quantized or len(al.scales) > 1:
+        raise CodegenError("PRELU with an alpha that is not per-tensor quantized")
+    f32 = np.float32
+    m1, s1 = quant.quantize_multiplier(float(f32(x.scale) / f32(y.scale)))
+    m2, s2 = quant.quantize_multiplier(float(f32(f32(x.scale) * f32(al.scale)) / f32(y.scale)))
+    shape = tuple(y.shape) or (1,)
+    sx, sa = (_broadcast_shape(op, t, shape) for t in (x, al))
+
+    def compute(X, A):
+        def load(T, ts, idx):
+            return T(*[0 if d == 1 else i for d, i in zip(ts, idx)])
+
+        v = te.compute(shape, lambda *i: load(X, sx, i).astype(I32) - x.zero_point, name="stage_a")
+        p = te.compute(shape, lambda *i: v(*i) * (load(A, sa, i).astype(I32) - al.zero_point), name="stage_b")
+
+        def f(*i):
+            pos = quant.multiply_by_quantized_multiplier(v(*i), m1, s1)
+            neg = quant.multiply_by_quantized_multiplier(p(*i), m2, s2)
+            return quant.clamp(tirx.Select(v(*i) >= 0, pos, neg) + y.zero_point, -128, 127).astype("int8")
+
+        return te.compute(shape, f, name="out")
+
+    return Kernel([("view", x.index, sx), ("view", al.index, sa)], shape, "int8", compute)
+
+
+def _broadcast_shape(op, t, shape):
+    """t's shape left-padded with 1s to shape's rank; a CodegenError unless
+    it broadcasts to shape."""
+    ts = (1,) * (len(shape) - len(t.shape)) + tuple(t.shape)
+    if len(ts) != len(shape) or any(d not in (1, n) for d, n in zip(ts, shape)):
+        raise CodegenError(f"{op.name} cannot broadcast {t.shape} to {shape}")
+    return ts
+
+
 KERNELS = {
     "CONV_2D": conv2d,
     "DEPTHWISE_CONV_2D": depthwise_conv2d,
@@ -885,6 +919,7 @@ KERNELS = {
     "MINIMUM": lambda op, qm: maximum_minimum(op, qm, "min"),
     "HARD_SWISH": hard_swish,
     "GATHER": gather,
+    "PRELU": prelu,
 }
 
 # The types of an operator's non-constant inputs and outputs each kernel
