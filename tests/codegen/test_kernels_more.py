@@ -28,6 +28,12 @@ finally:
 I8, I32 = TensorType.INT8, TensorType.INT32
 
 
+def slow_after(n, cases):
+    """The first n cases run by default, the rest only with -m slow."""
+    return [c if i < n else pytest.param(*(c if isinstance(c, tuple) else (c,)), marks=pytest.mark.slow)
+            for i, c in enumerate(cases)]
+
+
 def q(scale, zp):
     return Quantization([scale], [zp])
 
@@ -94,7 +100,7 @@ def test_pad(tmp_path, shape, pads, quant):
                          (out, I8, q(*quant)), ("PadOptions", {}), version=2))
 
 
-@pytest.mark.parametrize("value", [-128, 127, 3])
+@pytest.mark.parametrize("value", slow_after(2, [-128, 127, 3]))
 def test_padv2(tmp_path, value):
     shape, pads, quant = (1, 3, 4, 2), [[0, 0], [2, 1], [0, 2], [1, 0]], (0.07, -20)
     out = tuple(d + a + b for d, (a, b) in zip(shape, pads))
@@ -130,7 +136,7 @@ MEAN_CASES = [
 ]
 
 
-@pytest.mark.parametrize("shape,axes,keep,qin,qout", MEAN_CASES)
+@pytest.mark.parametrize("shape,axes,keep,qin,qout", slow_after(4, MEAN_CASES))
 def test_mean(tmp_path, shape, axes, keep, qin, qout):
     run(tmp_path, reduce_model(OP.MEAN, shape, axes, keep, qin, qout))
 
@@ -245,7 +251,7 @@ ACT_QUANT = [((0.05, -128), (0.03, -128)), ((0.1, 127), (0.02, 0)), ((0.02, 3), 
 
 
 @pytest.mark.parametrize("code", [OP.RELU, OP.RELU6, OP.RELU_N1_TO_1])
-@pytest.mark.parametrize("qin,qout", ACT_QUANT)
+@pytest.mark.parametrize("qin,qout", slow_after(2, ACT_QUANT))
 def test_relu(tmp_path, code, qin, qout):
     shape = (1, 4, 4, 16)  # 256 values: every int8 input is likely among them
     version = 1 if code == OP.RELU_N1_TO_1 else 2  # TFLite registers RELU_N1_TO_1 at version 1 only
@@ -253,7 +259,7 @@ def test_relu(tmp_path, code, qin, qout):
 
 
 @pytest.mark.parametrize("alpha", [0.2, 0.01, 1.7])
-@pytest.mark.parametrize("qin,qout", ACT_QUANT[:3])
+@pytest.mark.parametrize("qin,qout", slow_after(1, ACT_QUANT[:3]))
 def test_leaky_relu(tmp_path, alpha, qin, qout):
     shape = (2, 300)
     run(tmp_path, one_op(OP.LEAKY_RELU, [("x", shape, I8, q(*qin), None)], (shape, I8, q(*qout)),
@@ -264,7 +270,8 @@ def test_leaky_relu(tmp_path, alpha, qin, qout):
 
 
 @pytest.mark.parametrize("code", [OP.MAXIMUM, OP.MINIMUM])
-@pytest.mark.parametrize("sa,sb", [((2, 3, 4), (2, 3, 4)), ((1, 4, 4, 3), (3,)), ((3, 1, 5), (1, 4, 1)), ((6,), ())])
+@pytest.mark.parametrize("sa,sb", slow_after(2, [((2, 3, 4), (2, 3, 4)), ((3, 1, 5), (1, 4, 1)), ((1, 4, 4, 3), (3,)),
+                                                  ((6,), ())]))
 def test_maximum_minimum(tmp_path, code, sa, sb):
     out = np.broadcast_shapes(sa, sb)
     qq = q(0.05, -128)
@@ -275,8 +282,9 @@ def test_maximum_minimum(tmp_path, code, sa, sb):
 # ---------------------------------------------------------------- HARD_SWISH
 
 
-@pytest.mark.parametrize("qin,qout", [((0.05, -128), (0.03, -128)), ((0.1, 127), (0.02, 0)), ((0.02, 3), (0.05, -100)),
-                                      ((0.5, -5), (0.3, -20)), ((0.004, 0), (0.001, 10))])
+@pytest.mark.parametrize("qin,qout", slow_after(3, [((0.05, -128), (0.03, -128)), ((0.5, -5), (0.3, -20)),
+                                                     ((0.004, 0), (0.001, 10)),  # reluish exponent > 0 and < 0
+                                                     ((0.1, 127), (0.02, 0)), ((0.02, 3), (0.05, -100))]))
 def test_hard_swish(tmp_path, qin, qout):
     shape = (1, 8, 8, 8)  # 512 values: most int8 inputs are among them
     run(tmp_path, one_op(OP.HARD_SWISH, [("x", shape, I8, q(*qin), None)], (shape, I8, q(*qout))))
