@@ -330,3 +330,15 @@ def test_prelu(tmp_path, shape, ashape, qin, qa, qout):
     alpha = np.random.default_rng(len(shape) + ashape[-1]).integers(-128, 128, ashape).astype(np.int8)
     run(tmp_path, one_op(OP.PRELU, [("x", shape, I8, q(*qin), None), ("alpha", ashape, I8, q(*qa), alpha)],
                          (shape, I8, q(*qout))))
+
+
+def test_float_model_on_the_integer_path_refused_by_type(tmp_path):
+    from utoe.errors import CodegenError
+
+    path = tmp_path / "f.tflite"
+    path.write_bytes(one_op(OP.RELU, [("x", (1, 4), TensorType.FLOAT32, None, None)], ((1, 4), TensorType.FLOAT32, None)))
+    with pytest.raises(CodegenError, match=r"RELU \(operator #0: float32 -> float32\): no integer kernel for these "
+                                           r"types \(utoe's takes int8 -> int8\)"):
+        generate(str(path), str(tmp_path / "out"), "f", {"importer": "utoe"})
+    meta = generate(str(path), str(tmp_path / "out"), "f")  # auto: a float model goes to TVM
+    assert meta["options"]["importer_used"] == "tvm-relax"
