@@ -342,3 +342,54 @@ def test_float_model_on_the_integer_path_refused_by_type(tmp_path):
         generate(str(path), str(tmp_path / "out"), "f", {"importer": "utoe"})
     meta = generate(str(path), str(tmp_path / "out"), "f")  # auto: a float model goes to TVM
     assert meta["options"]["importer_used"] == "tvm-relax"
+
+
+# ---------------------------------------------------------------- together
+
+
+def test_mobilenet_v2_style_chain(tmp_path):
+    """The new kernels in one graph, as a MobileNet-v2 style stem and head
+    uses them: PAD (bottom/right) -> CONV_2D stride 2 VALID with RELU6 ->
+    HARD_SWISH -> MEAN over H, W -> GATHER; every operator's output is
+    compared, not only the last."""
+    rng = np.random.default_rng(7)
+    m = Model("utoe test: chain")
+    qx, qc, qh, qm = q(0.05, -128), q(0.04, -128), q(0.03, -20), q(0.02, -5)
+    x = m.tensor("x", (1, 8, 8, 3), I8, quantization=qx)
+    pads = np.array([[0, 0], [0, 1], [0, 1], [0, 0]], np.int32)
+    p = m.tensor("pads", pads.shape, I32, data=pads)
+    xp = m.tensor("padded", (1, 9, 9, 3), I8, quantization=qx)
+    m.operator(OP.PAD, [x, p], [xp], version=2, options=("PadOptions", {}))
+    w_scales = [float(s) for s in rng.uniform(0.002, 0.01, 8)]
+    w = m.tensor("w", (8, 3, 3, 3), I8, data=rng.integers(-127, 128, (8, 3, 3, 3)).astype(np.int8),
+                 quantization=Quantization(w_scales, [0] * 8, axis=0))
+    b = m.tensor("b", (8,), I32, data=rng.integers(-2000, 2000, 8).astype(np.int32),
+                 quantization=Quantization([float(np.float32(0.05) * np.float32(s)) for s in w_scales], [0] * 8))
+    c = m.tensor("conv", (1, 4, 4, 8), I8, quantization=qc)
+    m.operator(OP.CONV_2D, [xp, w, b], [c], version=3,
+               options=("Conv2DOptions", {"Padding": 1, "StrideW": 2, "StrideH": 2, "FusedActivationFunction": 3,
+                                          "DilationWFactor": 1, "DilationHFactor": 1}))
+    h = m.tensor("hswish", (1, 4, 4, 8), I8, quantization=qh)
+    m.operator(OP.HARD_SWISH, [c], [h])
+    axes = np.array([1, 2], np.int32)
+    ax = m.tensor("axes", (2,), I32, data=axes)
+    mean = m.tensor("mean", (1, 8), I8, quantization=qm)
+    m.operator(OP.MEAN, [h, ax], [mean], version=2, options=("ReducerOptions", {"KeepDims": False}))
+    idx = np.array([7, 0, 3], np.int32)
+    it = m.tensor("idx", (3,), I32, data=idx)
+    y = m.tensor("y", (1, 3), I8, quantization=qm)
+    m.operator(OP.GATHER, [mean, it], [y], version=2, options=("GatherOptions", {"Axis": 1}))
+    m.io([x], [y])
+    m.signature("serving_default", {"x": x}, {"y": y})
+    path = tmp_path / "chain.tflite"
+    path.write_bytes(m.serialize())
+    from utoe.diagnose import first_divergence
+
+    meta = generate(str(path), str(tmp_path / "cg"), "chain")
+    assert meta["options"]["importer_used"] == "utoe-integer"
+    assert [op["name"].rsplit("_", 1)[0] for op in meta["operators"]] == ["pad", "conv_2d", "hard_swish", "mean",
+                                                                          "gather"]
+    for seed in (1, 2, 3):
+        assert first_divergence(boards.get("native"), str(tmp_path / "cg"), meta, seed) is None
+    (tmp_path / "again").mkdir()
+    run(tmp_path / "again", path.read_bytes(), seeds=(4,))
