@@ -133,6 +133,7 @@ MEAN_CASES = [
     ((3, 5, 4), [-1], False, (0.3, 127), (0.01, -128)),  # saturates
     ((4, 6), [0, 1], False, (0.05, 10), (0.04, -3)),  # all axes: a scalar
     ((2, 3, 4, 5), [0, 2], True, (0.07, -50), (0.03, 20)),
+    ((2, 5, 4), [1, -2, 1], False, (0.05, -3), (0.04, 6)),  # one axis three times: reduced once
 ]
 
 
@@ -233,6 +234,15 @@ def test_slice(tmp_path, shape, begin, size, quant):
     run(tmp_path, one_op(OP.SLICE, [("x", shape, I8, q(*quant), None), ("begin", b.shape, I32, None, b),
                                     ("size", s.shape, I32, None, s)], (out, I8, q(*quant)), ("SliceOptions", {}),
                          version=2))
+
+
+def test_strided_slice_short_begin(tmp_path):
+    """begin/end/strides shorter than the rank: the last axes are whole."""
+    shape, begin, end, strides = (3, 6, 4), [1, 1], [3, 5], [1, 2]
+    consts = [(n, np.array(v, np.int32)) for n, v in (("begin", begin), ("end", end), ("strides", strides))]
+    run(tmp_path, one_op(OP.STRIDED_SLICE, [("x", shape, I8, q(0.1, 3), None)] +
+                         [(n, v.shape, I32, None, v) for n, v in consts],
+                         (np.zeros(shape)[1:3, 1:5:2].shape, I8, q(0.1, 3)), ("StridedSliceOptions", {}), version=2))
 
 
 def test_strided_slice_offset(tmp_path):
