@@ -403,3 +403,27 @@ def test_mobilenet_v2_style_chain(tmp_path):
         assert first_divergence(boards.get("native"), str(tmp_path / "cg"), meta, seed) is None
     (tmp_path / "again").mkdir()
     run(tmp_path / "again", path.read_bytes(), seeds=(4,))
+
+
+# ---------------------------------------------------------------- SQUEEZE, EXPAND_DIMS, DEPTH_TO_SPACE, SPACE_TO_DEPTH
+
+
+def test_squeeze_expand_dims(tmp_path):
+    qq = q(0.05, 127)
+    run(tmp_path, one_op(OP.SQUEEZE, [("x", (1, 3, 1, 4), I8, qq, None)], ((3, 4), I8, qq),
+                         ("SqueezeOptions", {})))
+    (tmp_path / "e").mkdir()
+    axis = np.array([1], np.int32)
+    run(tmp_path / "e", one_op(OP.EXPAND_DIMS, [("x", (3, 4), I8, qq, None), ("axis", (1,), I32, None, axis)],
+                               ((3, 1, 4), I8, qq)))
+
+
+@pytest.mark.parametrize("to_space,shape,bs", [(True, (1, 3, 4, 8), 2), (False, (2, 6, 4, 3), 2),
+                                               (True, (1, 2, 2, 18), 3)])
+def test_depth_space(tmp_path, to_space, shape, bs):
+    n, h, w, c = shape
+    out = (n, h * bs, w * bs, c // (bs * bs)) if to_space else (n, h // bs, w // bs, c * bs * bs)
+    code, table = (OP.DEPTH_TO_SPACE, "DepthToSpaceOptions") if to_space else (OP.SPACE_TO_DEPTH, "SpaceToDepthOptions")
+    qq = q(0.05, -128)
+    version = 1 if to_space else 2  # BUILTIN_REF registers DEPTH_TO_SPACE at version 1 only
+    run(tmp_path, one_op(code, [("x", shape, I8, qq, None)], (out, I8, qq), (table, {"BlockSize": bs}), version=version))

@@ -882,6 +882,33 @@ def _broadcast_shape(op, t, shape):
     return ts
 
 
+def depth_space(op, qm, to_space):
+    """DEPTH_TO_SPACE and SPACE_TO_DEPTH (NHWC, reference_ops): a copy with
+    the block's pixels moved to or from the channels, TFLite's order."""
+    from tvm import te
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    bs = int(op.options.get("BlockSize", 0))
+    if bs < 1 or len(x.shape) != 4:
+        raise CodegenError(f"{op.name} with block size {bs} on shape {x.shape}")
+    if x.quantized and y.quantized and (x.scale != y.scale or x.zero_point != y.zero_point):
+        raise CodegenError(f"{op.name} with different input and output quantization")
+    n, h, w, c = x.shape
+    want = (n, h * bs, w * bs, c // (bs * bs)) if to_space else (n, h // bs, w // bs, c * bs * bs)
+    if tuple(y.shape) != want:
+        raise CodegenError(f"output shape {y.shape}, expected {want}")
+    oc, ic = want[3], c
+
+    def compute(X):
+        if to_space:
+            f = lambda b, i, j, d: X[b, i // bs, j // bs, ((i % bs) * bs + j % bs) * oc + d]  # noqa: E731
+        else:
+            f = lambda b, i, j, d: X[b, i * bs + (d // ic) // bs, j * bs + (d // ic) % bs, d % ic]  # noqa: E731
+        return te.compute(want, f, name="out")
+
+    return Kernel([("tensor", x.index)], want, y.dtype, compute)
+
+
 KERNELS = {
     "CONV_2D": conv2d,
     "DEPTHWISE_CONV_2D": depthwise_conv2d,
@@ -920,6 +947,10 @@ KERNELS = {
     "HARD_SWISH": hard_swish,
     "GATHER": gather,
     "PRELU": prelu,
+    "SQUEEZE": reshape,
+    "EXPAND_DIMS": reshape,
+    "DEPTH_TO_SPACE": lambda op, qm: depth_space(op, qm, True),
+    "SPACE_TO_DEPTH": lambda op, qm: depth_space(op, qm, False),
 }
 
 # The types of an operator's non-constant inputs and outputs each kernel

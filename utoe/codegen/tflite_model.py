@@ -67,7 +67,8 @@ def _options(op, name):
         "SPLIT_V": "SplitVOptions", "UNPACK": "UnpackOptions", "PACK": "PackOptions",
         "CONCATENATION": "ConcatenationOptions", "MEAN": "ReducerOptions", "SUM": "ReducerOptions",
         "REDUCE_MAX": "ReducerOptions", "REDUCE_MIN": "ReducerOptions", "STRIDED_SLICE": "StridedSliceOptions",
-        "LEAKY_RELU": "LeakyReluOptions", "GATHER": "GatherOptions",
+        "LEAKY_RELU": "LeakyReluOptions", "GATHER": "GatherOptions", "DEPTH_TO_SPACE": "DepthToSpaceOptions",
+        "SPACE_TO_DEPTH": "SpaceToDepthOptions",
     }.get(name)
     if cls_name is None:
         return {}
@@ -77,7 +78,7 @@ def _options(op, name):
     for attr in ("Padding", "StrideW", "StrideH", "DilationWFactor", "DilationHFactor", "FusedActivationFunction",
                  "DepthMultiplier", "FilterWidth", "FilterHeight", "Beta", "KeepNumDims", "WeightsFormat",
                  "NumSplits", "Num", "Axis", "ValuesCount", "KeepDims", "BeginMask", "EndMask", "EllipsisMask",
-                 "NewAxisMask", "ShrinkAxisMask", "Offset", "Alpha", "BatchDims"):
+                 "NewAxisMask", "ShrinkAxisMask", "Offset", "Alpha", "BatchDims", "BlockSize"):
         if hasattr(opt, attr):
             out[attr] = getattr(opt, attr)()
     return out
