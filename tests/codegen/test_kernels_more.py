@@ -427,3 +427,34 @@ def test_depth_space(tmp_path, to_space, shape, bs):
     qq = q(0.05, -128)
     version = 1 if to_space else 2  # BUILTIN_REF registers DEPTH_TO_SPACE at version 1 only
     run(tmp_path, one_op(code, [("x", shape, I8, qq, None)], (out, I8, qq), (table, {"BlockSize": bs}), version=version))
+
+
+# ---------------------------------------------------------------- RESIZE_NEAREST_NEIGHBOR, ARG_MAX, ARG_MIN
+
+
+@pytest.mark.parametrize("shape,size,ac,hp", [((1, 3, 4, 2), (6, 8), False, False), ((1, 5, 3, 2), (7, 10), True, False),
+                                              ((2, 4, 4, 3), (6, 3), False, True), ((1, 7, 5, 1), (3, 9), True, True)])
+def test_resize_nearest(tmp_path, shape, size, ac, hp):
+    s = np.array(size, np.int32)
+    qq = q(0.05, -128)
+    run(tmp_path, one_op(OP.RESIZE_NEAREST_NEIGHBOR, [("x", shape, I8, qq, None), ("size", (2,), I32, None, s)],
+                         ((shape[0], size[0], size[1], shape[3]), I8, qq),
+                         ("ResizeNearestNeighborOptions", {"AlignCorners": ac, "HalfPixelCenters": hp}), version=3))
+
+
+@pytest.mark.parametrize("code,table", [(OP.ARG_MAX, "ArgMaxOptions"), (OP.ARG_MIN, "ArgMinOptions")])
+@pytest.mark.parametrize("shape,axis,otype", [((1, 10), 1, I32), ((3, 40, 2), -2, I32), ((4, 3), 0, TensorType.INT64)])
+def test_arg_min_max(tmp_path, code, table, shape, axis, otype):
+    """After a RELU6 onto a coarse scale (values 0..6), so that rows have
+    ties, which TFLite gives to the first index."""
+    out = tuple(d for k, d in enumerate(shape) if k != axis % len(shape))
+    m = Model("utoe test: arg")
+    x = m.tensor("x", shape, I8, quantization=q(0.05, 0))
+    r = m.tensor("r", shape, I8, quantization=q(1.0, 0))
+    m.operator(OP.RELU6, [x], [r], version=2)
+    a = m.tensor("axis", (1,), I32, data=np.array([axis], np.int32))
+    y = m.tensor("y", out, otype)
+    m.operator(code, [r, a], [y], version=2, options=(table, {"OutputType": otype}))
+    m.io([x], [y])
+    m.signature("serving_default", {"x": x}, {"y": y})
+    run(tmp_path, m.serialize())

@@ -909,6 +909,80 @@ def depth_space(op, qm, to_space):
     return Kernel([("tensor", x.index)], want, y.dtype, compute)
 
 
+def _nearest(out_size, in_size, align_corners, half_pixel):
+    """reference_ops::GetNearestNeighbor for each output index, in float32."""
+    f32 = np.float32
+    if align_corners and out_size > 1:
+        scale = f32(in_size - 1) / f32(out_size - 1)
+    else:
+        scale = f32(in_size) / f32(out_size)
+    offset = f32(0.5 if half_pixel else 0.0)
+    out = []
+    for v in range(out_size):
+        scaled = f32(f32(f32(v) + offset) * scale)
+        k = int(quant.tflite_round(float(scaled))) if align_corners else int(np.floor(scaled))
+        k = min(k, in_size - 1)
+        out.append(max(0, k) if half_pixel else k)
+    return np.array(out, np.int32)
+
+
+def resize_nearest(op, qm):
+    """RESIZE_NEAREST_NEIGHBOR (NHWC, constant size): each output row and
+    column reads the input's at TFLite's float32 nearest index, precomputed
+    into two tables; values are copied."""
+    from tvm import te
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    size = [int(v) for v in np.asarray(_const_data(op, qm, 1, "size")).reshape(-1)]
+    if len(x.shape) != 4 or len(size) != 2:
+        raise CodegenError(f"RESIZE_NEAREST_NEIGHBOR of shape {x.shape} to {size}")
+    if x.quantized and y.quantized and (x.scale != y.scale or x.zero_point != y.zero_point):
+        raise CodegenError(f"{op.name} with different input and output quantization")
+    n, h, w, c = x.shape
+    want = (n, size[0], size[1], c)
+    if tuple(y.shape) != want:
+        raise CodegenError(f"output shape {y.shape}, expected {want}")
+    ac, hp = bool(op.options.get("AlignCorners", False)), bool(op.options.get("HalfPixelCenters", False))
+    rows, cols = _nearest(size[0], h, ac, hp), _nearest(size[1], w, ac, hp)
+
+    def compute(X, R, C):
+        return te.compute(want, lambda b, i, j, d: X[b, R[i], C[j], d], name="out")
+
+    return Kernel([("tensor", x.index), ("param", "rows", rows), ("param", "cols", cols)], want, y.dtype, compute)
+
+
+def arg_min_max(op, qm, kind):
+    """ARG_MAX and ARG_MIN (reference_ops::ArgMinMax): the first index of the
+    largest (smallest) value along the constant axis, as int32 or int64. One
+    max-reduction over a key that packs the value above the reversed index,
+    so ties go to the first index as TFLite's strict comparison does."""
+    from tvm import te
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    axis = _axis(np.asarray(_const_data(op, qm, 1, "axis")).reshape(-1)[0], len(x.shape))
+    dim = x.shape[axis]
+    if dim >= 1 << 16:
+        raise CodegenError(f"{op.name} over {dim} elements (at most 65535)")
+    out_shape = tuple(d for k, d in enumerate(x.shape) if k != axis)
+    if int(np.prod(out_shape)) != int(np.prod(y.shape)):
+        raise CodegenError(f"output shape {y.shape}, expected {out_shape}")
+    shape = out_shape or (1,)
+
+    def compute(X):
+        r = te.reduce_axis((0, dim), "r")
+
+        def key(*o):
+            o = o if out_shape else ()
+            src = tuple(o[:axis]) + (r,) + tuple(o[axis:])
+            v = X[src].astype(I32) + 128 if kind == "max" else 127 - X[src].astype(I32)
+            return te.max(v * (1 << 16) + (65535 - r), axis=r)
+
+        acc = te.compute(shape, key, name="acc")
+        return te.compute(shape, lambda *o: (65535 - (acc(*o) & 65535)).astype(y.dtype), name="out")
+
+    return Kernel([("tensor", x.index)], shape, y.dtype, compute)
+
+
 KERNELS = {
     "CONV_2D": conv2d,
     "DEPTHWISE_CONV_2D": depthwise_conv2d,
@@ -951,6 +1025,9 @@ KERNELS = {
     "EXPAND_DIMS": reshape,
     "DEPTH_TO_SPACE": lambda op, qm: depth_space(op, qm, True),
     "SPACE_TO_DEPTH": lambda op, qm: depth_space(op, qm, False),
+    "RESIZE_NEAREST_NEIGHBOR": resize_nearest,
+    "ARG_MAX": lambda op, qm: arg_min_max(op, qm, "max"),
+    "ARG_MIN": lambda op, qm: arg_min_max(op, qm, "min"),
 }
 
 # The types of an operator's non-constant inputs and outputs each kernel
@@ -958,6 +1035,8 @@ KERNELS = {
 ACTIVATION_TYPES = {
     "QUANTIZE": ({"float32", "int8"}, {"int8"}),
     "DEQUANTIZE": ({"int8"}, {"float32"}),
+    "ARG_MAX": ({"int8"}, {"int32", "int64"}),
+    "ARG_MIN": ({"int8"}, {"int32", "int64"}),
 }
 INT8 = ({"int8"}, {"int8"})
 

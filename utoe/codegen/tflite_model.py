@@ -68,7 +68,8 @@ def _options(op, name):
         "CONCATENATION": "ConcatenationOptions", "MEAN": "ReducerOptions", "SUM": "ReducerOptions",
         "REDUCE_MAX": "ReducerOptions", "REDUCE_MIN": "ReducerOptions", "STRIDED_SLICE": "StridedSliceOptions",
         "LEAKY_RELU": "LeakyReluOptions", "GATHER": "GatherOptions", "DEPTH_TO_SPACE": "DepthToSpaceOptions",
-        "SPACE_TO_DEPTH": "SpaceToDepthOptions",
+        "SPACE_TO_DEPTH": "SpaceToDepthOptions", "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
+        "ARG_MAX": "ArgMaxOptions", "ARG_MIN": "ArgMinOptions",
     }.get(name)
     if cls_name is None:
         return {}
@@ -78,7 +79,8 @@ def _options(op, name):
     for attr in ("Padding", "StrideW", "StrideH", "DilationWFactor", "DilationHFactor", "FusedActivationFunction",
                  "DepthMultiplier", "FilterWidth", "FilterHeight", "Beta", "KeepNumDims", "WeightsFormat",
                  "NumSplits", "Num", "Axis", "ValuesCount", "KeepDims", "BeginMask", "EndMask", "EllipsisMask",
-                 "NewAxisMask", "ShrinkAxisMask", "Offset", "Alpha", "BatchDims", "BlockSize"):
+                 "NewAxisMask", "ShrinkAxisMask", "Offset", "Alpha", "BatchDims", "BlockSize",
+                 "AlignCorners", "HalfPixelCenters", "OutputType"):
         if hasattr(opt, attr):
             out[attr] = getattr(opt, attr)()
     return out
