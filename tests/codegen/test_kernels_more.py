@@ -458,3 +458,15 @@ def test_arg_min_max(tmp_path, code, table, shape, axis, otype):
     m.io([x], [y])
     m.signature("serving_default", {"x": x}, {"y": y})
     run(tmp_path, m.serialize())
+
+
+# ---------------------------------------------------------------- ADD, SUB, MUL with broadcasting
+
+
+@pytest.mark.parametrize("code,table", [(OP.ADD, "AddOptions"), (OP.SUB, "SubOptions"), (OP.MUL, "MulOptions")])
+@pytest.mark.parametrize("sa,sb", [((1, 4, 4, 8), (1, 1, 1, 8)),  # a squeeze-excite scale
+                                   ((2, 3, 1), (1, 5)), ((3, 1, 4), (3, 2, 1))])
+def test_broadcast_elementwise(tmp_path, code, table, sa, sb):
+    out = np.broadcast_shapes(sa, sb)
+    run(tmp_path, one_op(code, [("a", sa, I8, q(0.05, -128), None), ("b", sb, I8, q(0.02, 7), None)],
+                         (out, I8, q(0.06, 3)), (table, {}), version=2))

@@ -197,10 +197,37 @@ def _elementwise_args(op, qm):
     a, b, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
     size = int(np.prod(y.shape))
     sa, sb = int(np.prod(a.shape)), int(np.prod(b.shape))
-    if {sa, sb} - {size, 1}:
-        raise CodegenError(f"{op.name} with broadcasting ({a.shape} and {b.shape}) is not supported yet")
     args = [("view", a.index, (sa,)), ("view", b.index, (sb,))]
-    return a, b, y, size, args, (lambda X, i: X[i] if sa == size else X[0]), (lambda X, i: X[i] if sb == size else X[0])
+    return a, b, y, size, args, _flat_broadcast(op, a, y), _flat_broadcast(op, b, y)
+
+
+def _flat_broadcast(op, t, y):
+    """at(X, i): the element of t (a flat view) that numpy broadcasting pairs
+    with the output's flat index i."""
+    size, st = int(np.prod(y.shape)), int(np.prod(t.shape))
+    if st == size:  # broadcasting only repeats: as many elements means the same layout
+        return lambda X, i: X[i]
+    if st == 1:
+        return lambda X, i: X[0]
+    shape = tuple(y.shape)
+    ts = _broadcast_shape(op, t, shape)
+    terms = []  # (output stride, extent, t's stride) of each axis t does not broadcast along
+    out_stride, t_stride = 1, 1
+    for n, d in zip(reversed(shape), reversed(ts)):
+        if d != 1:
+            terms.append((out_stride, n, t_stride))
+        out_stride *= n
+        t_stride *= d
+
+    def at(X, i):
+        from tvm import tirx
+
+        offset = 0
+        for os_, n, ts_ in terms:
+            offset = offset + tirx.floormod(tirx.floordiv(i, os_), n) * ts_
+        return X[offset]
+
+    return at
 
 
 def add(op, qm, sign=1):
