@@ -346,7 +346,8 @@ def test_float_model_on_the_integer_path_refused_by_type(tmp_path):
     from utoe.errors import CodegenError
 
     path = tmp_path / "f.tflite"
-    path.write_bytes(one_op(OP.RELU, [("x", (1, 4), TensorType.FLOAT32, None, None)], ((1, 4), TensorType.FLOAT32, None)))
+    f32 = TensorType.FLOAT32
+    path.write_bytes(one_op(OP.RELU, [("x", (1, 4), f32, None, None)], ((1, 4), f32, None)))
     with pytest.raises(CodegenError, match=r"RELU \(operator #0: float32 -> float32\): no integer kernel for these "
                                            r"types \(utoe's takes int8 -> int8\)"):
         generate(str(path), str(tmp_path / "out"), "f", {"importer": "utoe"})
@@ -426,14 +427,17 @@ def test_depth_space(tmp_path, to_space, shape, bs):
     code, table = (OP.DEPTH_TO_SPACE, "DepthToSpaceOptions") if to_space else (OP.SPACE_TO_DEPTH, "SpaceToDepthOptions")
     qq = q(0.05, -128)
     version = 1 if to_space else 2  # BUILTIN_REF registers DEPTH_TO_SPACE at version 1 only
-    run(tmp_path, one_op(code, [("x", shape, I8, qq, None)], (out, I8, qq), (table, {"BlockSize": bs}), version=version))
+    run(tmp_path, one_op(code, [("x", shape, I8, qq, None)], (out, I8, qq), (table, {"BlockSize": bs}),
+                         version=version))
 
 
 # ---------------------------------------------------------------- RESIZE_NEAREST_NEIGHBOR, ARG_MAX, ARG_MIN
 
 
-@pytest.mark.parametrize("shape,size,ac,hp", [((1, 3, 4, 2), (6, 8), False, False), ((1, 5, 3, 2), (7, 10), True, False),
-                                              ((2, 4, 4, 3), (6, 3), False, True), ((1, 7, 5, 1), (3, 9), True, True)])
+@pytest.mark.parametrize("shape,size,ac,hp", [((1, 3, 4, 2), (6, 8), False, False),
+                                              ((1, 5, 3, 2), (7, 10), True, False),
+                                              ((2, 4, 4, 3), (6, 3), False, True),
+                                              ((1, 7, 5, 1), (3, 9), True, True)])
 def test_resize_nearest(tmp_path, shape, size, ac, hp):
     s = np.array(size, np.int32)
     qq = q(0.05, -128)
@@ -470,3 +474,30 @@ def test_broadcast_elementwise(tmp_path, code, table, sa, sb):
     out = np.broadcast_shapes(sa, sb)
     run(tmp_path, one_op(code, [("a", sa, I8, q(0.05, -128), None), ("b", sb, I8, q(0.02, 7), None)],
                          (out, I8, q(0.06, 3)), (table, {}), version=2))
+
+
+# ---------------------------------------------------------------- SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND
+
+
+@pytest.mark.parametrize("shape,block,pads", [((1, 4, 6, 3), (2, 2), [[0, 0], [0, 0]]),
+                                              ((2, 5, 5, 2), (2, 3), [[1, 0], [2, 2]])])
+def test_space_to_batch(tmp_path, shape, block, pads):
+    n, h, w, c = shape
+    out = (n * block[0] * block[1], (h + sum(pads[0])) // block[0], (w + sum(pads[1])) // block[1], c)
+    bs, p = np.array(block, np.int32), np.array(pads, np.int32)
+    qq = q(0.05, 100)
+    run(tmp_path, one_op(OP.SPACE_TO_BATCH_ND, [("x", shape, I8, qq, None), ("block", (2,), I32, None, bs),
+                                                ("pads", (2, 2), I32, None, p)], (out, I8, qq),
+                         ("SpaceToBatchNDOptions", {}), version=2))
+
+
+@pytest.mark.parametrize("shape,block,crops", [((4, 2, 3, 3), (2, 2), [[0, 0], [0, 0]]),
+                                               ((12, 3, 3, 2), (2, 3), [[1, 0], [2, 3]])])
+def test_batch_to_space(tmp_path, shape, block, crops):
+    n, h, w, c = shape
+    out = (n // (block[0] * block[1]), h * block[0] - sum(crops[0]), w * block[1] - sum(crops[1]), c)
+    bs, p = np.array(block, np.int32), np.array(crops, np.int32)
+    qq = q(0.05, -128)
+    run(tmp_path, one_op(OP.BATCH_TO_SPACE_ND, [("x", shape, I8, qq, None), ("block", (2,), I32, None, bs),
+                                                ("crops", (2, 2), I32, None, p)], (out, I8, qq),
+                         ("BatchToSpaceNDOptions", {}), version=2))

@@ -49,7 +49,8 @@ def refusal(path, qm):
         why = kernels.REFUSED.get(op.name, "no integer kernel yet")
         if op.name in kernels.KERNELS and op.name not in kernels.REFUSED:
             ins, outs = kernels.ACTIVATION_TYPES.get(op.name, kernels.INT8)
-            why = f"no integer kernel for these types (utoe's takes {'/'.join(sorted(ins))} -> {'/'.join(sorted(outs))})"
+            takes = f"{'/'.join(sorted(ins))} -> {'/'.join(sorted(outs))}"
+            why = f"no integer kernel for these types (utoe's takes {takes})"
         parts.append(f"{op.name} (operator #{op.index}: {types(op, qm)}): {why}")
     return f"{path}: {'; '.join(parts)}"
 

@@ -603,7 +603,8 @@ def _strided_copy(op, qm, axes):
 
     x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
     out_shape = tuple(n for _, _, n, kept in axes if kept)
-    if int(np.prod(out_shape)) != int(np.prod(y.shape)) or (tuple(y.shape) != out_shape and len(y.shape) == len(out_shape)):
+    same_rank = len(y.shape) == len(out_shape)
+    if int(np.prod(out_shape)) != int(np.prod(y.shape)) or (same_rank and tuple(y.shape) != out_shape):
         raise CodegenError(f"output shape {y.shape}, but the slice of {x.shape} is {out_shape}")
     if x.quantized and y.quantized and (x.scale != y.scale or x.zero_point != y.zero_point):
         raise CodegenError(f"{op.name} with different input and output quantization")
@@ -1010,6 +1011,48 @@ def arg_min_max(op, qm, kind):
     return Kernel([("tensor", x.index)], shape, y.dtype, compute)
 
 
+def space_batch(op, qm, to_batch):
+    """SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND (4-D NHWC, constant block
+    shape and paddings/crops), TFLite's batch order (the block offset is the
+    outer part of the batch index); SPACE_TO_BATCH_ND pads with the output's
+    zero point. Converters emit the pair around dilated convolutions."""
+    from tvm import te, tirx
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    block = [int(v) for v in np.asarray(_const_data(op, qm, 1, "block shape")).reshape(-1)]
+    pads = np.asarray(_const_data(op, qm, 2, "paddings" if to_batch else "crops"), np.int64).reshape(-1, 2)
+    if len(x.shape) != 4 or len(block) != 2 or pads.shape != (2, 2):
+        raise CodegenError(f"{op.name} on shape {x.shape} with block {block} (utoe takes 4-D NHWC)")
+    if x.quantized and y.quantized and (x.scale != y.scale or x.zero_point != y.zero_point):
+        raise CodegenError(f"{op.name} with different input and output quantization")
+    bh, bw = block
+    n, h, w, c = x.shape
+    top, left = int(pads[0][0]), int(pads[1][0])
+    if to_batch:
+        want = (n * bh * bw, (h + int(pads[0].sum())) // bh, (w + int(pads[1].sum())) // bw, c)
+    else:
+        want = (n // (bh * bw), h * bh - int(pads[0].sum()), w * bw - int(pads[1].sum()), c)
+    if tuple(y.shape) != want:
+        raise CodegenError(f"output shape {y.shape}, expected {want}")
+    fill = y.zero_point if y.quantized else 0
+
+    def compute(X):
+        if to_batch:
+            def f(ob, oh, ow, d):
+                offset = ob // n
+                ih, iw = oh * bh + offset // bw - top, ow * bw + offset % bw - left
+                inside = tirx.all(ih >= 0, ih < h, iw >= 0, iw < w)
+                return tirx.if_then_else(inside, X[ob % n, ih, iw, d], tirx.const(fill, y.dtype))
+        else:
+            def f(b, oh, ow, d):
+                hh, ww = oh + top, ow + left
+                return X[((hh % bh) * bw + ww % bw) * want[0] + b, hh // bh, ww // bw, d]
+
+        return te.compute(want, f, name="out")
+
+    return Kernel([("tensor", x.index)], want, y.dtype, compute)
+
+
 KERNELS = {
     "CONV_2D": conv2d,
     "DEPTHWISE_CONV_2D": depthwise_conv2d,
@@ -1055,6 +1098,8 @@ KERNELS = {
     "RESIZE_NEAREST_NEIGHBOR": resize_nearest,
     "ARG_MAX": lambda op, qm: arg_min_max(op, qm, "max"),
     "ARG_MIN": lambda op, qm: arg_min_max(op, qm, "min"),
+    "SPACE_TO_BATCH_ND": lambda op, qm: space_batch(op, qm, True),
+    "BATCH_TO_SPACE_ND": lambda op, qm: space_batch(op, qm, False),
 }
 
 # The types of an operator's non-constant inputs and outputs each kernel
