@@ -216,7 +216,7 @@ STRIDED_CASES = [
 ]
 
 
-@pytest.mark.parametrize("shape,begin,end,strides,bm,em,sm,quant", STRIDED_CASES)
+@pytest.mark.parametrize("shape,begin,end,strides,bm,em,sm,quant", slow_after(4, STRIDED_CASES))
 def test_strided_slice(tmp_path, shape, begin, end, strides, bm, em, sm, quant):
     consts = [(n, np.array(v, np.int32)) for n, v in (("begin", begin), ("end", end), ("strides", strides))]
     run(tmp_path, one_op(OP.STRIDED_SLICE, [("x", shape, I8, q(*quant), None)] +
@@ -225,9 +225,11 @@ def test_strided_slice(tmp_path, shape, begin, end, strides, bm, em, sm, quant):
                          ("StridedSliceOptions", {"BeginMask": bm, "EndMask": em, "ShrinkAxisMask": sm}), version=2))
 
 
-@pytest.mark.parametrize("shape,begin,size,quant", [((1, 5, 6, 3), [0, 1, 2, 0], [1, 3, -1, 2], (0.05, -128)),
-                                                    ((7,), [2], [4], (0.1, 127)),
-                                                    ((3, 4), [0, 0], [3, 4], (0.2, 9))])
+@pytest.mark.parametrize("shape,begin,size,quant", slow_after(2, [
+    ((1, 5, 6, 3), [0, 1, 2, 0], [1, 3, -1, 2], (0.05, -128)),
+    ((7,), [2], [4], (0.1, 127)),
+    ((3, 4), [0, 0], [3, 4], (0.2, 9)),
+]))
 def test_slice(tmp_path, shape, begin, size, quant):
     out = tuple(n - b if s == -1 else s for n, b, s in zip(shape, begin, size))
     b, s = np.array(begin, np.int32), np.array(size, np.int32)
@@ -303,10 +305,10 @@ def test_hard_swish(tmp_path, qin, qout):
 # ---------------------------------------------------------------- GATHER
 
 
-@pytest.mark.parametrize("shape,axis,indices", [((10, 4), 0, [3, 0, 9, 3]),
+@pytest.mark.parametrize("shape,axis,indices", slow_after(3, [((10, 4), 0, [3, 0, 9, 3]),
                                                 ((2, 5, 3), 1, [[4, 0], [1, 1], [2, 3]]),
                                                 ((3, 6), -1, [5]),
-                                                ((4, 3, 2), 2, 1)])  # a scalar index drops the axis
+                                                ((4, 3, 2), 2, 1)]))  # a scalar index drops the axis
 def test_gather(tmp_path, shape, axis, indices):
     idx = np.array(indices, np.int32)
     a = axis % len(shape)
@@ -419,8 +421,8 @@ def test_squeeze_expand_dims(tmp_path):
                                ((3, 1, 4), I8, qq)))
 
 
-@pytest.mark.parametrize("to_space,shape,bs", [(True, (1, 3, 4, 8), 2), (False, (2, 6, 4, 3), 2),
-                                               (True, (1, 2, 2, 18), 3)])
+@pytest.mark.parametrize("to_space,shape,bs", slow_after(2, [(True, (1, 3, 4, 8), 2), (False, (2, 6, 4, 3), 2),
+                                               (True, (1, 2, 2, 18), 3)]))
 def test_depth_space(tmp_path, to_space, shape, bs):
     n, h, w, c = shape
     out = (n, h * bs, w * bs, c // (bs * bs)) if to_space else (n, h // bs, w // bs, c * bs * bs)
@@ -434,10 +436,10 @@ def test_depth_space(tmp_path, to_space, shape, bs):
 # ---------------------------------------------------------------- RESIZE_NEAREST_NEIGHBOR, ARG_MAX, ARG_MIN
 
 
-@pytest.mark.parametrize("shape,size,ac,hp", [((1, 3, 4, 2), (6, 8), False, False),
+@pytest.mark.parametrize("shape,size,ac,hp", slow_after(2, [((1, 3, 4, 2), (6, 8), False, False),
                                               ((1, 5, 3, 2), (7, 10), True, False),
                                               ((2, 4, 4, 3), (6, 3), False, True),
-                                              ((1, 7, 5, 1), (3, 9), True, True)])
+                                              ((1, 7, 5, 1), (3, 9), True, True)]))
 def test_resize_nearest(tmp_path, shape, size, ac, hp):
     s = np.array(size, np.int32)
     qq = q(0.05, -128)
@@ -447,7 +449,8 @@ def test_resize_nearest(tmp_path, shape, size, ac, hp):
 
 
 @pytest.mark.parametrize("code,table", [(OP.ARG_MAX, "ArgMaxOptions"), (OP.ARG_MIN, "ArgMinOptions")])
-@pytest.mark.parametrize("shape,axis,otype", [((1, 10), 1, I32), ((3, 40, 2), -2, I32), ((4, 3), 0, TensorType.INT64)])
+@pytest.mark.parametrize("shape,axis,otype", slow_after(2, [((3, 40, 2), -2, I32), ((4, 3), 0, TensorType.INT64),
+                                                            ((1, 10), 1, I32)]))
 def test_arg_min_max(tmp_path, code, table, shape, axis, otype):
     """After a RELU6 onto a coarse scale (values 0..6), so that rows have
     ties, which TFLite gives to the first index."""
@@ -468,8 +471,8 @@ def test_arg_min_max(tmp_path, code, table, shape, axis, otype):
 
 
 @pytest.mark.parametrize("code,table", [(OP.ADD, "AddOptions"), (OP.SUB, "SubOptions"), (OP.MUL, "MulOptions")])
-@pytest.mark.parametrize("sa,sb", [((1, 4, 4, 8), (1, 1, 1, 8)),  # a squeeze-excite scale
-                                   ((2, 3, 1), (1, 5)), ((3, 1, 4), (3, 2, 1))])
+@pytest.mark.parametrize("sa,sb", slow_after(1, [((1, 4, 4, 8), (1, 1, 1, 8)),  # a squeeze-excite scale
+                                   ((2, 3, 1), (1, 5)), ((3, 1, 4), (3, 2, 1))]))
 def test_broadcast_elementwise(tmp_path, code, table, sa, sb):
     out = np.broadcast_shapes(sa, sb)
     run(tmp_path, one_op(code, [("a", sa, I8, q(0.05, -128), None), ("b", sb, I8, q(0.02, 7), None)],
