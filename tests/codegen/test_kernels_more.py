@@ -504,3 +504,13 @@ def test_batch_to_space(tmp_path, shape, block, crops):
     run(tmp_path, one_op(OP.BATCH_TO_SPACE_ND, [("x", shape, I8, qq, None), ("block", (2,), I32, None, bs),
                                                 ("crops", (2, 2), I32, None, p)], (out, I8, qq),
                          ("BatchToSpaceNDOptions", {}), version=2))
+
+
+# ---------------------------------------------------------------- ABS
+
+
+@pytest.mark.parametrize("qin,qout", [((0.05, -128), (0.05, -128)),  # same scale: no requantization
+                                      ((0.05, 127), (0.03, -128)), ((0.02, 3), (0.07, -100))])
+def test_abs(tmp_path, qin, qout):
+    shape = (4, 128)
+    run(tmp_path, one_op(OP.ABS, [("x", shape, I8, q(*qin), None)], (shape, I8, q(*qout)), version=2))

@@ -1053,6 +1053,28 @@ def space_batch(op, qm, to_batch):
     return Kernel([("tensor", x.index)], want, y.dtype, compute)
 
 
+def abs_(op, qm):
+    """ABS (elementwise.cc, int8): |x - zx|, requantized by in_scale / out_scale
+    (a float32 quotient) only when the scales differ, plus zy, clamped."""
+    from tvm import te, tirx
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    size = int(np.prod(y.shape))
+    rescale = np.float32(x.scale) != np.float32(y.scale)
+    m, s = quant.quantize_multiplier(float(np.float32(x.scale) / np.float32(y.scale))) if rescale else (0, 0)
+
+    def compute(X):
+        v = te.compute((size,), lambda i: tirx.abs(X[i].astype(I32) - x.zero_point), name="stage_a")
+
+        def f(i):
+            w = quant.multiply_by_quantized_multiplier(v[i], m, s) if rescale else v[i]
+            return quant.clamp(w + y.zero_point, -128, 127).astype("int8")
+
+        return te.compute((size,), f, name="out")
+
+    return Kernel([("view", x.index, (size,))], (size,), "int8", compute)
+
+
 KERNELS = {
     "CONV_2D": conv2d,
     "DEPTHWISE_CONV_2D": depthwise_conv2d,
@@ -1100,6 +1122,7 @@ KERNELS = {
     "ARG_MIN": lambda op, qm: arg_min_max(op, qm, "min"),
     "SPACE_TO_BATCH_ND": lambda op, qm: space_batch(op, qm, True),
     "BATCH_TO_SPACE_ND": lambda op, qm: space_batch(op, qm, False),
+    "ABS": abs_,
 }
 
 # The types of an operator's non-constant inputs and outputs each kernel
