@@ -170,9 +170,8 @@ def test_quantized_operator_without_kernel_refused_by_name(tmp_path, importer):
                          ((1, 8), TensorType.INT16, qa), ("AddOptions", {})),
                   "ADD (operator #0: int16, int16 -> int16): no integer kernel for these types "
                   "(utoe's takes int8 -> int8)"),
-        "nokernel": (one_op(OP.SQUARED_DIFFERENCE, [("a", (1, 8), I8, q(0.1, 0), None),
-                                                    ("b", (1, 8), I8, q(0.1, 0), None)], ((1, 8), I8, q(0.1, 0))),
-                     "SQUARED_DIFFERENCE (operator #0: int8, int8 -> int8): no integer kernel yet"),
+        "nokernel": (one_op(OP.RSQRT, [("a", (1, 8), I8, q(0.1, 0), None)], ((1, 8), I8, q(0.1, 0)), version=2),
+                     "RSQRT (operator #0: int8 -> int8): no integer kernel yet"),
         "sum": (reduce_model(OP.SUM, (2, 3), [1], False, (0.1, 0), (0.1, 0)),
                 "SUM (operator #0: int8, const int32 -> int8): the reference interpreter (BUILTIN_REF) computes "
                 "int8 SUM on the bytes read as uint8"),
@@ -514,3 +513,14 @@ def test_batch_to_space(tmp_path, shape, block, crops):
 def test_abs(tmp_path, qin, qout):
     shape = (4, 128)
     run(tmp_path, one_op(OP.ABS, [("x", shape, I8, q(*qin), None)], (shape, I8, q(*qout)), version=2))
+
+
+# ---------------------------------------------------------------- SQUARED_DIFFERENCE
+
+
+@pytest.mark.parametrize("sa,sb,qa,qb,qout", [((2, 50), (2, 50), (0.05, -128), (0.02, 7), (0.5, -128)),
+                                              ((1, 4, 4, 8), (8,), (0.1, 127), (0.1, 0), (0.02, -100)),  # saturates
+                                              ((3, 20), (1,), (0.01, 3), (0.04, -5), (0.003, -128))])
+def test_squared_difference(tmp_path, sa, sb, qa, qb, qout):
+    run(tmp_path, one_op(OP.SQUARED_DIFFERENCE, [("a", sa, I8, q(*qa), None), ("b", sb, I8, q(*qb), None)],
+                         (np.broadcast_shapes(sa, sb), I8, q(*qout)), ("SquaredDifferenceOptions", {}), version=2))

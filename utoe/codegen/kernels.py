@@ -1075,6 +1075,37 @@ def abs_(op, qm):
     return Kernel([("view", x.index, (size,))], (size,), "int8", compute)
 
 
+def squared_difference(op, qm):
+    """SQUARED_DIFFERENCE (squared_difference.cc, int8): both inputs shifted
+    left 7 and rescaled to twice the larger input scale, their difference
+    squared, requantized by (2 max scale)^2 / (2^14 out_scale); numpy
+    broadcasting."""
+    from tvm import te
+
+    a, b, y, size, args, at_a, at_b = _elementwise_args(op, qm)
+    left = 7
+    twice = 2.0 * float(max(np.float32(a.scale), np.float32(b.scale)))
+    m1, s1 = quant.quantize_multiplier(float(a.scale) / twice)
+    m2, s2 = quant.quantize_multiplier(float(b.scale) / twice)
+    mo, so = quant.quantize_multiplier(twice * twice / float(np.float32((1 << (2 * left)) * np.float32(y.scale))))
+
+    def compute(A, B):
+        def scaled(X, at, zp, m, s):
+            return lambda i: quant.multiply_by_quantized_multiplier((at(X, i).astype(I32) - zp) * (1 << left), m, s)
+
+        sa = te.compute((size,), scaled(A, at_a, a.zero_point, m1, s1), name="stage_a")
+        sb = te.compute((size,), scaled(B, at_b, b.zero_point, m2, s2), name="stage_b")
+
+        def f(i):
+            d = sa[i] - sb[i]
+            return quant.clamp(quant.multiply_by_quantized_multiplier(d * d, mo, so) + y.zero_point,
+                               -128, 127).astype("int8")
+
+        return te.compute((size,), f, name="out")
+
+    return Kernel(args, (size,), "int8", compute)
+
+
 KERNELS = {
     "CONV_2D": conv2d,
     "DEPTHWISE_CONV_2D": depthwise_conv2d,
@@ -1123,6 +1154,7 @@ KERNELS = {
     "SPACE_TO_BATCH_ND": lambda op, qm: space_batch(op, qm, True),
     "BATCH_TO_SPACE_ND": lambda op, qm: space_batch(op, qm, False),
     "ABS": abs_,
+    "SQUARED_DIFFERENCE": squared_difference,
 }
 
 # The types of an operator's non-constant inputs and outputs each kernel
