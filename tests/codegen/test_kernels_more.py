@@ -176,6 +176,11 @@ def test_quantized_operator_without_kernel_refused_by_name(tmp_path, importer):
                 "SUM (operator #0: int8, const int32 -> int8): the reference interpreter (BUILTIN_REF) computes "
                 "int8 SUM on the bytes read as uint8"),
     }
+    cases["ellipsis"] = (one_op(OP.STRIDED_SLICE, [("x", (2, 3), I8, q(0.1, 0), None)] + [
+        (n, (2,), I32, None, np.array(v, np.int32)) for n, v in (("b", [0, 0]), ("e", [2, 3]), ("s", [1, 1]))],
+        ((2, 3), I8, q(0.1, 0)), ("StridedSliceOptions", {"EllipsisMask": 1}), version=2),
+        "STRIDED_SLICE (operator #0: int8, const int32, const int32, const int32 -> int8): STRIDED_SLICE with an "
+        "ellipsis or new-axis mask")
     if importer == "auto":
         del cases["int16"]  # int16-only models go to TVM's float path, whose outputs the run validates
     for name, (data, expected) in cases.items():

@@ -118,7 +118,7 @@ def build(path, model, name_prefix=""):
         try:
             made = kernels.KERNELS[op.name](op, qm)
         except CodegenError as e:
-            raise CodegenError(f"{path}: {op.name} (operator #{op.index}): {e}") from None
+            raise CodegenError(f"{path}: {op.name} (operator #{op.index}: {types(op, qm)}): {e}") from None
         made = made if isinstance(made, list) else [made]
         for k in made:
             args, placeholders = [], []
