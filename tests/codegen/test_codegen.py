@@ -44,7 +44,7 @@ def test_unsupported_operator_named(tmp_path):
     with pytest.raises(ModelError, match=r"TRANSPOSE \(operator #\d+"):
         generate(shared_model("mnist_0.983_quantized.tflite"), str(tmp_path), "lenet5", {"importer": "tvm"})
     assert os.listdir(tmp_path) == []
-    with pytest.raises(UtoeError, match=r"no integer kernel yet for LSH_PROJECTION \(operator #0\)"):
+    with pytest.raises(UtoeError, match=r"LSH_PROJECTION \(operator #0: const float32, float32 -> int32\): no integer kernel yet"):
         generate(unsupported_op_model(tmp_path / "lsh.tflite"), str(tmp_path / "out"), "lsh", {"importer": "utoe"})
     assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
 

@@ -40,8 +40,12 @@ def generate(model_path, out_dir, name, options=None):
 
 
 def _integer_graph(model_path, importer):
-    """utoe's integer importer when asked, or (auto) for quantized TFLite
-    models it fully supports; None to use TVM's Relax frontend."""
+    """utoe's integer importer when asked, or (auto) for int8-quantized TFLite
+    models; None to use TVM's Relax frontend. An int8 model with an
+    operator utoe has no integer kernel for is refused (integer.refusal names
+    it, its index and tensor types), not handed to TVM: TVM's frontend
+    computes quantized operators in float, which is not what TFLite's integer
+    kernels compute."""
     from ..frontend import _tflite_model, detect_format
     from . import integer, tflite_model
 
@@ -50,33 +54,26 @@ def _integer_graph(model_path, importer):
     model = _tflite_model(model_path)
     if importer == "auto":
         qm = tflite_model.read(model_path, model)
-        # every operator on int8 activations, each with a kernel; anything
-        # else (float, mixed or hybrid parts) goes to TVM's frontend
-        if not integer.is_quantized(qm) or integer.unsupported(qm) or integer.float_activations(qm):
+        if not integer.is_quantized(qm):
             return None
     return integer.build(model_path, model)
 
 
 def _integer_gap(model_path):
-    """What utoe's integer path lacks for this model, for error messages."""
+    """What utoe's integer path lacks for this model, for error messages: the
+    operators it has no kernel for at all (a float model's FULLY_CONNECTED,
+    which it has an int8 kernel for, is not named)."""
     from ..frontend import _tflite_model, detect_format
-    from . import integer, tflite_model
+    from . import integer, kernels, tflite_model
 
     try:
         if detect_format(model_path) != "tflite":
             return ""
-        qm = tflite_model.read(model_path, _tflite_model(model_path))
+        missing = integer.unsupported(tflite_model.read(model_path, _tflite_model(model_path)))
     except UtoeError:
         return ""
-    names = sorted({n for _, n in integer.unsupported(qm)})
-    gap = f"; utoe's integer path has no kernel yet for {', '.join(names)}" if names else ""
-    hybrid = [f"#{i} {n}" for i, n in integer.float_activations(qm)
-              if any(k >= 0 and qm.tensors[k].data is not None and qm.tensors[k].dtype == "int8"
-                     for k in qm.ops[i].inputs)]
-    if hybrid:
-        gap += (f"; operator {', '.join(hybrid)} is hybrid (dynamic-range: int8 weights, float activations), "
-                "which utoe does not compile yet")
-    return gap
+    names = sorted({n for _, n in missing if n not in kernels.KERNELS})
+    return f"; utoe's integer path has no kernel yet for {', '.join(names)}" if names else ""
 
 
 def _generate(model_path, out_dir, name, opts):

@@ -15,33 +15,51 @@ from . import kernels, tflite_model
 from .graph import Graph, Op, Tensor
 
 
+def types(op, qm):
+    """'int8, const int32 -> int8': the operator's tensor types, constants marked."""
+    def one(i):
+        t = qm.tensors[i]
+        return ("const " if t.data is not None else "") + t.dtype
+
+    return f"{', '.join(one(i) for i in op.inputs if i >= 0)} -> {', '.join(one(i) for i in op.outputs)}"
+
+
+def _takes(op, qm):
+    ins, outs = kernels.ACTIVATION_TYPES.get(op.name, kernels.INT8)
+    variable = [qm.tensors[i] for i in op.inputs if i >= 0 and qm.tensors[i].data is None]
+    return all(t.dtype in ins for t in variable) and all(qm.tensors[i].dtype in outs for i in op.outputs)
+
+
 def unsupported(qm):
-    """[(op index, name)] of operators without an integer kernel."""
-    return [(op.index, op.name) for op in qm.ops if op.name not in kernels.KERNELS]
+    """[(op index, name)] of operators utoe has no integer kernel for: an
+    unknown operator, one it refuses (kernels.REFUSED), or tensor types its
+    kernel does not take (int16 activations, say)."""
+    return [(op.index, op.name) for op in qm.ops
+            if op.name not in kernels.KERNELS or op.name in kernels.REFUSED or not _takes(op, qm)]
+
+
+def refusal(path, qm):
+    """One line naming each operator without an integer kernel: its index,
+    its tensor types and why, and the model."""
+    missing = {i for i, _ in unsupported(qm)}
+    parts = []
+    for op in qm.ops:
+        if op.index not in missing:
+            continue
+        why = kernels.REFUSED.get(op.name, "no integer kernel yet")
+        if op.name in kernels.KERNELS and op.name not in kernels.REFUSED:
+            ins, outs = kernels.ACTIVATION_TYPES.get(op.name, kernels.INT8)
+            takes = f"{'/'.join(sorted(ins))} -> {'/'.join(sorted(outs))}"
+            why = f"no integer kernel for these types (utoe's takes {takes})"
+        parts.append(f"{op.name} (operator #{op.index}: {types(op, qm)}): {why}")
+    return f"{path}: {'; '.join(parts)}"
 
 
 def is_quantized(qm):
+    """Quantized int8 tensors anywhere. (Models quantized only to int16 or
+    uint8 still go to TVM's float path, whose outputs the run validates: on
+    int16 ADD it matched TFLite's reference exactly.)"""
     return any(t.dtype == "int8" and t.quantized for t in qm.tensors)
-
-
-# Operators whose float side is their job: QUANTIZE reads float, DEQUANTIZE writes it.
-_FLOAT_IN, _FLOAT_OUT = {"QUANTIZE"}, {"DEQUANTIZE"}
-
-
-def float_activations(qm):
-    """[(op index, name)] of operators that compute on float activations:
-    float32 models, the float parts of a mixed model, and hybrid
-    (dynamic-range) operators, int8 weights with float inputs and outputs.
-    The integer path has kernels for int8 activations only."""
-    found = []
-    for op in qm.ops:
-        ins = [qm.tensors[i] for i in op.inputs if i >= 0 and qm.tensors[i].data is None]
-        outs = [qm.tensors[i] for i in op.outputs]
-        floats = [t for t in (ins if op.name not in _FLOAT_IN else []) + (outs if op.name not in _FLOAT_OUT else [])
-                  if t.dtype == "float32"]
-        if floats:
-            found.append((op.index, op.name))
-    return found
 
 
 def _schedule(func):
@@ -69,10 +87,8 @@ def build(path, model, name_prefix=""):
     from tvm import te
 
     qm = tflite_model.read(path, model)
-    missing = unsupported(qm)
-    if missing:
-        where = ", ".join(f"{n} (operator #{i})" for i, n in missing)
-        raise CodegenError(f"{path}: no integer kernel yet for {where}")
+    if unsupported(qm):
+        raise CodegenError(refusal(path, qm))
     g = Graph()
     ids = {}  # model tensor index -> graph tensor id
     params = {}  # content key -> graph tensor id
@@ -102,7 +118,7 @@ def build(path, model, name_prefix=""):
         try:
             made = kernels.KERNELS[op.name](op, qm)
         except CodegenError as e:
-            raise CodegenError(f"{path}: {op.name} (operator #{op.index}): {e}") from None
+            raise CodegenError(f"{path}: {op.name} (operator #{op.index}: {types(op, qm)}): {e}") from None
         made = made if isinstance(made, list) else [made]
         for k in made:
             args, placeholders = [], []

@@ -65,7 +65,11 @@ def _options(op, name):
         "MAX_POOL_2D": "Pool2DOptions", "SOFTMAX": "SoftmaxOptions", "ADD": "AddOptions",
         "RESHAPE": "ReshapeOptions", "SUB": "SubOptions", "MUL": "MulOptions", "SPLIT": "SplitOptions",
         "SPLIT_V": "SplitVOptions", "UNPACK": "UnpackOptions", "PACK": "PackOptions",
-        "CONCATENATION": "ConcatenationOptions",
+        "CONCATENATION": "ConcatenationOptions", "MEAN": "ReducerOptions", "SUM": "ReducerOptions",
+        "REDUCE_MAX": "ReducerOptions", "REDUCE_MIN": "ReducerOptions", "STRIDED_SLICE": "StridedSliceOptions",
+        "LEAKY_RELU": "LeakyReluOptions", "GATHER": "GatherOptions", "DEPTH_TO_SPACE": "DepthToSpaceOptions",
+        "SPACE_TO_DEPTH": "SpaceToDepthOptions", "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
+        "ARG_MAX": "ArgMaxOptions", "ARG_MIN": "ArgMinOptions",
     }.get(name)
     if cls_name is None:
         return {}
@@ -74,7 +78,9 @@ def _options(op, name):
     out = {}
     for attr in ("Padding", "StrideW", "StrideH", "DilationWFactor", "DilationHFactor", "FusedActivationFunction",
                  "DepthMultiplier", "FilterWidth", "FilterHeight", "Beta", "KeepNumDims", "WeightsFormat",
-                 "NumSplits", "Num", "Axis", "ValuesCount"):
+                 "NumSplits", "Num", "Axis", "ValuesCount", "KeepDims", "BeginMask", "EndMask", "EllipsisMask",
+                 "NewAxisMask", "ShrinkAxisMask", "Offset", "Alpha", "BatchDims", "BlockSize",
+                 "AlignCorners", "HalfPixelCenters", "OutputType"):
         if hasattr(opt, attr):
             out[attr] = getattr(opt, attr)()
     return out
