@@ -100,7 +100,7 @@ def test_pad(tmp_path, shape, pads, quant):
                          (out, I8, q(*quant)), ("PadOptions", {}), version=2))
 
 
-@pytest.mark.parametrize("value", slow_after(2, [-128, 127, 3]))
+@pytest.mark.parametrize("value", slow_after(1, [-128, 127, 3]))
 def test_padv2(tmp_path, value):
     shape, pads, quant = (1, 3, 4, 2), [[0, 0], [2, 1], [0, 2], [1, 0]], (0.07, -20)
     out = tuple(d + a + b for d, (a, b) in zip(shape, pads))
@@ -137,7 +137,7 @@ MEAN_CASES = [
 ]
 
 
-@pytest.mark.parametrize("shape,axes,keep,qin,qout", slow_after(4, MEAN_CASES))
+@pytest.mark.parametrize("shape,axes,keep,qin,qout", slow_after(1, MEAN_CASES))
 def test_mean(tmp_path, shape, axes, keep, qin, qout):
     run(tmp_path, reduce_model(OP.MEAN, shape, axes, keep, qin, qout))
 
@@ -220,7 +220,7 @@ STRIDED_CASES = [
 ]
 
 
-@pytest.mark.parametrize("shape,begin,end,strides,bm,em,sm,quant", slow_after(4, STRIDED_CASES))
+@pytest.mark.parametrize("shape,begin,end,strides,bm,em,sm,quant", slow_after(1, STRIDED_CASES))
 def test_strided_slice(tmp_path, shape, begin, end, strides, bm, em, sm, quant):
     consts = [(n, np.array(v, np.int32)) for n, v in (("begin", begin), ("end", end), ("strides", strides))]
     run(tmp_path, one_op(OP.STRIDED_SLICE, [("x", shape, I8, q(*quant), None)] +
@@ -229,7 +229,7 @@ def test_strided_slice(tmp_path, shape, begin, end, strides, bm, em, sm, quant):
                          ("StridedSliceOptions", {"BeginMask": bm, "EndMask": em, "ShrinkAxisMask": sm}), version=2))
 
 
-@pytest.mark.parametrize("shape,begin,size,quant", slow_after(2, [
+@pytest.mark.parametrize("shape,begin,size,quant", slow_after(1, [
     ((1, 5, 6, 3), [0, 1, 2, 0], [1, 3, -1, 2], (0.05, -128)),
     ((7,), [2], [4], (0.1, 127)),
     ((3, 4), [0, 0], [3, 4], (0.2, 9)),
@@ -267,7 +267,7 @@ ACT_QUANT = [((0.05, -128), (0.03, -128)), ((0.1, 127), (0.02, 0)), ((0.02, 3), 
 
 
 @pytest.mark.parametrize("code", [OP.RELU, OP.RELU6, OP.RELU_N1_TO_1])
-@pytest.mark.parametrize("qin,qout", slow_after(2, ACT_QUANT))
+@pytest.mark.parametrize("qin,qout", slow_after(1, ACT_QUANT))
 def test_relu(tmp_path, code, qin, qout):
     shape = (1, 4, 4, 16)  # 256 values: every int8 input is likely among them
     version = 1 if code == OP.RELU_N1_TO_1 else 2  # TFLite registers RELU_N1_TO_1 at version 1 only
@@ -286,7 +286,7 @@ def test_leaky_relu(tmp_path, alpha, qin, qout):
 
 
 @pytest.mark.parametrize("code", [OP.MAXIMUM, OP.MINIMUM])
-@pytest.mark.parametrize("sa,sb", slow_after(2, [((2, 3, 4), (2, 3, 4)), ((3, 1, 5), (1, 4, 1)), ((1, 4, 4, 3), (3,)),
+@pytest.mark.parametrize("sa,sb", slow_after(1, [((2, 3, 4), (2, 3, 4)), ((3, 1, 5), (1, 4, 1)), ((1, 4, 4, 3), (3,)),
                                                   ((6,), ())]))
 def test_maximum_minimum(tmp_path, code, sa, sb):
     out = np.broadcast_shapes(sa, sb)
@@ -298,7 +298,7 @@ def test_maximum_minimum(tmp_path, code, sa, sb):
 # ---------------------------------------------------------------- HARD_SWISH
 
 
-@pytest.mark.parametrize("qin,qout", slow_after(3, [((0.05, -128), (0.03, -128)), ((0.5, -5), (0.3, -20)),
+@pytest.mark.parametrize("qin,qout", slow_after(1, [((0.05, -128), (0.03, -128)), ((0.5, -5), (0.3, -20)),
                                                      ((0.004, 0), (0.001, 10)),  # reluish exponent > 0 and < 0
                                                      ((0.1, 127), (0.02, 0)), ((0.02, 3), (0.05, -100))]))
 def test_hard_swish(tmp_path, qin, qout):
@@ -309,7 +309,7 @@ def test_hard_swish(tmp_path, qin, qout):
 # ---------------------------------------------------------------- GATHER
 
 
-@pytest.mark.parametrize("shape,axis,indices", slow_after(3, [((10, 4), 0, [3, 0, 9, 3]),
+@pytest.mark.parametrize("shape,axis,indices", slow_after(1, [((10, 4), 0, [3, 0, 9, 3]),
                                                 ((2, 5, 3), 1, [[4, 0], [1, 1], [2, 3]]),
                                                 ((3, 6), -1, [5]),
                                                 ((4, 3, 2), 2, 1)]))  # a scalar index drops the axis
@@ -425,7 +425,7 @@ def test_squeeze_expand_dims(tmp_path):
                                ((3, 1, 4), I8, qq)))
 
 
-@pytest.mark.parametrize("to_space,shape,bs", slow_after(2, [(True, (1, 3, 4, 8), 2), (False, (2, 6, 4, 3), 2),
+@pytest.mark.parametrize("to_space,shape,bs", slow_after(1, [(True, (1, 3, 4, 8), 2), (False, (2, 6, 4, 3), 2),
                                                (True, (1, 2, 2, 18), 3)]))
 def test_depth_space(tmp_path, to_space, shape, bs):
     n, h, w, c = shape
@@ -440,7 +440,7 @@ def test_depth_space(tmp_path, to_space, shape, bs):
 # ---------------------------------------------------------------- RESIZE_NEAREST_NEIGHBOR, ARG_MAX, ARG_MIN
 
 
-@pytest.mark.parametrize("shape,size,ac,hp", slow_after(2, [((1, 3, 4, 2), (6, 8), False, False),
+@pytest.mark.parametrize("shape,size,ac,hp", slow_after(1, [((1, 3, 4, 2), (6, 8), False, False),
                                               ((1, 5, 3, 2), (7, 10), True, False),
                                               ((2, 4, 4, 3), (6, 3), False, True),
                                               ((1, 7, 5, 1), (3, 9), True, True)]))
@@ -453,7 +453,7 @@ def test_resize_nearest(tmp_path, shape, size, ac, hp):
 
 
 @pytest.mark.parametrize("code,table", [(OP.ARG_MAX, "ArgMaxOptions"), (OP.ARG_MIN, "ArgMinOptions")])
-@pytest.mark.parametrize("shape,axis,otype", slow_after(2, [((3, 40, 2), -2, I32), ((4, 3), 0, TensorType.INT64),
+@pytest.mark.parametrize("shape,axis,otype", slow_after(1, [((3, 40, 2), -2, I32), ((4, 3), 0, TensorType.INT64),
                                                             ((1, 10), 1, I32)]))
 def test_arg_min_max(tmp_path, code, table, shape, axis, otype):
     """After a RELU6 onto a coarse scale (values 0..6), so that rows have
