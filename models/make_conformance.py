@@ -332,6 +332,95 @@ def _dequantize(shape, in_q):
     return build
 
 
+def _single(dtype, code, inputs, out, options=None, version=1, version_f32=1):
+    """One operator from a spec. inputs: [("act", shape, (scale, zp)) | ("ints", values) |
+    ("q8", shape, (scale, zp)) (an int8 constant, float32 in a float case)];
+    out: (shape, (scale, zp)) or (shape, "int32"|"int64") for an index output."""
+
+    def build(rng):
+        net = _Net(f"{code} {dtype}", dtype)
+        ins, live = [], []
+        for kind, *rest in inputs:
+            if kind == "act":
+                t = net.act(rest[0], q(*rest[1]))
+                live.append(t)
+            elif kind == "ints":
+                t = net.ints(rest[0])
+            else:
+                shape, qp = rest
+                t = net.const(rng.uniform(-1, 1, shape).astype(np.float32), F32) if dtype == "float32" else \
+                    net.const(rng.integers(-128, 128, shape).astype(np.int8), I8, q(*qp))
+            ins.append(t)
+        shape, oq = out
+        if oq in ("int32", "int64"):
+            y = net.m.tensor("y", shape, I32 if oq == "int32" else TensorType.INT64)
+        else:
+            y = net.act(shape, q(*oq))
+        net.m.operator(code, ins, [y], version=version if dtype == "int8" else version_f32, options=options)
+        return net.done(live, [y])
+
+    return build
+
+
+def _more(dt):
+    """Operators beyond the zoo's (issue 12), int8 and float32 alike."""
+    qa, qb = (0.05, -3), (0.08, 10)
+    return [
+        Case("PAD", dt, "nhwc-1-2", _single(dt, OP.PAD, [("act", [1, 4, 4, 3], qa),
+                                                          ("ints", [[0, 0], [1, 2], [2, 1], [0, 0]])],
+                                              ([1, 7, 7, 3], qa), version=2)),
+        Case("PADV2", dt, "const-zp", _single(dt, OP.PADV2, [("act", [2, 5], qa), ("ints", [[1, 0], [0, 3]]),
+                                                               ("q8", [], qa)], ([3, 8], qa), version=2)),
+        Case("MEAN", dt, "hw-keepdims", _single(dt, OP.MEAN, [("act", [1, 5, 6, 4], qa), ("ints", [1, 2])],
+                                                  ([1, 1, 1, 4], qb), ("ReducerOptions", {"KeepDims": True}),
+                                                  version=2)),
+        Case("REDUCE_MAX", dt, "axis1", _single(dt, OP.REDUCE_MAX, [("act", [3, 7, 2], qa), ("ints", [1])],
+                                                  ([3, 2], qa), ("ReducerOptions", {"KeepDims": False}),
+                                                  version=2)),
+        Case("STRIDED_SLICE", dt, "stride2-masks", _single(
+            dt, OP.STRIDED_SLICE, [("act", [1, 8, 6, 3], qa), ("ints", [0, 1, 0, 0]), ("ints", [1, 8, 6, 2]),
+                                   ("ints", [1, 2, 2, 1])], ([1, 4, 3, 2], qa),
+            ("StridedSliceOptions", {"BeginMask": 1, "EndMask": 1}), version=2)),
+        Case("SLICE", dt, "2d", _single(dt, OP.SLICE, [("act", [4, 6], qa), ("ints", [1, 2]), ("ints", [2, -1])],
+                                          ([2, 4], qa), version=2)),
+        Case("RELU", dt, "requantize", _single(dt, OP.RELU, [("act", [4, 8], (0.05, -20))], ([4, 8], (0.03, -128)),
+                                                 version=2)),
+        Case("RELU6", dt, "requantize", _single(dt, OP.RELU6, [("act", [4, 8], (0.06, 0))], ([4, 8], (0.025, -128)),
+                                                  version=2)),
+        Case("LEAKY_RELU", dt, "alpha-0.2", _single(dt, OP.LEAKY_RELU, [("act", [4, 8], (0.05, 3))],
+                                                      ([4, 8], (0.04, -10)), ("LeakyReluOptions", {"Alpha": 0.2}),
+                                                      version=2)),
+        Case("HARD_SWISH", dt, "4x16", _single(dt, OP.HARD_SWISH, [("act", [4, 16], (0.05, -5))],
+                                                 ([4, 16], (0.03, -100)))),
+        Case("MAXIMUM", dt, "broadcast", _single(dt, OP.MAXIMUM, [("act", [2, 3, 4], qa), ("act", [4], qa)],
+                                                   ([2, 3, 4], qa), ("MaximumMinimumOptions", {}), version=2)),
+        Case("MINIMUM", dt, "same-shape", _single(dt, OP.MINIMUM, [("act", [2, 6], qa), ("act", [2, 6], qa)],
+                                                    ([2, 6], qa), ("MaximumMinimumOptions", {}), version=2)),
+        Case("PRELU", dt, "channel-alpha", _single(dt, OP.PRELU, [("act", [1, 3, 3, 4], qa), ("q8", [4], (0.01, 0))],
+                                                     ([1, 3, 3, 4], qb))),
+        Case("GATHER", dt, "axis0", _single(dt, OP.GATHER, [("act", [6, 4], qa), ("ints", [3, 0, 5, 3])], ([4, 4], qa),
+                                              ("GatherOptions", {"Axis": 0}), version=2)),
+        Case("EXPAND_DIMS", dt, "axis1", _single(dt, OP.EXPAND_DIMS, [("act", [3, 4], qa), ("ints", [1])],
+                                                   ([3, 1, 4], qa))),
+        Case("DEPTH_TO_SPACE", dt, "block2", _single(dt, OP.DEPTH_TO_SPACE, [("act", [1, 3, 4, 8], qa)],
+                                                       ([1, 6, 8, 2], qa), ("DepthToSpaceOptions", {"BlockSize": 2}))),
+        Case("SPACE_TO_DEPTH", dt, "block2", _single(dt, OP.SPACE_TO_DEPTH, [("act", [1, 4, 6, 2], qa)],
+                                                       ([1, 2, 3, 8], qa), ("SpaceToDepthOptions", {"BlockSize": 2}),
+                                                       version=2)),
+        Case("RESIZE_NEAREST_NEIGHBOR", dt, "2x", _single(
+            dt, OP.RESIZE_NEAREST_NEIGHBOR, [("act", [1, 3, 4, 2], qa), ("ints", [6, 8])], ([1, 6, 8, 2], qa),
+            ("ResizeNearestNeighborOptions", {"AlignCorners": False, "HalfPixelCenters": False}), version=2)),
+        Case("ARG_MAX", dt, "last-axis", _single(dt, OP.ARG_MAX, [("act", [3, 10], qa), ("ints", [1])], ([3], "int32"),
+                                                   ("ArgMaxOptions", {"OutputType": TensorType.INT32}), version=2)),
+        Case("ABS", dt, "requantize", _single(dt, OP.ABS, [("act", [4, 8], (0.05, 3))], ([4, 8], (0.04, -128)),
+                                                version=2)),
+        Case("SQUARED_DIFFERENCE", dt, "same-shape", _single(
+            dt, OP.SQUARED_DIFFERENCE, [("act", [2, 6], qa), ("act", [2, 6], qb)], ([2, 6], (0.2, -128)))),
+        Case("SUM", dt, "axis1", _single(dt, OP.SUM, [("act", [3, 5], qa), ("ints", [1])], ([3], qb),
+                                           ("ReducerOptions", {"KeepDims": False}), version=2)),
+    ]
+
+
 def cases():
     """Every case of the matrix, in a fixed order."""
     out = []
@@ -374,7 +463,7 @@ def cases():
             Case("SPLIT_V", dt, "axis1-2-3", _split_v(dt, [2, 5, 3], 1, [2, 3])),
             Case("PACK", dt, "three-axis0", _pack(dt, [2, 3], 3, 0)),
             Case("UNPACK", dt, "axis1", _unpack(dt, [2, 3, 4], 1)),
-        ]
+        ] + _more(dt)
     out += [
         Case("QUANTIZE", "int8", "from-float32", _quantize([2, 16], "float32", None, (0.05, -3))),
         Case("QUANTIZE", "int8", "requantize-int8", _quantize([2, 16], "int8", (0.05, -3), (0.11, 100))),

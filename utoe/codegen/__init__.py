@@ -99,7 +99,11 @@ def _generate(model_path, out_dir, name, opts):
     prims, body_of = lower.dedupe({f: prims[f] for f in called}, called)
     for op in g.ops:
         op.body = None if op.alias else body_of[op.func]
-    ops_src = lower.build_prims(prims)
+    try:
+        ops_src = lower.build_prims(prims)
+    except CodegenError as e:  # TVM's C back end refused one of the model's operators: name the model
+        raise CodegenError(f"{model_path}: {e} (operators: {', '.join(dict.fromkeys(op.func for op in g.ops))})") \
+            from None
     opts = dict(opts, importer_used=used)
     ws_by_func = lower.workspace_needs(ops_src)
     workspace = {op.index: 0 if op.alias else ws_by_func.get(op.body, 0) for op in g.ops}
