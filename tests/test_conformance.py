@@ -30,6 +30,7 @@ REFUSED = {
 }
 
 CASES = make_conformance.cases()
+LATER = {c.op for c in make_conformance._more("int8")}
 FIRST = {}
 for _c in CASES:
     FIRST.setdefault((_c.op, _c.dtype), _c.id)
@@ -37,9 +38,11 @@ for _c in CASES:
 
 def _params():
     for case in CASES:
-        # default: the first int8 case of each operator (the integer path is utoe's
-        # own arithmetic); float32 through TVM and the other cases under -m slow
-        default = FIRST[(case.op, case.dtype)] == case.id and case.dtype != "float32"
+        # default: the first int8 case of each zoo operator and every refusal (the
+        # later kernels have their own default cases in tests/codegen/test_kernels_more.py);
+        # float32 through TVM and the other cases under -m slow
+        default = case.id in REFUSED or (FIRST[(case.op, case.dtype)] == case.id and case.dtype == "int8"
+                                         and case.op not in LATER)
         marks = () if default else (pytest.mark.slow,)
         yield pytest.param(case, id=case.id, marks=marks)
 

@@ -92,7 +92,7 @@ PAD_CASES = [
 ]
 
 
-@pytest.mark.parametrize("shape,pads,quant", PAD_CASES)
+@pytest.mark.parametrize("shape,pads,quant", slow_after(1, PAD_CASES))
 def test_pad(tmp_path, shape, pads, quant):
     out = tuple(d + a + b for d, (a, b) in zip(shape, pads))
     p = np.array(pads, np.int32)
@@ -337,11 +337,11 @@ def test_gather_variable_indices_refused(tmp_path):
 # ---------------------------------------------------------------- PRELU
 
 
-@pytest.mark.parametrize("shape,ashape,qin,qa,qout", [
+@pytest.mark.parametrize("shape,ashape,qin,qa,qout", slow_after(1, [
     ((1, 4, 4, 8), (1, 1, 8), (0.05, -128), (0.01, 0), (0.03, -128)),  # per-channel alphas, as converters write them
     ((2, 3, 5), (3, 5), (0.1, 127), (0.004, -20), (0.02, 0)),
     ((1, 6, 6, 3), (3,), (0.02, 3), (0.05, 127), (0.05, -100)),  # alphas near -6 and up: saturation
-])
+]))
 def test_prelu(tmp_path, shape, ashape, qin, qa, qout):
     alpha = np.random.default_rng(len(shape) + ashape[-1]).integers(-128, 128, ashape).astype(np.int8)
     run(tmp_path, one_op(OP.PRELU, [("x", shape, I8, q(*qin), None), ("alpha", ashape, I8, q(*qa), alpha)],
@@ -474,7 +474,8 @@ def test_arg_min_max(tmp_path, code, table, shape, axis, otype):
 # ---------------------------------------------------------------- ADD, SUB, MUL with broadcasting
 
 
-@pytest.mark.parametrize("code,table", [(OP.ADD, "AddOptions"), (OP.SUB, "SubOptions"), (OP.MUL, "MulOptions")])
+@pytest.mark.parametrize("code,table", slow_after(1, [(OP.ADD, "AddOptions"), (OP.SUB, "SubOptions"),
+                                                       (OP.MUL, "MulOptions")]))
 @pytest.mark.parametrize("sa,sb", slow_after(1, [((1, 4, 4, 8), (1, 1, 1, 8)),  # a squeeze-excite scale
                                    ((2, 3, 1), (1, 5)), ((3, 1, 4), (3, 2, 1))]))
 def test_broadcast_elementwise(tmp_path, code, table, sa, sb):
@@ -486,8 +487,8 @@ def test_broadcast_elementwise(tmp_path, code, table, sa, sb):
 # ---------------------------------------------------------------- SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND
 
 
-@pytest.mark.parametrize("shape,block,pads", [((1, 4, 6, 3), (2, 2), [[0, 0], [0, 0]]),
-                                              ((2, 5, 5, 2), (2, 3), [[1, 0], [2, 2]])])
+@pytest.mark.parametrize("shape,block,pads", slow_after(1, [((1, 4, 6, 3), (2, 2), [[0, 0], [0, 0]]),
+                                              ((2, 5, 5, 2), (2, 3), [[1, 0], [2, 2]])]))
 def test_space_to_batch(tmp_path, shape, block, pads):
     n, h, w, c = shape
     out = (n * block[0] * block[1], (h + sum(pads[0])) // block[0], (w + sum(pads[1])) // block[1], c)
@@ -498,8 +499,8 @@ def test_space_to_batch(tmp_path, shape, block, pads):
                          ("SpaceToBatchNDOptions", {}), version=2))
 
 
-@pytest.mark.parametrize("shape,block,crops", [((4, 2, 3, 3), (2, 2), [[0, 0], [0, 0]]),
-                                               ((12, 3, 3, 2), (2, 3), [[1, 0], [2, 3]])])
+@pytest.mark.parametrize("shape,block,crops", slow_after(1, [((4, 2, 3, 3), (2, 2), [[0, 0], [0, 0]]),
+                                               ((12, 3, 3, 2), (2, 3), [[1, 0], [2, 3]])]))
 def test_batch_to_space(tmp_path, shape, block, crops):
     n, h, w, c = shape
     out = (n // (block[0] * block[1]), h * block[0] - sum(crops[0]), w * block[1] - sum(crops[1]), c)
@@ -513,8 +514,8 @@ def test_batch_to_space(tmp_path, shape, block, crops):
 # ---------------------------------------------------------------- ABS
 
 
-@pytest.mark.parametrize("qin,qout", [((0.05, -128), (0.05, -128)),  # same scale: no requantization
-                                      ((0.05, 127), (0.03, -128)), ((0.02, 3), (0.07, -100))])
+@pytest.mark.parametrize("qin,qout", slow_after(1, [((0.05, -128), (0.05, -128)),  # same scale: no requantization
+                                      ((0.05, 127), (0.03, -128)), ((0.02, 3), (0.07, -100))]))
 def test_abs(tmp_path, qin, qout):
     shape = (4, 128)
     run(tmp_path, one_op(OP.ABS, [("x", shape, I8, q(*qin), None)], (shape, I8, q(*qout)), version=2))
@@ -523,9 +524,9 @@ def test_abs(tmp_path, qin, qout):
 # ---------------------------------------------------------------- SQUARED_DIFFERENCE
 
 
-@pytest.mark.parametrize("sa,sb,qa,qb,qout", [((2, 50), (2, 50), (0.05, -128), (0.02, 7), (0.5, -128)),
+@pytest.mark.parametrize("sa,sb,qa,qb,qout", slow_after(1, [((2, 50), (2, 50), (0.05, -128), (0.02, 7), (0.5, -128)),
                                               ((1, 4, 4, 8), (8,), (0.1, 127), (0.1, 0), (0.02, -100)),  # saturates
-                                              ((3, 20), (1,), (0.01, 3), (0.04, -5), (0.003, -128))])
+                                              ((3, 20), (1,), (0.01, 3), (0.04, -5), (0.003, -128))]))
 def test_squared_difference(tmp_path, sa, sb, qa, qb, qout):
     run(tmp_path, one_op(OP.SQUARED_DIFFERENCE, [("a", sa, I8, q(*qa), None), ("b", sb, I8, q(*qb), None)],
                          (np.broadcast_shapes(sa, sb), I8, q(*qout)), ("SquaredDifferenceOptions", {}), version=2))
