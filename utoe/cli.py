@@ -53,7 +53,11 @@ def main(argv=None):
 
     for s, handler in previous.items():
         signal.signal(s, handler)
-    SCons.Script.main()  # exits with SCons's status
+    try:
+        SCons.Script.main()  # exits with SCons's status
+    except KeyboardInterrupt:  # before SCons's own handling starts (its option parser, say)
+        print("utoe: interrupted (SIGINT) while starting SCons; nothing was built", file=sys.stderr)
+        return 2
 
 
 def _interrupted(signum, frame):
