@@ -230,6 +230,19 @@ def _flat_broadcast(op, t, y):
     return at
 
 
+def _rescaled_pair(A, B, at_a, at_b, a, b, size, left, mult_a, mult_b):
+    """TFLite's first step of a two-input integer op (ADD, SUB,
+    SQUARED_DIFFERENCE): each input minus its zero point, shifted left by
+    `left` and rescaled by its own multiplier, as two staged computes."""
+    from tvm import te
+
+    def scaled(X, at, zp, m, s):
+        return lambda i: quant.multiply_by_quantized_multiplier((at(X, i).astype(I32) - zp) * (1 << left), m, s)
+
+    return (te.compute((size,), scaled(A, at_a, a.zero_point, *mult_a), name="stage_a"),
+            te.compute((size,), scaled(B, at_b, b.zero_point, *mult_b), name="stage_b"))
+
+
 def add(op, qm, sign=1):
     """ADD and SUB: TFLite's left-shifted, twice-rescaled integer sum."""
     from tvm import te
@@ -243,11 +256,7 @@ def add(op, qm, sign=1):
     lo, hi = quant.activation_range(op.options.get("FusedActivationFunction", 0), y.scale, y.zero_point)
 
     def compute(A, B):
-        def scaled(X, at, zp, m, s):
-            return lambda i: quant.multiply_by_quantized_multiplier((at(X, i).astype(I32) - zp) * (1 << left), m, s)
-
-        sa = te.compute((size,), scaled(A, at_a, a.zero_point, m1, s1), name="stage_a")
-        sb = te.compute((size,), scaled(B, at_b, b.zero_point, m2, s2), name="stage_b")
+        sa, sb = _rescaled_pair(A, B, at_a, at_b, a, b, size, left, (m1, s1), (m2, s2))
 
         def f(i):
             total = sa[i] + sb[i] if sign > 0 else sa[i] - sb[i]
@@ -1090,11 +1099,7 @@ def squared_difference(op, qm):
     mo, so = quant.quantize_multiplier(twice * twice / float(np.float32((1 << (2 * left)) * np.float32(y.scale))))
 
     def compute(A, B):
-        def scaled(X, at, zp, m, s):
-            return lambda i: quant.multiply_by_quantized_multiplier((at(X, i).astype(I32) - zp) * (1 << left), m, s)
-
-        sa = te.compute((size,), scaled(A, at_a, a.zero_point, m1, s1), name="stage_a")
-        sb = te.compute((size,), scaled(B, at_b, b.zero_point, m2, s2), name="stage_b")
+        sa, sb = _rescaled_pair(A, B, at_a, at_b, a, b, size, left, (m1, s1), (m2, s2))
 
         def f(i):
             d = sa[i] - sb[i]
