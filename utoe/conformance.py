@@ -19,10 +19,9 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-from . import app, boards, codegen, firmware
+from . import boards, codegen, reference
+from .diagnose import host_run
 from .errors import UtoeError
-from .protocol import parse_log
-from .runners.host import HostRunner
 
 SEED = 1
 
@@ -53,13 +52,7 @@ def check(model_path, name="model", board="native", timeout=60):
         compile_s = time.perf_counter() - t0
         importer = meta["options"]["importer_used"] if "options" in meta else None
         try:
-            app_dir = os.path.join(tmp, "app")
-            app.render(app_dir, {"board": board.name, "model": name, "mode": "per-model", "trials": 1,
-                                 "seed": SEED})
-            elf = firmware.build(board, app_dir, cg, os.path.join(tmp, "firmware.elf"))
-            run = parse_log(HostRunner(board, timeout).execute(elf))
-            run.check()
-            from . import reference
+            run = host_run(board, cg, name, SEED, timeout)
 
             result = {"seed": SEED, "outputs": [{"index": i, "bytes_hex": run.outputs[i][1].hex()}
                                                 for i in sorted(run.outputs)]}

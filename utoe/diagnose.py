@@ -33,17 +33,24 @@ def _reference_tensors(metadata, seed):
     return {d["name"] or f"tensor_{d['index']}": d["index"] for d in it.get_tensor_details()}, it
 
 
-def trace(board, codegen_dir, metadata, seed, timeout=300):
-    """Run a tracing build on the host; {operator index: (dtype, bytes)}."""
-    with tempfile.TemporaryDirectory(prefix="utoe-diagnose-") as tmp:
+def host_run(board, codegen_dir, model, seed, timeout=300, trace=False):
+    """Build a generated model for the host outside any build tree, run one
+    trial and return the checked RunLog (per-operator with every operator's
+    output when trace is set)."""
+    with tempfile.TemporaryDirectory(prefix="utoe-host-") as tmp:
         app_dir = os.path.join(tmp, "app")
-        app.render(app_dir, {"board": board.name, "model": metadata["model"], "mode": "per-operator",
-                             "trials": 1, "seed": seed, "trace": True})
-        elf = firmware.build(board, app_dir, codegen_dir, os.path.join(tmp, "trace.elf"))
+        app.render(app_dir, {"board": board.name, "model": model, "mode": "per-operator" if trace else "per-model",
+                             "trials": 1, "seed": seed, "trace": trace})
+        elf = firmware.build(board, app_dir, codegen_dir, os.path.join(tmp, "firmware.elf"))
         log = HostRunner(board, timeout).execute(elf)
     run = parse_log(log)
     run.check()
-    return run.traces
+    return run
+
+
+def trace(board, codegen_dir, metadata, seed, timeout=300):
+    """Run a tracing build on the host; {operator index: (dtype, bytes)}."""
+    return host_run(board, codegen_dir, metadata["model"], seed, timeout, trace=True).traces
 
 
 def first_divergence(board, codegen_dir, metadata, seed):
