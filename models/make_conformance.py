@@ -36,10 +36,12 @@ SAME, VALID = 0, 1  # Padding
 class Case:
     """One single-operator model: `op` (TFLite's builtin name), `dtype`
     (int8 or float32 activations), `name` (unique in the matrix), `build`
-    (a function of a numpy Generator returning a Model)."""
+    (a function of a numpy Generator returning a Model), `importer` (the
+    path expected to compile it when not the usual one: utoe's integer
+    importer for int8/int16 activations, TVM for the rest)."""
 
-    def __init__(self, op, dtype, name, build):
-        self.op, self.dtype, self.name, self.build = op, dtype, name, build
+    def __init__(self, op, dtype, name, build, importer=None):
+        self.op, self.dtype, self.name, self.build, self.importer = op, dtype, name, build, importer
 
     @property
     def id(self):
@@ -470,7 +472,21 @@ def cases():
         Case("DEQUANTIZE", "int8", "to-float32", _dequantize([2, 16], (0.05, -3))),
         Case("FULLY_CONNECTED", "hybrid", "16-to-10", _fc_hybrid(16, 10)),
     ]
+    for family in families():
+        out += family.cases()
     return out
+
+
+FAMILIES = ("conformance_logic", "conformance_math", "conformance_spatial", "conformance_recurrent",
+            "conformance_int16")
+
+
+def families():
+    """The case modules of the later operator families (models/conformance_*.py):
+    each has cases(), DEFAULT (ids the default tests run) and REFUSED."""
+    import importlib
+
+    return [importlib.import_module(name) for name in FAMILIES]
 
 
 def write(out_dir, only=None):

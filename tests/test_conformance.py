@@ -29,6 +29,9 @@ REFUSED = {
                                        "float32): no integer kernel for these types",
 }
 
+for _family in make_conformance.families():
+    REFUSED.update(_family.REFUSED)
+FAMILY_DEFAULT = set().union(*(f.DEFAULT for f in make_conformance.families()))
 CASES = make_conformance.cases()
 LATER = {c.op for c in make_conformance._more("int8")}
 FIRST = {}
@@ -41,7 +44,7 @@ def _params():
         # default: the first int8 case of each zoo operator and every refusal (the
         # later kernels have their own default cases in tests/codegen/test_kernels_more.py);
         # float32 through TVM and the other cases under -m slow
-        default = case.id in REFUSED or (FIRST[(case.op, case.dtype)] == case.id and case.dtype == "int8"
+        default = case.id in REFUSED or case.id in FAMILY_DEFAULT or (FIRST[(case.op, case.dtype)] == case.id and case.dtype == "int8"
                                          and case.op not in LATER)
         marks = () if default else (pytest.mark.slow,)
         yield pytest.param(case, id=case.id, marks=marks)
@@ -57,9 +60,9 @@ def test_case(case, tmp_path):
         assert str(path) in outcome.detail  # the line names the model
         return
     assert outcome.status == "pass", outcome.detail
-    expected = "utoe-integer" if case.dtype == "int8" else "tvm-relax"
+    expected = case.importer or ("utoe-integer" if case.dtype in ("int8", "int16") else "tvm-relax")
     assert outcome.importer == expected
-    if case.dtype == "int8":
+    if expected == "utoe-integer":
         assert outcome.exact and outcome.max_abs_error == 0
 
 
