@@ -486,6 +486,8 @@ def families():
     each has cases(), DEFAULT (ids the default tests run) and REFUSED."""
     import importlib
 
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
     return [importlib.import_module(name) for name in FAMILIES]
 
 
