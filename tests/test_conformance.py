@@ -5,6 +5,7 @@ each operator; every case under `-m slow`. A case passes, or is refused
 before any build with the reason below; nothing else."""
 
 import os
+import shutil
 import sys
 
 import pytest
@@ -72,3 +73,31 @@ def test_cases_are_reproducible():
     a = [c.serialize() for c in make_conformance.cases()[:6]]
     b = [c.serialize() for c in make_conformance.cases()[:6]]
     assert a == b and len({c.id for c in CASES}) == len(CASES)
+
+
+# A sample of the matrix on an emulated Cortex-M0+ (arduino-zero under QEMU):
+# no hardware divide, no DSP or 32x32->64 multiply instructions, so the
+# compiler takes other paths (libgcc's __aeabi_* helpers) than on the host.
+# Default: three cases; -m slow: the first int8 case of every operator.
+M0PLUS = "arduino-zero"
+M0_DEFAULT = {"conv_2d-int8-3x3-s1-same-per-channel", "softmax-int8-2x10", "hard_swish-int8-4x16"}
+
+
+def _m0_params():
+    seen = set()
+    for case in CASES:
+        if case.dtype != "int8" or case.op in seen or case.id in REFUSED:
+            continue
+        seen.add(case.op)
+        yield pytest.param(case, id=case.id, marks=() if case.id in M0_DEFAULT else (pytest.mark.slow,))
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                    reason="needs gcc-arm-none-eabi and qemu-system-arm")
+@pytest.mark.parametrize("case", _m0_params())
+def test_case_on_emulated_cortex_m0plus(case, tmp_path):
+    path = tmp_path / f"{case.id}.tflite"
+    path.write_bytes(case.serialize())
+    outcome = check(str(path), name="m", board=M0PLUS)
+    assert outcome.status == "pass", outcome.detail
+    assert outcome.exact and outcome.max_abs_error == 0

@@ -15,6 +15,7 @@ from . import app, firmware
 from .inputs import DTYPES, generate_inputs
 from .protocol import parse_log
 from .runners.host import HostRunner
+from .runners.qemu import QemuRunner
 
 
 def _reference_tensors(metadata, seed):
@@ -34,15 +35,19 @@ def _reference_tensors(metadata, seed):
 
 
 def host_run(board, codegen_dir, model, seed, timeout=300, trace=False):
-    """Build a generated model for the host outside any build tree, run one
-    trial and return the checked RunLog (per-operator with every operator's
-    output when trace is set)."""
+    """Build a generated model for the board outside any build tree (utoe's
+    bare-metal firmware), run one trial (on this host, or under the board's
+    QEMU stand-in when the board is not the host) and return the checked
+    RunLog (per-operator with every operator's output when trace is set)."""
     with tempfile.TemporaryDirectory(prefix="utoe-host-") as tmp:
         app_dir = os.path.join(tmp, "app")
         app.render(app_dir, {"board": board.name, "model": model, "mode": "per-operator" if trace else "per-model",
-                             "trials": 1, "seed": seed, "trace": trace})
+                             "trials": 1, "seed": seed, "trace": trace, "layout": firmware.layout(board)})
         elf = firmware.build(board, app_dir, codegen_dir, os.path.join(tmp, "firmware.elf"))
-        log = HostRunner(board, timeout).execute(elf)
+        if board.platform == "host":
+            log = HostRunner(board, timeout).execute(elf)
+        else:
+            log = QemuRunner(board, timeout).run(elf, os.path.join(tmp, "run.log"))
     run = parse_log(log)
     run.check()
     return run
