@@ -135,12 +135,15 @@ def table(rows, pair_status, untested):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "conformance.json"))
+    ap.add_argument("--out", default=None, help="default benchmarks/results/conformance[-BOARD].json")
     ap.add_argument("--docs", default=os.path.join(ROOT, "docs", "operators.md"))
     ap.add_argument("--only", default="", help="operators, comma-separated")
     ap.add_argument("--board", default="native", help="run on this board (an emulated one runs under QEMU; "
                     "e.g. arduino-zero, a Cortex-M0+); the docs table is only rewritten for native")
     args = ap.parse_args()
+    if args.out is None:
+        suffix = "" if args.board == "native" else f"-{args.board}"
+        args.out = os.path.join(ROOT, "benchmarks", "results", f"conformance{suffix}.json")
     only = {s.strip().upper() for s in args.only.split(",") if s.strip()} or None
     t0 = time.time()
     rows = run(only, args.board)
