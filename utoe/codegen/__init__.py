@@ -76,6 +76,29 @@ def _integer_gap(model_path):
     return f"; utoe's integer path has no kernel yet for {', '.join(names)}" if names else ""
 
 
+def _operators_of(model_path, limit=8):
+    """'; the model's operators: SQUARED_DIFFERENCE (operator #0: int32, int32
+    -> int32), ...' for a TFLite model (the first `limit` distinct ones), so a
+    TVM failure names what it failed on; '' for other formats."""
+    from ..frontend import _tflite_model, detect_format
+    from . import integer, tflite_model
+
+    try:
+        if detect_format(model_path) != "tflite":
+            return ""
+        qm = tflite_model.read(model_path, _tflite_model(model_path))
+    except UtoeError:
+        return ""
+    seen, parts = set(), []
+    for op in qm.ops:
+        key = (op.name, integer.types(op, qm))
+        if key not in seen:
+            seen.add(key)
+            parts.append(f"{op.name} (operator #{op.index}: {key[1]})")
+    more = f" and {len(parts) - limit} more" if len(parts) > limit else ""
+    return f"; the model's operators: {', '.join(parts[:limit])}{more}" if parts else ""
+
+
 def _generate(model_path, out_dir, name, opts):
     from ..frontend import detect_format, import_model
 
@@ -89,8 +112,11 @@ def _generate(model_path, out_dir, name, opts):
         try:
             mod, fmt, names = import_model(model_path)
         except ModelError as e:
-            raise ModelError(f"{e}{_integer_gap(model_path)}") from None
-        fused = lower.fuse(mod)
+            raise ModelError(f"{e}{_integer_gap(model_path) or _operators_of(model_path)}") from None
+        try:
+            fused = lower.fuse(mod)
+        except CodegenError as e:  # TVM failed on one of the model's operators: name the model and them
+            raise CodegenError(f"{model_path}: {e}{_operators_of(model_path)}") from None
         g = graph_mod.build_graph(fused, names)
         prims = lower.prims_of(fused, {op.func for op in g.ops})
         used = "tvm-relax"
