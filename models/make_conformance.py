@@ -478,7 +478,7 @@ def cases():
 
 
 FAMILIES = ("conformance_logic", "conformance_math", "conformance_spatial", "conformance_recurrent",
-            "conformance_int16", "conformance_int32")
+            "conformance_int16", "conformance_int32", "conformance_misc")
 
 
 def families():

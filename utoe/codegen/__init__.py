@@ -59,6 +59,20 @@ def _integer_graph(model_path, importer):
     return integer.build(model_path, model)
 
 
+def _own_kernels(model_path, importer):
+    """(Graph, prims) from utoe's kernels for a TFLite model TVM could not
+    take, when they cover every operator at its types; None otherwise."""
+    from ..frontend import _tflite_model, detect_format
+    from . import integer, tflite_model
+
+    if importer != "auto" or detect_format(model_path) != "tflite":
+        return None
+    model = _tflite_model(model_path)
+    if integer.unsupported(tflite_model.read(model_path, model)):
+        return None
+    return integer.build(model_path, model)
+
+
 def _integer_gap(model_path):
     """What utoe's integer path lacks for this model, for error messages: the
     operators it has no kernel for at all (a float model's FULLY_CONNECTED,
@@ -110,16 +124,25 @@ def _generate(model_path, out_dir, name, opts):
         fmt, used = detect_format(model_path), "utoe-integer"
     else:
         try:
-            mod, fmt, names = import_model(model_path)
-        except ModelError as e:
-            raise ModelError(f"{e}{_integer_gap(model_path) or _operators_of(model_path)}") from None
-        try:
-            fused = lower.fuse(mod)
-        except CodegenError as e:  # TVM failed on one of the model's operators: name the model and them
-            raise CodegenError(f"{model_path}: {e}{_operators_of(model_path)}") from None
-        g = graph_mod.build_graph(fused, names)
-        prims = lower.prims_of(fused, {op.func for op in g.ops})
-        used = "tvm-relax"
+            try:
+                mod, fmt, names = import_model(model_path)
+            except ModelError as e:
+                raise ModelError(f"{e}{_integer_gap(model_path) or _operators_of(model_path)}") from None
+            try:
+                fused = lower.fuse(mod)
+            except CodegenError as e:  # TVM failed on one of the model's operators: name the model and them
+                raise CodegenError(f"{model_path}: {e}{_operators_of(model_path)}") from None
+            g = graph_mod.build_graph(fused, names)
+            prims = lower.prims_of(fused, {op.func for op in g.ops})
+            used = "tvm-relax"
+        except UtoeError:
+            # TVM cannot take the model, but utoe's own kernels may compute every
+            # operator at these types (those that copy values are type-generic:
+            # DYNAMIC_UPDATE_SLICE on float32, say): use them, or say TVM's reason
+            g_prims = _own_kernels(model_path, opts["importer"])
+            if g_prims is None:
+                raise
+            (g, prims), fmt, used = g_prims, detect_format(model_path), "utoe-integer"
     graph_mod.mark_aliases(g)
     called = [op.func for op in g.ops if not op.alias]
     prims, body_of = lower.dedupe({f: prims[f] for f in called}, called)

@@ -1184,9 +1184,9 @@ REFUSED = {
 
 # Operator families in their own modules (they use the helpers above): each
 # exports KERNELS and may export ACTIVATION_TYPES and REFUSED, merged here.
-from . import kernels_logic, kernels_math, kernels_recurrent, kernels_spatial  # noqa: E402
+from . import kernels_logic, kernels_math, kernels_misc, kernels_recurrent, kernels_spatial  # noqa: E402
 
-for _family in (kernels_logic, kernels_math, kernels_recurrent, kernels_spatial):
+for _family in (kernels_logic, kernels_math, kernels_misc, kernels_recurrent, kernels_spatial):
     KERNELS.update(_family.KERNELS)
     ACTIVATION_TYPES.update(getattr(_family, "ACTIVATION_TYPES", {}))
     REFUSED.update(getattr(_family, "REFUSED", {}))
