@@ -478,7 +478,8 @@ def cases():
 
 
 FAMILIES = ("conformance_logic", "conformance_math", "conformance_spatial", "conformance_recurrent",
-            "conformance_int16", "conformance_int32", "conformance_misc")
+            "conformance_int16", "conformance_int32", "conformance_misc",
+            "conformance_control")
 
 
 def families():

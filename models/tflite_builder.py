@@ -88,8 +88,17 @@ class Model:
     inputs: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
     signatures: list = field(default_factory=list)
+    subgraphs: list = field(default_factory=list)  # more subgraphs (control flow): Models sharing buffers, opcodes
 
     # ------------------------------------------------------------ building
+
+    def subgraph(self, name):
+        """A further subgraph (index 1, 2, ... in the order asked): build it
+        like a Model (tensor, operator, io); it shares this model's buffers
+        and operator codes."""
+        sub = Model(self.description, name, buffers=self.buffers, opcodes=self.opcodes)
+        self.subgraphs.append(sub)
+        return sub
 
     def buffer(self, payload):
         """Add a buffer holding `payload` (bytes); returns its index."""
@@ -149,21 +158,7 @@ class Model:
                 tflite.BufferAddData(b, data)
             buffer_offsets.append(tflite.BufferEnd(b))
 
-        tensor_offsets = [self._tensor(b, t) for t in self.tensors]
-        op_offsets = [self._operator(b, op) for op in self.operators]
-
-        sub_tensors = offset_vector(b, tflite.SubGraphStartTensorsVector, tensor_offsets)
-        sub_inputs = int_vector(b, tflite.SubGraphStartInputsVector, self.inputs)
-        sub_outputs = int_vector(b, tflite.SubGraphStartOutputsVector, self.outputs)
-        sub_ops = offset_vector(b, tflite.SubGraphStartOperatorsVector, op_offsets)
-        sub_name = b.CreateString(self.subgraph_name)
-        tflite.SubGraphStart(b)
-        tflite.SubGraphAddTensors(b, sub_tensors)
-        tflite.SubGraphAddInputs(b, sub_inputs)
-        tflite.SubGraphAddOutputs(b, sub_outputs)
-        tflite.SubGraphAddOperators(b, sub_ops)
-        tflite.SubGraphAddName(b, sub_name)
-        subgraph = tflite.SubGraphEnd(b)
+        subgraphs = [m._subgraph(b) for m in [self] + self.subgraphs]
 
         opcode_offsets = []
         for code, version in self.opcodes:
@@ -176,7 +171,7 @@ class Model:
         signature_offsets = [self._signature(b, *sig) for sig in self.signatures]
 
         opcodes_vec = offset_vector(b, tflite.ModelStartOperatorCodesVector, opcode_offsets)
-        subgraphs_vec = offset_vector(b, tflite.ModelStartSubgraphsVector, [subgraph])
+        subgraphs_vec = offset_vector(b, tflite.ModelStartSubgraphsVector, subgraphs)
         buffers_vec = offset_vector(b, tflite.ModelStartBuffersVector, buffer_offsets)
         sigs_vec = None
         if self.signatures:
@@ -193,6 +188,22 @@ class Model:
         model = tflite.ModelEnd(b)
         b.Finish(model, file_identifier=b"TFL3")
         return bytes(b.Output())
+
+    def _subgraph(self, b):
+        tensor_offsets = [self._tensor(b, t) for t in self.tensors]
+        op_offsets = [self._operator(b, op) for op in self.operators]
+        sub_tensors = offset_vector(b, tflite.SubGraphStartTensorsVector, tensor_offsets)
+        sub_inputs = int_vector(b, tflite.SubGraphStartInputsVector, self.inputs)
+        sub_outputs = int_vector(b, tflite.SubGraphStartOutputsVector, self.outputs)
+        sub_ops = offset_vector(b, tflite.SubGraphStartOperatorsVector, op_offsets)
+        sub_name = b.CreateString(self.subgraph_name)
+        tflite.SubGraphStart(b)
+        tflite.SubGraphAddTensors(b, sub_tensors)
+        tflite.SubGraphAddInputs(b, sub_inputs)
+        tflite.SubGraphAddOutputs(b, sub_outputs)
+        tflite.SubGraphAddOperators(b, sub_ops)
+        tflite.SubGraphAddName(b, sub_name)
+        return tflite.SubGraphEnd(b)
 
     def _tensor(self, b, t):
         quant = _quantization(b, t.quantization) if t.quantization is not None else None
@@ -217,6 +228,8 @@ class Model:
         options = None
         if op.options is not None:
             table, fields = op.options
+            # strings first: a vector cannot be built inside a table
+            fields = {k: b.CreateString(v) if isinstance(v, str) else v for k, v in fields.items()}
             getattr(tflite, f"{table}Start")(b)
             for fname, value in fields.items():
                 getattr(tflite, f"{table}Add{fname}")(b, value)

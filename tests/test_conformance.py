@@ -101,3 +101,26 @@ def test_case_on_emulated_cortex_m0plus(case, tmp_path):
     outcome = check(str(path), name="m", board=M0PLUS)
     assert outcome.status == "pass", outcome.detail
     assert outcome.exact and outcome.max_abs_error == 0
+
+
+def test_refused_control_flow_models_are_valid_tflite():
+    """The control-flow and resource-variable cases utoe refuses are models
+    TFLite runs (so the refusal is utoe's limit, not a bad model): the
+    accumulator's state carries across two invocations."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    import conformance_control
+
+    outs = {}
+    for case in conformance_control.cases():
+        it = Interpreter(model_content=case.serialize(), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+        it.allocate_tensors()
+        for _ in range(2):
+            for d in it.get_input_details():
+                it.set_tensor(d["index"], np.ones(d["shape"], d["dtype"]))
+            it.invoke()
+        outs[case.op] = it.get_tensor(it.get_output_details()[0]["index"])
+    assert outs["IF"].tolist() == [[2.0] * 3] * 2  # then: x + x
+    assert outs["WHILE"].tolist() == [2.5] * 4  # 1 + 3 * 0.5
+    assert outs["READ_VARIABLE"].tolist() == [2.0] * 4  # second invocation: 1 + 1

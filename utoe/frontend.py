@@ -278,6 +278,7 @@ def _tflite_model(path):
         raise
     except Exception as e:  # flatbuffers raises bare exceptions on garbage the verifier let through
         raise ModelError(f"{path}: malformed TFLite flatbuffer ({type(e).__name__}: {e})") from None
+    _refuse_control_flow(path, model)
     # A -1 in a TFLite shape *signature* only says the tensor may be resized;
     # its shape is what TFLite (and TFLite Micro) allocate, and what utoe
     # compiles. A shape without a size is dynamic.
@@ -289,6 +290,23 @@ def _tflite_model(path):
             raise _dynamic(path, tensor_name(t, i), [d if d >= 1 else "?" for d in shape],
                            "convert with a fixed batch size")
     return model
+
+
+# TFLite Micro's operators that call other subgraphs or keep state across
+# invocations: utoe compiles one subgraph, run once per inference.
+CONTROL_FLOW = {
+    "IF": "runs one of two subgraphs", "WHILE": "runs subgraphs in a loop",
+    "CALL_ONCE": "runs an initialisation subgraph once", "VAR_HANDLE": "names a resource variable",
+    "READ_VARIABLE": "reads a resource variable", "ASSIGN_VARIABLE": "writes a resource variable",
+}
+
+
+def _refuse_control_flow(path, model):
+    found = [(i, name) for i, name, _ in tflite_operators(model) if name in CONTROL_FLOW]
+    if found:
+        parts = "; ".join(f"{name} (operator #{i}): {CONTROL_FLOW[name]}" for i, name in found)
+        raise ModelError(f"{path}: {parts} — utoe compiles one subgraph run once per inference, without "
+                         "control flow or state kept across inferences")
 
 
 def tflite_operators(model):
