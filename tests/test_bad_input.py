@@ -239,10 +239,9 @@ def test_bad_build_directory(build, tmp_path, value, message):
     assert not os.path.exists(os.path.join(build.root, "native"))
 
 
-def test_a_model_the_reference_refuses_keeps_its_figures_unvalidated(project_copy, tmp_path):
-    """An operator version newer than ai-edge-litert knows: utoe compiles and
-    runs it; the result keeps its figures with validation unavailable and
-    the reason, and the user reads one line, not the interpreter's text."""
+def _versioned(project_copy, tmp_path, case_id, version):
+    """A conformance case (or RELU_N1_TO_1, which TFLite Micro does not
+    have) with its operator's version set to `version`."""
     import sys
 
     import numpy as np
@@ -252,18 +251,46 @@ def test_a_model_the_reference_refuses_keeps_its_figures_unvalidated(project_cop
         import make_conformance
     finally:
         sys.path.pop(0)
-    case = next(c for c in make_conformance.cases() if c.id == "fully_connected-int8-16-to-10")
-    model = case.build(np.random.default_rng(1))
-    model.opcodes[0][1] = 99  # FULLY_CONNECTED version 99
-    path = tmp_path / "v99.tflite"
+    if case_id == "relu_n1_to_1":
+        build = make_conformance._single("int8", make_conformance.OP.RELU_N1_TO_1, [("act", [4, 8], (0.05, 3))],
+                                         ([4, 8], (0.01, -3)))
+    else:
+        build = next(c for c in make_conformance.cases() if c.id == case_id).build
+    model = build(np.random.default_rng(1))
+    model.opcodes[0][1] = version
+    path = tmp_path / f"v{version}.tflite"
     path.write_bytes(model.serialize())
+    return path
+
+
+def test_a_model_no_reference_can_run_keeps_its_figures_unvalidated(project_copy, tmp_path):
+    """An operator version newer than ai-edge-litert knows, of an operator
+    TFLite Micro (the second reference) does not have: utoe compiles and runs
+    it; the result keeps its figures with validation unavailable and both
+    reasons, and the user reads one line, not the interpreters' text."""
+    path = _versioned(project_copy, tmp_path, "relu_n1_to_1", 99)
     build = Build(project_copy)
     proc = build.scons("board=native", f"model={path}")
     result = json.load(open(build.path("build", "native", "v99", "result.json")))
     v = result["validation"]
     assert v["ok"] is None and v["reference"] == "tflite-builtin-ref"
-    assert "FULLY_CONNECTED' version '99'" in v["unavailable"] and str(path) in v["unavailable"]
+    assert "RELU_N1_TO_1' version '99'" in v["unavailable"] and str(path) in v["unavailable"]
+    assert "tflite-micro cannot either" in v["unavailable"]
     assert result["latency"]["mean"] > 0 and result["ram"]["static_bytes"] > 0
     warnings = [line for line in proc.stdout.splitlines() if "not validated" in line]
     assert len(warnings) == 1 and "native/v99" in warnings[0], proc.stdout
     assert "Registration failed" not in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_tflite_micro_validates_what_builtin_ref_cannot_load(project_copy, tmp_path):
+    """FULLY_CONNECTED version 99: BUILTIN_REF refuses it, TFLite Micro's
+    interpreter (which does not check versions) runs it, and the outputs are
+    compared with TFLite Micro's, saying so."""
+    from utoe.conformance import check
+
+    path = _versioned(project_copy, tmp_path, "fully_connected-int8-16-to-10", 99)
+    o = check(str(path), name="m")
+    assert o.status == "pass" and o.exact, o
+    assert o.extra["reference"] == "tflite-micro"
+    assert "version '99'" in o.extra["primary_unavailable"]

@@ -161,6 +161,7 @@ def test_result_records_the_tools_it_was_made_with(built):
         tools = result(built, board)["tools"]
         assert tools["utoe"] == utoe.__version__
         assert tools["litert"] == version("ai-edge-litert")
+        assert tools["tflite-micro"] == version("tflite-micro")
         assert tools["tvm"].startswith(version("apache-tvm").split(".post")[0])
     assert result(built, "native")["tools"]["gcc"] == first_line("gcc", "--version")
     emulated = result(built, "hifive1b")["tools"]

@@ -67,4 +67,7 @@ def check(model_path, name="model", board="native", timeout=60):
         return Outcome("unvalidated", f"{model_path}: {v.get('unavailable') or 'no reference'}", importer, compile_s)
     status = "pass" if v["ok"] else "fail"
     detail = "" if v["ok"] else f"max abs error {v['max_abs_error']:g} against {v['reference']}"
-    return Outcome(status, detail, importer, compile_s, v["max_abs_error"], v["exact"])
+    extra = {"reference": v["reference"]}
+    if "primary_unavailable" in v:
+        extra["primary_unavailable"] = v["primary_unavailable"]
+    return Outcome(status, detail, importer, compile_s, v["max_abs_error"], v["exact"], extra)

@@ -71,6 +71,8 @@ def result_tools(settings, fmt):
         out["machine"] = " ".join([board.qemu["machine"], *board.qemu.get("args", [])])
     key, ver = reference_runtime(fmt)
     out[key] = ver
+    if fmt == "tflite":  # the second reference, when the first cannot load a model (utoe.reference)
+        out["tflite-micro"] = package("tflite-micro")
     if settings.riotbase:
         out["riot"] = riot.short_identity(settings.riotbase)
     return out
