@@ -143,7 +143,9 @@ def test_a_line_lost_twice_fails_with_the_tail(fake_board, tmp_path):
     assert "trial line(s) [1] missing" in msg
     assert "utoe: end status=ok" in msg  # the tail: what the console last said
     assert not log_path.exists()
-    assert len(board.starts()) == 2
+    # two attempts (two run ids); on a loaded machine one start may be sent twice
+    # (the board's 'ready' came after our start), which the same run id makes harmless
+    assert len(set(board.starts())) == 2
 
 
 def test_timeout_quotes_the_console(fake_board, tmp_path):
