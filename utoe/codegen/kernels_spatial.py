@@ -26,7 +26,11 @@ def transpose_conv(op, qm):
     per-channel int8 weights [oc, kh, kw, ic]): each output sums the input
     pixels whose scatter lands on it, (x - zx) * w, plus the bias, requantized
     per channel by in_scale * w_scale / out_scale, clamped to the fused
-    activation. Inputs: output shape (constant), weights, input, bias."""
+    activation. Inputs: output shape (constant), weights, input, bias.
+
+    float32 (reference_ops::TransposeConv): the same sums in float32, plus
+    the bias, clamped to the fused activation; used when TVM's frontend
+    cannot take the model (codegen._own_kernels)."""
     from tvm import te, tirx
 
     w, x = qm.tensors[op.inputs[1]], qm.tensors[op.inputs[2]]
@@ -39,17 +43,19 @@ def transpose_conv(op, qm):
         raise CodegenError(f"TRANSPOSE_CONV of input {list(x.shape)} with weights {list(w.shape)}")
     if tuple(shape) != tuple(y.shape) or shape[0] != x.shape[0] or shape[3] != w.shape[0]:
         raise CodegenError(f"TRANSPOSE_CONV output shape {shape} (tensor {list(y.shape)})")
+    o = op.options
+    if x.dtype == "float32":
+        return _transpose_conv_f32(op, qm, x, w, b, y)
+    if not (x.dtype == y.dtype == w.dtype == "int8" and w.quantized):
+        raise CodegenError(f"TRANSPOSE_CONV of {x.dtype} input, {w.dtype} weights, {y.dtype} output")
     if any(int(z) != 0 for z in w.zero_points):
         raise CodegenError("TRANSPOSE_CONV with weights of a nonzero zero point")
     if b is not None and b.dtype != "int32":
         raise CodegenError(f"TRANSPOSE_CONV with a {b.dtype} bias")
-    o = op.options
     n, h, wd, c = x.shape
     _, oh, ow, oc = y.shape
     kh, kw = w.shape[1], w.shape[2]
-    sh, sw = o.get("StrideH", 1), o.get("StrideW", 1)
-    pt = _transpose_pad(oh, kh, sh, o.get("Padding", 0))
-    pl = _transpose_pad(ow, kw, sw, o.get("Padding", 0))
+    sh, sw, pt, pl = _transpose_geometry(op, x, w, y)
     mult, shift = _per_channel_multipliers(x.scale, w.scales, y.scale, oc)
     lo, hi = quant.activation_range(o.get("FusedActivationFunction", 0), y.scale, y.zero_point)
     in_zp, out_zp = x.zero_point, y.zero_point
@@ -82,6 +88,63 @@ def transpose_conv(op, qm):
         return te.compute((n, oh, ow, oc), out, name="out")
 
     return Kernel(args, tuple(y.shape), "int8", compute)
+
+
+def _transpose_geometry(op, x, w, y):
+    o = op.options
+    oh, ow = y.shape[1], y.shape[2]
+    sh, sw = o.get("StrideH", 1), o.get("StrideW", 1)
+    return (sh, sw, _transpose_pad(oh, w.shape[1], sh, o.get("Padding", 0)),
+            _transpose_pad(ow, w.shape[2], sw, o.get("Padding", 0)))
+
+
+def _float_activation(v, act):
+    """CalculateActivationRange(float) applied to v."""
+    from tvm import tirx
+
+    ranges = {0: (None, None), 1: (0.0, None), 2: (-1.0, 1.0), 3: (0.0, 6.0)}
+    if act not in ranges:
+        raise CodegenError(f"fused activation {act}")
+    lo, hi = ranges[act]
+    if lo is not None:
+        v = tirx.max(v, tirx.const(lo, "float32"))
+    if hi is not None:
+        v = tirx.min(v, tirx.const(hi, "float32"))
+    return v
+
+
+def _transpose_conv_f32(op, qm, x, w, b, y):
+    from tvm import te, tirx
+
+    if not (w.dtype == y.dtype == "float32" and (b is None or b.dtype == "float32")):
+        raise CodegenError(f"TRANSPOSE_CONV of float32 input, {w.dtype} weights, {y.dtype} output "
+                           "(utoe takes float32 throughout)")
+    act = op.options.get("FusedActivationFunction", 0)
+    n, h, wd, c = x.shape
+    _, oh, ow, oc = y.shape
+    kh, kw = w.shape[1], w.shape[2]
+    sh, sw, pt, pl = _transpose_geometry(op, x, w, y)
+    args = [("tensor", x.index), ("tensor", w.index)] + ([("tensor", b.index)] if b is not None else [])
+
+    def compute(X, W, *rest):
+        rh, rw, rc = te.reduce_axis((0, kh), "kh"), te.reduce_axis((0, kw), "kw"), te.reduce_axis((0, c), "ic")
+
+        def tconv(nn, yy, xx, k):
+            # the reference scatters input rows (and columns) in ascending
+            # order, so taps arrive last-first: summed in that order, bit-exact
+            ky, kx = kh - 1 - rh, kw - 1 - rw
+            ty, tx = yy + pt - ky, xx + pl - kx
+            iy, ix = tirx.floordiv(ty, sh), tirx.floordiv(tx, sw)
+            hit = tirx.all(ty >= 0, tx >= 0, tirx.floormod(ty, sh) == 0, tirx.floormod(tx, sw) == 0,
+                           iy < h, ix < wd)
+            v = tirx.if_then_else(hit, X[nn, iy, ix, rc], tirx.const(0.0, "float32"))
+            return te.sum(v * W[k, ky, kx, rc], axis=[rh, rw, rc])
+
+        acc = te.compute((n, oh, ow, oc), tconv, name="acc")
+        return te.compute((n, oh, ow, oc), lambda nn, yy, xx, k: _float_activation(
+            acc[nn, yy, xx, k] + rest[0][k] if rest else acc[nn, yy, xx, k], act), name="out")
+
+    return Kernel(args, tuple(y.shape), "float32", compute)
 
 
 def _bilinear_table(out_size, in_size, align_corners, half_pixel):
@@ -148,15 +211,20 @@ def batch_matmul(op, qm):
     """BATCH_MATMUL (reference_ops::BatchMatMul, int8): out[..., i, j] =
     sum_k (a[..., i, k] - za) (b[..., k, j] - zb), adj_x / adj_y transposing
     the last two axes of a / b, batch axes broadcast numpy-style (ranks 2 to
-    5), requantized by float32(sa * sb) / sy (GetQuantizedConvolutionMultipler)."""
+    5), requantized by float32(sa * sb) / sy (GetQuantizedConvolutionMultipler).
+    float32: the same sums in float32, used when TVM's frontend cannot take
+    the model (codegen._own_kernels)."""
     from tvm import te
 
     a, b, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
     adj_x, adj_y = bool(op.options.get("AdjX", False)), bool(op.options.get("AdjY", False))
     if not (2 <= len(a.shape) <= 5 and 2 <= len(b.shape) <= 5):
         raise CodegenError(f"BATCH_MATMUL of ranks {len(a.shape)} and {len(b.shape)} (2 to 5)")
-    if not (a.quantized and b.quantized and y.quantized):
-        raise CodegenError("BATCH_MATMUL with an input or output not quantized per tensor")
+    floats = a.dtype == b.dtype == y.dtype == "float32"
+    if not floats and not (a.dtype == b.dtype == y.dtype == "int8" and a.quantized and b.quantized
+                           and y.quantized):
+        raise CodegenError(f"BATCH_MATMUL of {a.dtype} and {b.dtype} to {y.dtype} (utoe takes int8 or float32 "
+                           "throughout)")
     rank = max(len(a.shape), len(b.shape))
     sa = (1,) * (rank - len(a.shape)) + tuple(a.shape)
     sb = (1,) * (rank - len(b.shape)) + tuple(b.shape)
@@ -173,8 +241,11 @@ def batch_matmul(op, qm):
     shape = tuple(batch) + (rows, cols)
     if tuple(y.shape) != shape:
         raise CodegenError(f"output shape {list(y.shape)}, expected {list(shape)}")
-    m, s = quant.quantize_multiplier(float(_F32(_F32(a.scale) * _F32(b.scale))) / float(_F32(y.scale)))
-    za, zb = a.zero_point, b.zero_point
+    if floats:
+        m = s = za = zb = None
+    else:
+        m, s = quant.quantize_multiplier(float(_F32(_F32(a.scale) * _F32(b.scale))) / float(_F32(y.scale)))
+        za, zb = a.zero_point, b.zero_point
 
     def compute(A, B):
         r = te.reduce_axis((0, depth), "k")
@@ -183,15 +254,19 @@ def batch_matmul(op, qm):
             bi, i, j = idx[:-2], idx[-2], idx[-1]
             ba = tuple(0 if d == 1 else v for d, v in zip(sa[:-2], bi))
             bb = tuple(0 if d == 1 else v for d, v in zip(sb[:-2], bi))
-            va = A[ba + ((r, i) if adj_x else (i, r))].astype(I32) - za
-            vb = B[bb + ((j, r) if adj_y else (r, j))].astype(I32) - zb
-            return te.sum(va * vb, axis=r)
+            va = A[ba + ((r, i) if adj_x else (i, r))]
+            vb = B[bb + ((j, r) if adj_y else (r, j))]
+            if floats:
+                return te.sum(va * vb, axis=r)
+            return te.sum((va.astype(I32) - za) * (vb.astype(I32) - zb), axis=r)
 
         acc = te.compute(shape, f, name="acc")
+        if floats:
+            return te.compute(shape, lambda *i: acc(*i), name="out")
         return te.compute(shape, lambda *i: quant.clamp(quant.multiply_by_quantized_multiplier(
             acc(*i), m, s) + y.zero_point, -128, 127).astype("int8"), name="out")
 
-    return Kernel([("view", a.index, sa), ("view", b.index, sb)], shape, "int8", compute)
+    return Kernel([("view", a.index, sa), ("view", b.index, sb)], shape, y.dtype, compute)
 
 
 def mirror_pad(op, qm):
@@ -236,5 +311,9 @@ KERNELS = {
 # Copies are type-generic: float32 models use these kernels when TVM's
 # frontend cannot import the operator (codegen._own_kernels).
 _COPY = ({"int8", "float32"}, {"int8", "float32"})
-ACTIVATION_TYPES = {"MIRROR_PAD": _COPY}
+# TRANSPOSE_CONV and BATCH_MATMUL compute float32 too (for TVM's gaps); the
+# copies SQUEEZE, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND (kernels.py) are
+# type-generic: TVM 0.27 fails on their float32 forms.
+ACTIVATION_TYPES = {op: _COPY for op in ("MIRROR_PAD", "TRANSPOSE_CONV", "BATCH_MATMUL", "SQUEEZE",
+                                         "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND")}
 REFUSED = {}
