@@ -187,3 +187,24 @@ def test_mirror_pad(tmp_path, shape, pads, mode, qp, ptype):
 def test_mirror_pad_too_wide_refused(tmp_path):
     _refused(tmp_path, mirror_pad_model((3, 4), [[3, 0], [0, 0]], 0, (0.05, 0)),
              "MIRROR_PAD (operator #0", "REFLECT paddings [[3, 0], [0, 0]] on shape [3, 4]")
+
+
+@pytest.mark.slow
+def test_hybrid_transpose_conv_refused_by_name(tmp_path):
+    """float32 activations with int8 weights (dynamic range): TVM cannot
+    import it and utoe's float32 form wants float32 weights; one line."""
+    rng = np.random.default_rng(0)
+    f32 = TensorType.FLOAT32
+    data = one_op(OP.TRANSPOSE_CONV, [("s", [4], I32, None, np.array([1, 6, 6, 2], np.int32)),
+                                      ("w", [2, 3, 3, 3], I8, q(0.1, 0), rng.integers(-127, 128, (2, 3, 3, 3))
+                                       .astype(np.int8)),
+                                      ("x", [1, 3, 3, 3], f32, None, None), (None, None, None, None, None)],
+                  ((1, 6, 6, 2), f32, None), ("TransposeConvOptions", {"Padding": SAME, "StrideW": 2, "StrideH": 2}))
+    path = tmp_path / "m.tflite"
+    path.write_bytes(data)
+    with pytest.raises(CodegenError) as e:
+        generate(str(path), str(tmp_path / "cg"), "m")
+    line = str(e.value)
+    assert "\n" not in line and str(path) in line
+    assert "TRANSPOSE_CONV (operator #0: const int32, const int8, float32 -> float32)" in line
+    assert "int8 weights" in line
