@@ -59,6 +59,39 @@ def _integer_graph(model_path, importer):
     return integer.build(model_path, model)
 
 
+# Operators TVM 0.27 imports and compiles but computes other numbers than
+# TFLite's reference: (does this operator hit it?, what goes wrong).
+TVM_WRONG = {
+    "RESIZE_NEAREST_NEIGHBOR": (
+        lambda op: op.options.get("AlignCorners"),
+        "with align_corners TVM rounds the source pixel's exact halves to even where TFLite rounds them away "
+        "from zero, so it reads other pixels"),
+}
+
+
+def _instead_of_tvm(model_path):
+    """For a TFLite model TVM's path would compute wrong (TVM_WRONG): utoe's
+    own kernels when they cover every operator, else a refusal naming the
+    operator and why; None when TVM's path is fine."""
+    from ..frontend import _tflite_model, detect_format
+    from . import integer, tflite_model
+
+    if detect_format(model_path) != "tflite":
+        return None
+    model = _tflite_model(model_path)
+    qm = tflite_model.read(model_path, model)
+    wrong = [(op, TVM_WRONG[op.name][1]) for op in qm.ops
+             if op.name in TVM_WRONG and TVM_WRONG[op.name][0](op)]
+    if not wrong:
+        return None
+    if not integer.unsupported(qm):
+        return integer.build(model_path, model)
+    op, why = wrong[0]
+    raise CodegenError(f"{model_path}: {op.name} (operator #{op.index}: {integer.types(op, qm)}): {why}; "
+                       "utoe's own kernels do not cover the rest of the model, so it is refused rather than "
+                       "computed wrong")
+
+
 def _own_kernels(model_path, importer):
     """(Graph, prims) from utoe's kernels for a TFLite model TVM could not
     take, when they cover every operator at its types; None otherwise."""
@@ -119,6 +152,8 @@ def _generate(model_path, out_dir, name, opts):
     if opts["importer"] not in IMPORTERS:
         raise CodegenError(f"unknown importer '{opts['importer']}' (choices: {', '.join(IMPORTERS)})")
     integer_graph = _integer_graph(model_path, opts["importer"])
+    if integer_graph is None and opts["importer"] == "auto":
+        integer_graph = _instead_of_tvm(model_path)
     if integer_graph is not None:
         g, prims = integer_graph
         fmt, used = detect_format(model_path), "utoe-integer"
@@ -130,10 +165,11 @@ def _generate(model_path, out_dir, name, opts):
                 raise ModelError(f"{e}{_integer_gap(model_path) or _operators_of(model_path)}") from None
             try:
                 fused = lower.fuse(mod)
+                g = graph_mod.build_graph(fused, names)
+                prims = lower.prims_of(fused, {op.func for op in g.ops})
             except CodegenError as e:  # TVM failed on one of the model's operators: name the model and them
-                raise CodegenError(f"{model_path}: {e}{_operators_of(model_path)}") from None
-            g = graph_mod.build_graph(fused, names)
-            prims = lower.prims_of(fused, {op.func for op in g.ops})
+                msg = str(e) if str(e).startswith(str(model_path)) else f"{model_path}: {e}"
+                raise CodegenError(f"{msg}{_operators_of(model_path)}") from None
             used = "tvm-relax"
         except UtoeError:
             # TVM cannot take the model, but utoe's own kernels may compute every

@@ -1190,3 +1190,7 @@ for _family in (kernels_logic, kernels_math, kernels_misc, kernels_recurrent, ke
     KERNELS.update(_family.KERNELS)
     ACTIVATION_TYPES.update(getattr(_family, "ACTIVATION_TYPES", {}))
     REFUSED.update(getattr(_family, "REFUSED", {}))
+for _family in (kernels_logic, kernels_math, kernels_misc, kernels_recurrent, kernels_spatial):
+    for _op, (_ins, _outs) in getattr(_family, "EXTRA_TYPES", {}).items():
+        _base = ACTIVATION_TYPES.get(_op, INT8)
+        ACTIVATION_TYPES[_op] = (_base[0] | _ins, _base[1] | _outs)

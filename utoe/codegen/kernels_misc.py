@@ -59,3 +59,6 @@ KERNELS = {"DYNAMIC_UPDATE_SLICE": dynamic_update_slice}
 _ANY = {"int8", "int16", "int32", "float32", "bool"}
 ACTIVATION_TYPES = {"DYNAMIC_UPDATE_SLICE": (_ANY | {"int64"}, _ANY)}
 REFUSED = {}
+# Types added to other families' kernels (unioned in kernels.py): copies that
+# float32 models need where TVM computes them wrong (codegen.TVM_WRONG).
+EXTRA_TYPES = {"RESIZE_NEAREST_NEIGHBOR": ({"float32"}, {"float32"})}
