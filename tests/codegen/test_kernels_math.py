@@ -1,0 +1,156 @@
+"""utoe's integer kernels for elementwise math (utoe/codegen/kernels_math.py),
+each bit-exact with TFLite's BUILTIN_REF interpreter: one-operator int8
+models compiled by utoe's integer path, run on this host with seeded inputs
+(tests/codegen/test_kernels_more.py's run), compared element by element.
+The tables and fixed-point helpers are also checked over every int8 input
+against the interpreter directly, which needs no build."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from tests.codegen.test_kernels_more import I8, OP, one_op, q, run, slow_after
+from tests.conftest import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "models"))
+try:
+    from tflite_builder import TensorType
+finally:
+    sys.path.pop(0)
+
+ALL = np.arange(-128, 128, dtype=np.int8)
+
+
+def interpret(data, *arrays, resolver="BUILTIN_REF"):
+    """The model's output from ai-edge-litert's interpreter on these inputs."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(model_content=data, experimental_op_resolver_type=getattr(OpResolverType, resolver),
+                     num_threads=1)
+    it.allocate_tensors()
+    for d, a in zip(it.get_input_details(), arrays):
+        it.set_tensor(d["index"], a.reshape(d["shape"]))
+    it.invoke()
+    return it.get_tensor(it.get_output_details()[0]["index"])
+
+
+class _T:
+    """A tensor as utoe's reader describes it, for the kernel functions."""
+
+    def __init__(self, index, shape, scale=None, zp=None, dtype="int8", data=None):
+        self.index, self.shape, self.dtype, self.data, self.name = index, tuple(shape), dtype, data, f"t{index}"
+        self.scale, self.zero_point, self.quantized = scale, zp, scale is not None
+        self.scales, self.zero_points = [scale], [zp]
+
+
+class _Op:
+    def __init__(self, name, inputs, outputs, options=None):
+        self.name, self.inputs, self.outputs, self.options, self.index = name, inputs, outputs, options or {}, 0
+
+
+class _QM:
+    def __init__(self, tensors):
+        self.tensors = tensors
+
+
+def table_of(kernel_fn, name, in_q, out_q):
+    """The 256-entry table a table kernel computes, in input order -128..127."""
+    qm = _QM([_T(0, (256,), *in_q), _T(1, (256,), *out_q)])
+    k = kernel_fn(_Op(name, [0], [1]), qm)
+    lut = k.args[1][2]
+    return lut[ALL.astype(np.int32) & 255]
+
+
+# ---------------------------------------------------------------- RSQRT
+
+RSQRT_Q = [((0.05, -128), (0.02, -128)), ((0.3, -128), (0.01, 0)), ((0.01, -100), (0.5, 127)),
+           ((0.0001, -128), (0.9, 0)), ((0.02, 127), (0.1, 0)), ((1.0, -128), (0.004, -128))]
+
+
+@pytest.mark.parametrize("in_q,out_q", RSQRT_Q)
+def test_rsqrt_table_every_input(in_q, out_q):
+    """Every int8 input at or above the zero point (TFLite fails below it)."""
+    from utoe.codegen.kernels_math import rsqrt
+
+    ok = ALL[ALL >= in_q[1]]
+    ref = interpret(one_op(OP.RSQRT, [("x", [ok.size], I8, q(*in_q), None)], ([ok.size], I8, q(*out_q)), version=2),
+                    ok)
+    got = table_of(rsqrt, "RSQRT", in_q, out_q)[ALL >= in_q[1]]
+    assert np.array_equal(got, ref), np.flatnonzero(got != ref)
+
+
+def test_rsqrt_compiled(tmp_path):
+    # zero point -128: every generated input is valid
+    run(tmp_path, one_op(OP.RSQRT, [("x", (3, 40), I8, q(0.04, -128), None)], ((3, 40), I8, q(0.03, -128)),
+                         version=2))
+
+
+# ---------------------------------------------------------------- ELU
+# BUILTIN_REF has no ELU kernel: TFLite's builtin (optimized) ELU computes
+# int8 with the same table (EluPrepare's LUTPopulate, EvalUsingLookupTable).
+
+ELU_Q = [((0.05, -128), (0.02, -128)), ((0.3, -128), (0.01, 0)), ((0.01, -100), (0.5, 127)),
+         ((0.1, 0), (0.004, 127)), ((0.03, 5), (0.03, 5))]
+
+
+@pytest.mark.parametrize("in_q,out_q", ELU_Q)
+def test_elu_table_every_input(in_q, out_q):
+    from utoe.codegen.kernels_math import elu
+
+    ref = interpret(one_op(OP.ELU, [("x", [256], I8, q(*in_q), None)], ([256], I8, q(*out_q))), ALL,
+                    resolver="BUILTIN_WITHOUT_DEFAULT_DELEGATES")
+    got = table_of(elu, "ELU", in_q, out_q)
+    assert np.array_equal(got, ref), np.flatnonzero(got != ref)
+
+
+# ---------------------------------------------------------------- DIV
+
+
+def div_model(a_shape, b, a_q, b_q, y_q, act=0, b_shape=None):
+    """DIV of an activation by a constant divisor b (TFLite fails on a divisor
+    at its zero point, which random inputs would hit), or by a second
+    activation of b_shape when b is None."""
+    ins = [("a", a_shape, I8, q(*a_q), None)]
+    if b is None:
+        ins.append(("b", b_shape, I8, q(*b_q), None))
+        shape = list(np.broadcast_shapes(tuple(a_shape), tuple(b_shape)))
+    else:
+        ins.append(("b", list(b.shape), I8, q(*b_q), b))
+        shape = list(np.broadcast_shapes(tuple(a_shape), b.shape))
+    return one_op(OP.DIV, ins, (shape, I8, q(*y_q)), ("DivOptions", {"FusedActivationFunction": act}), version=2)
+
+
+DIV_PAIRS = [((0.05, -128), (0.02, 127), (0.1, 0)), ((0.1, 3), (0.05, -128), (0.01, -128)),
+             ((0.02, 127), (0.5, -128), (0.002, 127)), ((0.3, -7), (0.01, 10), (3.0, 5)),
+             ((0.002, -128), (0.5, 127), (0.1, 0))]
+
+
+@pytest.mark.parametrize("a_q,b_q,y_q", DIV_PAIRS)
+def test_div_every_pair_emulated(a_q, b_q, y_q):
+    """The Python emulation the kernel's tables come from, over all 65,536
+    pairs but the divisor's zero point, against BUILTIN_REF."""
+    from utoe.codegen import kernels_math as km
+
+    A, B = (g.reshape(-1) for g in np.meshgrid(ALL, ALL, indexing="ij"))
+    keep = B != b_q[1]
+    A, B = A[keep], B[keep]
+    ref = interpret(div_model([A.size], None, a_q, b_q, y_q, b_shape=[A.size]), A, B)
+    got = km.div_reference(A, B, a_q, b_q, y_q)
+    assert np.array_equal(got, ref), np.flatnonzero(got != ref)[:10]
+
+
+DIV_CASES = [
+    ((2, 3, 8), (8,), (0.05, -128), (0.02, 127), (0.1, 0), 0),
+    ((1, 4, 4, 3), (1, 1, 1, 3), (0.1, 3), (0.05, -128), (0.01, -128), 1),
+    ((5, 7), (5, 7), (0.02, 127), (0.5, -128), (0.002, 127), 0),
+]
+
+
+@pytest.mark.parametrize("a_shape,b_shape,a_q,b_q,y_q,act", slow_after(1, DIV_CASES))
+def test_div_compiled(tmp_path, a_shape, b_shape, a_q, b_q, y_q, act):
+    rng = np.random.default_rng(7)
+    b = rng.integers(-128, 128, b_shape).astype(np.int8)
+    b[b == b_q[1]] += 1 if b_q[1] < 127 else -1
+    run(tmp_path, div_model(list(a_shape), b, a_q, b_q, y_q, act))
