@@ -9,8 +9,11 @@ Where TFLite's arithmetic is a function of one int8 value it is evaluated
 here, in Python, for each of the 256 values into a table (gemmlowp's
 fixed-point helpers below, int32 semantics); where it depends on a row's sum
 (L2_NORMALIZATION, LOG_SOFTMAX) the same helpers are written as TIR
-expressions (the _t* functions), with Let bindings so a value used several
-times is computed once."""
+expressions (the _t* functions), each intermediate a staged compute
+("stage_*", "row_*": integer._schedule computes them inside the output's
+loops) rather than a Let: TVM's NarrowDataType pass fails on int64
+arithmetic over int32 Let variables ("Detected bound ... conflicts with
+memorization")."""
 
 import ctypes
 import ctypes.util
@@ -213,16 +216,6 @@ def div_reference(a, b, a_q, b_q, y_q, lo=-128, hi=127):
 # ---------------------------------------------------------------- TIR helpers
 
 
-def _let(value, body, name="t"):
-    """body(v) with v bound to value once (a Let), however often body uses v."""
-    from tvm import tirx
-
-    if hasattr(value, "asobject"):  # a tensor element (TensorSlice)
-        value = value.asobject()
-    v = tirx.Var(name, value.ty)
-    return tirx.Let(v, value, body(v))
-
-
 def _c(v, dtype=I32):
     return quant._const(v, dtype)
 
@@ -233,7 +226,7 @@ def _t_rdbpot(x, e):
     x >> (e & 31), plus 1 unless x < 0 (the reference computes that)."""
     from tvm import tirx
 
-    mask = ((_c(1, "int64") << e.astype("int64")) - _c(1, "int64")).astype(I32)
+    mask = tirx.Select(e >= _c(31), _c(INT32_MAX), (_c(1) << tirx.min(e, _c(30))) - _c(1))
     low = (x >> e) + tirx.Select((x & mask) > (mask >> _c(1)) + tirx.Select(x < _c(0), _c(1), _c(0)),
                                  _c(1), _c(0))
     high = (x >> (e & _c(31))) + tirx.Select(x >= _c(0), _c(1), _c(0))
@@ -274,15 +267,19 @@ def div(op, qm):
         v1 = te.compute((size,), lambda i: (at_a(A, i).astype(I32) - _c(a.zero_point)) * SIGN[
             at_b(B, i).astype(I32) & _c(255)], name="stage_a")
 
+        def bi(i):
+            return at_b(B, i).astype(I32) & _c(255)
+
+        def h(i):
+            return HEAD[v1[i] + _c(255)]
+
+        uq = te.compute((size,), lambda i: quant.rounding_doubling_high_mul(
+            (v1[i].astype("int64") << h(i).astype("int64")).astype(I32), INV[bi(i)]), name="stage_b")
+        p = te.compute((size,), lambda i: quant.rounding_doubling_high_mul(uq[i], om), name="stage_c")
+
         def f(i):
-            bi = at_b(B, i).astype(I32) & _c(255)
-            h = HEAD[v1[i] + _c(255)]
-            x = (v1[i].astype("int64") << h.astype("int64")).astype(I32)
-            uq = _let(x, lambda x: quant.rounding_doubling_high_mul(x, INV[bi]), "x")
-            p = _let(uq, lambda uq: quant.rounding_doubling_high_mul(uq, om), "uq")
-            e = h + RS[bi] - _c(osh)
-            r = _let(p, lambda p: _let(e, lambda e: _t_rdbpot(p, e), "e"), "p")
-            return _let(r + _c(y.zero_point), lambda v: quant.clamp(v, lo, hi), "v").astype("int8")
+            r = _t_rdbpot(p[i], h(i) + RS[bi(i)] - _c(osh))
+            return quant.clamp(r + _c(y.zero_point), lo, hi).astype("int8")
 
         return te.compute((size,), f, name="out")
 
