@@ -154,3 +154,38 @@ def test_div_compiled(tmp_path, a_shape, b_shape, a_q, b_q, y_q, act):
     b = rng.integers(-128, 128, b_shape).astype(np.int8)
     b[b == b_q[1]] += 1 if b_q[1] < 127 else -1
     run(tmp_path, div_model(list(a_shape), b, a_q, b_q, y_q, act))
+
+
+# ---------------------------------------------------------------- L2_NORMALIZATION
+
+L2_Q = [(0.05, -128), (0.1, 127), (0.02, 3)]
+
+
+@pytest.mark.parametrize("in_q", L2_Q)
+def test_l2norm_emulated_rows(in_q):
+    """The Python emulation (GetInvSqrtQuantizedMultiplierExp included) on
+    rows whose sums of squares span 0 to 2^24, against BUILTIN_REF."""
+    from utoe.codegen.kernels_math import l2norm_reference
+
+    rng = np.random.default_rng(3)
+    depth = 300
+    x = rng.integers(-128, 128, (40, depth)).astype(np.int8)
+    for r in range(40):  # rows from nearly all at the zero point to spread out
+        keep = rng.random(depth) < (r / 40) ** 3
+        x[r, ~keep] = in_q[1]
+    x[0, :] = in_q[1]  # a sum of 0
+    x[1, :] = in_q[1]
+    x[1, 5] = in_q[1] + (1 if in_q[1] < 127 else -1)  # a sum of 1
+    ref = interpret(one_op(OP.L2_NORMALIZATION, [("x", list(x.shape), I8, q(*in_q), None)],
+                           (list(x.shape), I8, q(1 / 128, 0)), ("L2NormOptions", {}), version=2), x)
+    got = l2norm_reference(x, in_q[1])
+    assert np.array_equal(got, ref), np.argwhere(got != ref)[:5]
+
+
+L2_CASES = [((2, 3, 16), (0.05, -128)), ((1, 1, 1, 40), (0.1, 127)), ((4, 3), (0.02, 3)), ((2, 700), (0.3, -1))]
+
+
+@pytest.mark.parametrize("shape,in_q", slow_after(1, L2_CASES))
+def test_l2norm_compiled(tmp_path, shape, in_q):
+    run(tmp_path, one_op(OP.L2_NORMALIZATION, [("x", shape, I8, q(*in_q), None)], (shape, I8, q(1 / 128, 0)),
+                         ("L2NormOptions", {}), version=2))

@@ -286,7 +286,102 @@ def div(op, qm):
     return kernels.Kernel(args, (size,), "int8", compute)
 
 
+def l2norm_reference(x, zp):
+    """reference_integer_ops::L2Normalization in Python: rows of int8 -> int8."""
+    x = np.asarray(x, np.int64).reshape(-1, np.shape(x)[-1]) - zp
+    out = np.zeros(x.shape, np.int8)
+    for r, row in enumerate(x):
+        m, sh = inv_sqrt(int((row * row).sum()))
+        out[r] = [max(-128, min(127, mbqm(int(v), m, sh + 7))) for v in row]
+    return out
+
+
+def _t_sat_pot(x, e):
+    """SaturatingRoundingMultiplyByPOT<e> of a load (e a Python int)."""
+    from tvm import tirx
+
+    if e <= 0:
+        return quant.rounding_divide_by_pot(x, -e)
+    thr = (1 << (31 - e)) - 1
+    return tirx.Select(x > _c(thr), _c(INT32_MAX), tirx.Select(x < _c(-thr), _c(INT32_MIN), x << _c(e)))
+
+
+def _t_inv_sqrt(value, shape, name):
+    """GetInvSqrtQuantizedMultiplierExp(value(*idx)) as staged computes of
+    `shape` named name_*: returns (multiplier, left shift) tensors. value is
+    a tensor of int32 >= 0 below 2^31."""
+    from tvm import te, tirx
+
+    srdhm = quant.rounding_doubling_high_mul
+
+    def stage(what, f):
+        return te.compute(shape, f, name=f"{name}_{what}")
+
+    big = stage("big", lambda *i: tirx.Select(value(*i) >= _c(1 << 29), _c(1), _c(0)))
+    v = stage("v", lambda *i: value(*i) >> (big(*i) * _c(2)))
+    # value << 2 * left lands in [2^27, 2^29): left counts the even powers above it
+    left = stage("left", lambda *i: sum((tirx.Select(v(*i) < _c(1 << (29 - 2 * k)), _c(1), _c(0))
+                                         for k in range(1, 15)), _c(0)))
+    half_in = stage("half", lambda *i: quant.rounding_divide_by_pot((v(*i) << (left(*i) * _c(2))) >> _c(1), 1))
+    def newton(it, x):
+        sq = stage(f"sq{it}", lambda *i: srdhm(x(*i), x(*i)))
+        x3 = stage(f"x3{it}", lambda *i: _t_sat_pot(srdhm(sq(*i), x(*i)), 6))
+        a = stage(f"a{it}", lambda *i: srdhm(_c((1 << 28) + (1 << 27)), x(*i)))
+        b = stage(f"b{it}", lambda *i: srdhm(half_in(*i), x3(*i)))
+        return stage(f"x{it}", lambda *i: _t_sat_pot(a(*i) - b(*i), 3))
+
+    x = lambda *i: _c(1 << 28)  # noqa: E731 - F3's one, the first guess
+    for it in range(5):  # TFLite's five Newton-Raphson steps
+        x = newton(it, x)
+    shift = stage("shift", lambda *i: _c(11) + big(*i) - left(*i))
+    fin = x
+    mult = stage("mult", lambda *i: tirx.Select(
+        value(*i) <= _c(1), _c(INT32_MAX),
+        tirx.Select(shift(*i) < _c(0), srdhm(fin(*i), 1518500250) << (_c(0) - shift(*i)),
+                    srdhm(fin(*i), 1518500250))))
+    lshift = stage("lshift", lambda *i: tirx.Select(value(*i) <= _c(1), _c(0),
+                                                     _c(0) - tirx.max(shift(*i), _c(0))))
+    return mult, lshift
+
+
+def l2_normalization(op, qm):
+    """L2_NORMALIZATION (reference_integer_ops::L2Normalization, int8): each
+    row's sum of squares (x - zx)^2, its inverse square root by TFLite's
+    Newton-Raphson fixed point (GetInvSqrtQuantizedMultiplierExp, as row
+    stages), each value multiplied by it into the output's fixed scale 1/128."""
+    from tvm import te
+
+    x, y = _io(op, qm)
+    if op.options.get("FusedActivationFunction", 0):
+        raise CodegenError("L2_NORMALIZATION with a fused activation")
+    if float(np.float32(y.scale)) != 1 / 128 or y.zero_point != 0:
+        raise CodegenError(f"L2_NORMALIZATION output quantized ({y.scale}, {y.zero_point}): TFLite requires "
+                           "(1/128, 0)")
+    depth = x.shape[-1]
+    rows = int(np.prod(x.shape)) // depth
+    if depth * 255 * 255 >= 2**31:
+        raise CodegenError(f"L2_NORMALIZATION over {depth} values (the int32 sum of squares overflows)")
+
+    def compute(X):
+        r = te.reduce_axis((0, depth), "j")
+        acc = te.compute((rows,), lambda i: te.sum((X[i, r].astype(I32) - _c(x.zero_point)) * (
+            X[i, r].astype(I32) - _c(x.zero_point)), axis=r), name="row_sum")
+        mult, shift = _t_inv_sqrt(acc, (rows,), "row_isqrt")
+
+        def f(i, j):
+            v = X[i, j].astype(I32) - _c(x.zero_point)
+            return quant.clamp(quant.multiply_by_quantized_multiplier(v, mult[i], shift[i] + _c(7)),
+                               -128, 127).astype("int8")
+
+        return te.compute((rows, depth), f, name="out")
+
+    from . import kernels
+
+    return kernels.Kernel([("view", x.index, (rows, depth))], (rows, depth), "int8", compute)
+
+
 KERNELS = {
+    "L2_NORMALIZATION": l2_normalization,
     "RSQRT": rsqrt,
     "ELU": elu,
     "DIV": div,
