@@ -189,3 +189,37 @@ L2_CASES = [((2, 3, 16), (0.05, -128)), ((1, 1, 1, 40), (0.1, 127)), ((4, 3), (0
 def test_l2norm_compiled(tmp_path, shape, in_q):
     run(tmp_path, one_op(OP.L2_NORMALIZATION, [("x", shape, I8, q(*in_q), None)], (shape, I8, q(1 / 128, 0)),
                          ("L2NormOptions", {}), version=2))
+
+
+# ---------------------------------------------------------------- LOG_SOFTMAX
+
+LS_SCALES = [(0.05, -128), (0.1, 127), (0.5, 3), (0.01, 0), (2.0, -5), (0.002, 10)]
+
+
+def log_softmax_model(shape, in_q):
+    return one_op(OP.LOG_SOFTMAX, [("x", list(shape), I8, q(*in_q), None)], (list(shape), I8, q(16 / 256, 127)),
+                  ("LogSoftmaxOptions", {}), version=2)
+
+
+@pytest.mark.parametrize("in_q", LS_SCALES)
+def test_log_softmax_emulated_rows(in_q):
+    """The Python emulation (exp_on_negative_values, the fixed-point log)
+    on rows from spread out to all equal, against BUILTIN_REF."""
+    from utoe.codegen.kernels_math import log_softmax_reference
+
+    rng = np.random.default_rng(1)
+    x = rng.integers(-128, 128, (30, 17)).astype(np.int8)
+    x[:10] = rng.integers(100, 128, (10, 17))
+    x[10:15] = rng.integers(-3, 3, (5, 17)) + 60
+    x[15, :] = 5
+    ref = interpret(log_softmax_model(x.shape, in_q), x)
+    got = log_softmax_reference(x, in_q[0])
+    assert np.array_equal(got, ref), np.argwhere(got != ref)[:5]
+
+
+LS_CASES = [((3, 10), (0.1, 127)), ((1, 2, 2, 33), (0.05, -128)), ((4, 5), (2.0, -5)), ((2, 300), (0.002, 10))]
+
+
+@pytest.mark.parametrize("shape,in_q", slow_after(1, LS_CASES))
+def test_log_softmax_compiled(tmp_path, shape, in_q):
+    run(tmp_path, log_softmax_model(shape, in_q))

@@ -286,6 +286,85 @@ def div(op, qm):
     return kernels.Kernel(args, (size,), "int8", compute)
 
 
+def _exp_on_negative_values(a):
+    """gemmlowp::exp_on_negative_values of an F5 raw value -> F0 raw."""
+    quarter = 1 << 24
+    amq = _w32((a & (quarter - 1)) - quarter)
+    x = _w32(sat_pot(amq, 5) + (1 << 28))  # Rescale<0>, then + 1/8
+    x2 = srdhm(x, x)
+    x3 = srdhm(x2, x)
+    x4 = srdhm(x2, x2)
+    poly = sat_pot(_w32(srdhm(_w32(sat_pot(x4, -2) + x3), 715827883) + x2), -1)
+    result = _w32(1895147668 + srdhm(1895147668, _w32(x + poly)))
+    remainder = _w32(amq - a)
+    for shift, mult in ((24, 1672461947), (25, 1302514674), (26, 790015084), (27, 290630308), (28, 39332535),
+                        (29, 720401), (30, 242)):
+        if remainder & (1 << shift):
+            result = srdhm(result, mult)
+    return INT32_MAX if a == 0 else result
+
+
+def _sat_add(a, b):
+    return max(INT32_MIN, min(INT32_MAX, a + b))
+
+
+def _log_x_ge_1(z):
+    """log_x_for_x_greater_than_or_equal_to_1<5>(F12 raw z) -> F5 raw."""
+    log_2, ssh, sh = 1488522236, 1805811301, 1518500250
+    a_n, a_d, a_i, a_f = 117049297, 127690142, 1057819769, 638450708
+    shifted_quarter = rdbpot(1 << 29, 6)
+    hp1 = clz32(z)
+    r_a = sat_pot(srdhm(sat_pot(z, hp1 - 1), sh), 1)
+    za_adj = _sat_add(sat_pot(12 - hp1, 25), shifted_quarter)
+    zb_head = clz32(srdhm(z, sh)) - 1
+    r_b = sat_pot(z, zb_head)
+    zb_adj = _sat_add(sat_pot(12 - zb_head, 25), -shifted_quarter)
+    r, adj = min(r_a, r_b), max(za_adj, zb_adj)
+    p = rounding_half_sum(r, ssh)
+    q = _w32(2 * _w32(r - ssh))
+    sq = srdhm(q, q)
+    num = _w32(srdhm(q, r) + srdhm(srdhm(q, sq), a_n))
+    den = _w32(srdhm(p, _w32(a_i + q + srdhm(a_d, sq))) + srdhm(a_f, q))
+    recip = one_over_one_plus_x(den)
+    return sat_pot(_w32(srdhm(adj, log_2) + srdhm(rdbpot(num, 6), recip)), 1)
+
+
+def log_softmax_params(in_scale):
+    """PreprocessLogSoftmaxScalingExp(beta 1, in_scale, 5 integer bits) and
+    CalculateInputRadius: (multiplier, left shift, reverse multiplier,
+    reverse shift, diff_min)."""
+    real = min(1.0 * float(np.float32(in_scale)) * (1 << 26), (1 << 31) - 1.0)
+    m, shift = quant.quantize_multiplier(real)
+    rm, rs = quant.quantize_multiplier((1 << (31 - shift)) / float(m))
+    radius = int(np.floor(1.0 * 31 * (1 << 26) / (1 << shift)))
+    return m, shift, rm, rs, -radius
+
+
+def log_softmax_tables(in_scale):
+    """Per input difference d = x - row max in [-255, 0] (at d + 255): its
+    Q5.26 value and its exp in Q12.19 (0 below diff_min)."""
+    m, shift, _, _, diff_min = log_softmax_params(in_scale)
+    q5 = np.array([mbqm(d, m, shift) for d in range(-255, 1)], np.int32)
+    ex = np.array([rdbpot(_exp_on_negative_values(int(v)), 12) if d >= diff_min else 0
+                   for d, v in zip(range(-255, 1), q5)], np.int32)
+    return q5, ex
+
+
+def log_softmax_reference(x, in_scale):
+    """reference_integer_ops::LogSoftmax in Python: rows of int8 -> int8."""
+    _, _, rm, rs, diff_min = log_softmax_params(in_scale)
+    q5, ex = log_softmax_tables(in_scale)
+    x = np.asarray(x, np.int32).reshape(-1, np.shape(x)[-1])
+    out = np.zeros(x.shape, np.int8)
+    for r, row in enumerate(x):
+        d = row - row.max()
+        log = _log_x_ge_1(int(ex[d + 255].sum()))
+        adj = max(diff_min - 1, mbqm(_w32(log + INT32_MIN), rm, rs))
+        out[r] = [max(-128, min(127, rdbpot(_w32(int(q5[v + 255]) - log), 22) + 127)) if v > adj else -128
+                  for v in d]
+    return out
+
+
 def l2norm_reference(x, zp):
     """reference_integer_ops::L2Normalization in Python: rows of int8 -> int8."""
     x = np.asarray(x, np.int64).reshape(-1, np.shape(x)[-1]) - zp
@@ -344,6 +423,142 @@ def _t_inv_sqrt(value, shape, name):
     return mult, lshift
 
 
+def _t_w32(v64):
+    """An int64 expression wrapped to int32 (as int32 arithmetic wraps)."""
+    return v64.astype(I32)
+
+
+def _t_clz(v):
+    """CountLeadingZeros of a positive int32 load."""
+    from tvm import tirx
+
+    return sum((tirx.Select(v < _c(1 << k), _c(1), _c(0)) for k in range(31)), _c(1))
+
+
+def _t_sat_pot_param(x, e):
+    """SaturatingRoundingMultiplyByPOTParam: x << e (e >= 0 an expression), saturated."""
+    from tvm import tirx
+
+    thr = ((_c(1, "int64") << (_c(31) - e).astype("int64")) - _c(1, "int64")).astype(I32)
+    return tirx.Select(e == _c(0), x, tirx.Select(x > thr, _c(INT32_MAX), tirx.Select(
+        x < _c(0) - thr, _c(INT32_MIN), x << e)))
+
+
+def _t_add(a, b):
+    return _t_w32(a.astype("int64") + b.astype("int64"))
+
+
+def _t_one_over_one_plus_x(a, stage, name):
+    """one_over_one_plus_x_for_x_in_0_1 of tensor a as stages."""
+    from tvm import tirx
+
+    srdhm = quant.rounding_doubling_high_mul
+
+    def half_sum(i):
+        s64 = a(i).astype("int64") + _c(INT32_MAX, "int64")
+        return tirx.truncdiv(s64 + tirx.Select(s64 >= _c(0, "int64"), _c(1, "int64"), _c(-1, "int64")),
+                             _c(2, "int64")).astype(I32)
+
+    half = stage(f"{name}h", half_sum)
+    x = stage(f"{name}x", lambda i: _t_add(_c(1515870810), srdhm(half(i), -1010580540)))
+    for it in range(3):
+        def step(prev, it):
+            omx = stage(f"{name}o{it}", lambda i: _t_w32(_c(1 << 29, "int64") - srdhm(half(i), prev(i)).astype("int64")))
+            m = stage(f"{name}m{it}", lambda i: srdhm(prev(i), omx(i)))
+            return stage(f"{name}x{it}", lambda i: _t_add(prev(i), _t_sat_pot(m(i), 2)))
+
+        x = step(x, it)
+    return stage(f"{name}r", lambda i: _t_sat_pot(x(i), 1))
+
+
+def _t_log(z, shape, name):
+    """log_x_for_x_greater_than_or_equal_to_1<5>(F12 raw z(i)) as stages of
+    shape (1-D) named name_*."""
+    from tvm import te, tirx
+
+    srdhm = quant.rounding_doubling_high_mul
+    log_2, ssh, sh = 1488522236, 1805811301, 1518500250
+    a_n, a_d, a_i, a_f = 117049297, 127690142, 1057819769, 638450708
+    quarter = 1 << 23  # Rescale<6>(1/4)
+
+    def stage(what, f):
+        return te.compute(shape, f, name=f"{name}_{what}")
+
+    def sat(v64):
+        return tirx.max(tirx.min(v64, _c(INT32_MAX, "int64")), _c(INT32_MIN, "int64")).astype(I32)
+
+    hp1 = stage("hp1", lambda i: _t_clz(z(i)))
+    ra_tmp = stage("ratmp", lambda i: _t_sat_pot_param(z(i), hp1(i) - _c(1)))
+    ra_m = stage("ram", lambda i: srdhm(ra_tmp(i), sh))
+    r_a = stage("ra", lambda i: _t_sat_pot(ra_m(i), 1))
+    za_adj = stage("zaadj", lambda i: sat(((_c(12) - hp1(i)) << _c(25)).astype("int64") + _c(quarter, "int64")))
+    zb = stage("zb", lambda i: srdhm(z(i), sh))
+    zb_head = stage("zbh", lambda i: _t_clz(zb(i)) - _c(1))
+    r_b = stage("rb", lambda i: _t_sat_pot_param(z(i), zb_head(i)))
+    zb_adj = stage("zbadj", lambda i: sat(((_c(12) - zb_head(i)) << _c(25)).astype("int64") - _c(quarter, "int64")))
+    r = stage("r", lambda i: tirx.min(r_a(i), r_b(i)))
+    adj = stage("adj", lambda i: tirx.max(za_adj(i), zb_adj(i)))
+
+    def half_sum(i):
+        s64 = r(i).astype("int64") + _c(ssh, "int64")
+        return tirx.truncdiv(s64 + tirx.Select(s64 >= _c(0, "int64"), _c(1, "int64"), _c(-1, "int64")),
+                             _c(2, "int64")).astype(I32)
+
+    p = stage("p", half_sum)
+    q = stage("q", lambda i: _t_w32((r(i).astype("int64") - _c(ssh, "int64")) * _c(2, "int64")))
+    sq = stage("sq", lambda i: srdhm(q(i), q(i)))
+    qsq = stage("qsq", lambda i: srdhm(q(i), sq(i)))
+    num = stage("num", lambda i: _t_add(srdhm(q(i), r(i)), srdhm(qsq(i), a_n)))
+    inner = stage("inner", lambda i: _t_add(_t_add(_c(a_i), q(i)), srdhm(sq(i), a_d)))
+    den = stage("den", lambda i: _t_add(srdhm(p(i), inner(i)), srdhm(q(i), a_f)))
+    recip = _t_one_over_one_plus_x(den, stage, "rc")
+    scaled = stage("nums", lambda i: quant.rounding_divide_by_pot(num(i), 6))
+    total = stage("tot", lambda i: _t_add(srdhm(adj(i), log_2), srdhm(scaled(i), recip(i))))
+    return stage("log", lambda i: _t_sat_pot(total(i), 1))
+
+
+def log_softmax(op, qm):
+    """LOG_SOFTMAX (reference_integer_ops::LogSoftmax, int8): per row, the
+    max, the sum of exp(x - max) in Q12 (a table over the 256 differences:
+    gemmlowp's exp_on_negative_values, evaluated here), its log by TFLite's
+    fixed-point log_x_for_x_greater_than_or_equal_to_1 (row stages), then
+    each output (x - max) in Q5 minus that log, into the fixed output
+    quantization (16/256, 127)."""
+    from tvm import te, tirx
+
+    from . import kernels
+
+    x, y = _io(op, qm)
+    if float(np.float32(y.scale)) != 16 / 256 or y.zero_point != 127:
+        raise CodegenError(f"LOG_SOFTMAX output quantized ({y.scale}, {y.zero_point}): TFLite requires (16/256, 127)")
+    depth = x.shape[-1]
+    rows = int(np.prod(x.shape)) // depth
+    if depth > 4096:
+        raise CodegenError(f"LOG_SOFTMAX over {depth} values (TFLite's Q12 sum holds 4096)")
+    _, _, rm, rs, diff_min = log_softmax_params(x.scale)
+    q5, ex = log_softmax_tables(x.scale)
+
+    def compute(X, Q5, EX):
+        r = te.reduce_axis((0, depth), "j")
+        mx = te.compute((rows,), lambda i: te.max(X[i, r].astype(I32), axis=r), name="acc_max")
+        r2 = te.reduce_axis((0, depth), "j2")
+        sm = te.compute((rows,), lambda i: te.sum(EX[X[i, r2].astype(I32) - mx[i] + _c(255)], axis=r2),
+                        name="row_sum")
+        log = _t_log(sm, (rows,), "row_log")
+        adj = te.compute((rows,), lambda i: tirx.max(_c(diff_min - 1), quant.multiply_by_quantized_multiplier(
+            log[i] + _c(INT32_MIN), rm, rs)), name="row_adj")
+
+        def f(i, j):
+            d = X[i, j].astype(I32) - mx[i]
+            v = quant.rounding_divide_by_pot(Q5[d + _c(255)] - log[i], 22) + _c(127)
+            return tirx.Select(d > adj[i], quant.clamp(v, -128, 127), _c(-128)).astype("int8")
+
+        return te.compute((rows, depth), f, name="out")
+
+    return kernels.Kernel([("view", x.index, (rows, depth)), ("param", "q5", q5), ("param", "exp_q12", ex)],
+                          (rows, depth), "int8", compute)
+
+
 def l2_normalization(op, qm):
     """L2_NORMALIZATION (reference_integer_ops::L2Normalization, int8): each
     row's sum of squares (x - zx)^2, its inverse square root by TFLite's
@@ -381,6 +596,7 @@ def l2_normalization(op, qm):
 
 
 KERNELS = {
+    "LOG_SOFTMAX": log_softmax,
     "L2_NORMALIZATION": l2_normalization,
     "RSQRT": rsqrt,
     "ELU": elu,
