@@ -21,7 +21,7 @@ DEFAULT = {
     "rsqrt-int8-zp-128",
     "div-int8-const-broadcast",
     "log_softmax-int8-3x10",
-    "l2_normalization-int8-2x3x16",
+    "l2_normalization-int8-4x8x12",
 }
 REFUSED = {}
 _UNUSED = (0.1, 0)  # float32 cases: _single wants a quantization it then leaves out
@@ -99,8 +99,8 @@ def _int8():
                                                          [("act", [1, 2, 2, 33], (0.05, -128))],
                                                          ([1, 2, 2, 33], ls_out), ("LogSoftmaxOptions", {}),
                                                          version=2)),
-        Case("L2_NORMALIZATION", "int8", "2x3x16", _single("int8", OP.L2_NORMALIZATION,
-                                                           [("act", [2, 3, 16], (0.05, -128))], ([2, 3, 16], l2_out),
+        Case("L2_NORMALIZATION", "int8", "4x8x12", _single("int8", OP.L2_NORMALIZATION,
+                                                           [("act", [4, 8, 12], (0.05, -128))], ([4, 8, 12], l2_out),
                                                            ("L2NormOptions", {}), version=2)),
         Case("L2_NORMALIZATION", "int8", "4x3-zp127", _single("int8", OP.L2_NORMALIZATION,
                                                               [("act", [4, 3], (0.1, 127))], ([4, 3], l2_out),

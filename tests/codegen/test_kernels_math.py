@@ -3,7 +3,9 @@ each bit-exact with TFLite's BUILTIN_REF interpreter: one-operator int8
 models compiled by utoe's integer path, run on this host with seeded inputs
 (tests/codegen/test_kernels_more.py's run), compared element by element.
 The tables and fixed-point helpers are also checked over every int8 input
-against the interpreter directly, which needs no build."""
+against the interpreter directly, which needs no build: those run by
+default, the compiled ones under -m slow (the matrix's DEFAULT cases in
+models/conformance_math.py compile each kernel by default)."""
 
 import os
 import sys
@@ -81,6 +83,7 @@ def test_rsqrt_table_every_input(in_q, out_q):
     assert np.array_equal(got, ref), np.flatnonzero(got != ref)
 
 
+@pytest.mark.slow  # the matrix's rsqrt-int8-zp-128 runs by default
 def test_rsqrt_compiled(tmp_path):
     # zero point -128: every generated input is valid
     run(tmp_path, one_op(OP.RSQRT, [("x", (3, 40), I8, q(0.04, -128), None)], ((3, 40), I8, q(0.03, -128)),
@@ -127,7 +130,7 @@ DIV_PAIRS = [((0.05, -128), (0.02, 127), (0.1, 0)), ((0.1, 3), (0.05, -128), (0.
              ((0.002, -128), (0.5, 127), (0.1, 0))]
 
 
-@pytest.mark.parametrize("a_q,b_q,y_q", DIV_PAIRS)
+@pytest.mark.parametrize("a_q,b_q,y_q", slow_after(2, DIV_PAIRS))
 def test_div_every_pair_emulated(a_q, b_q, y_q):
     """The Python emulation the kernel's tables come from, over all 65,536
     pairs but the divisor's zero point, against BUILTIN_REF."""
@@ -148,7 +151,7 @@ DIV_CASES = [
 ]
 
 
-@pytest.mark.parametrize("a_shape,b_shape,a_q,b_q,y_q,act", slow_after(1, DIV_CASES))
+@pytest.mark.parametrize("a_shape,b_shape,a_q,b_q,y_q,act", slow_after(0, DIV_CASES))
 def test_div_compiled(tmp_path, a_shape, b_shape, a_q, b_q, y_q, act):
     rng = np.random.default_rng(7)
     b = rng.integers(-128, 128, b_shape).astype(np.int8)
@@ -185,7 +188,7 @@ def test_l2norm_emulated_rows(in_q):
 L2_CASES = [((2, 3, 16), (0.05, -128)), ((1, 1, 1, 40), (0.1, 127)), ((4, 3), (0.02, 3)), ((2, 700), (0.3, -1))]
 
 
-@pytest.mark.parametrize("shape,in_q", slow_after(1, L2_CASES))
+@pytest.mark.parametrize("shape,in_q", slow_after(0, L2_CASES))
 def test_l2norm_compiled(tmp_path, shape, in_q):
     run(tmp_path, one_op(OP.L2_NORMALIZATION, [("x", shape, I8, q(*in_q), None)], (shape, I8, q(1 / 128, 0)),
                          ("L2NormOptions", {}), version=2))
@@ -220,6 +223,6 @@ def test_log_softmax_emulated_rows(in_q):
 LS_CASES = [((3, 10), (0.1, 127)), ((1, 2, 2, 33), (0.05, -128)), ((4, 5), (2.0, -5)), ((2, 300), (0.002, 10))]
 
 
-@pytest.mark.parametrize("shape,in_q", slow_after(1, LS_CASES))
+@pytest.mark.parametrize("shape,in_q", slow_after(0, LS_CASES))
 def test_log_softmax_compiled(tmp_path, shape, in_q):
     run(tmp_path, log_softmax_model(shape, in_q))
