@@ -226,3 +226,45 @@ LS_CASES = [((3, 10), (0.1, 127)), ((1, 2, 2, 33), (0.05, -128)), ((4, 5), (2.0,
 @pytest.mark.parametrize("shape,in_q", slow_after(0, LS_CASES))
 def test_log_softmax_compiled(tmp_path, shape, in_q):
     run(tmp_path, log_softmax_model(shape, in_q))
+
+
+@pytest.mark.slow
+def test_div_broadcast_both_ways(tmp_path):
+    """a (2, 1, 4) by a constant (3, 1): each input repeats along the other's axis."""
+    b = np.array([[5], [-60], [127]], np.int8)
+    run(tmp_path, div_model([2, 1, 4], b, (0.04, 10), (0.03, -7), (0.05, -20)))
+
+
+# ---------------------------------------------------------------- refusals
+
+
+def test_refused_before_any_build(tmp_path):
+    """What TFLite itself rejects or utoe does not compute: one line naming
+    the operator, its index, its types and the model, before anything is built."""
+    from utoe.codegen import generate
+    from utoe.errors import CodegenError
+
+    l2 = [("x", (2, 8), I8, q(0.05, 0), None)]
+    cases = {
+        # TFLite requires L2_NORMALIZATION's output at (1/128, 0), LOG_SOFTMAX's at (16/256, 127)
+        "l2": (one_op(OP.L2_NORMALIZATION, l2, ((2, 8), I8, q(0.01, 0)), ("L2NormOptions", {}), version=2),
+               "L2_NORMALIZATION (operator #0: int8 -> int8): L2_NORMALIZATION output quantized"),
+        "logsm": (one_op(OP.LOG_SOFTMAX, l2, ((2, 8), I8, q(0.1, 0)), ("LogSoftmaxOptions", {}), version=2),
+                  "LOG_SOFTMAX (operator #0: int8 -> int8): LOG_SOFTMAX output quantized"),
+        # TFLite Micro has these on float32 only, and utoe no int8 kernel
+        "exp": (one_op(OP.EXP, l2, ((2, 8), I8, q(0.05, 0)), version=2),
+                "EXP (operator #0: int8 -> int8): no integer kernel yet"),
+        "div16": (one_op(OP.DIV, [("a", (2, 8), TensorType.INT16, q(0.05, 0), None),
+                                  ("b", (2, 8), TensorType.INT16, q(0.05, 0), None)],
+                         ((2, 8), TensorType.INT16, q(0.05, 0)), ("DivOptions", {}), version=2),
+                  "DIV (operator #0: int16, int16 -> int16): no integer kernel for these types"),
+    }
+    for name, (data, expected) in cases.items():
+        path = tmp_path / f"{name}.tflite"
+        path.write_bytes(data)
+        out = tmp_path / f"out-{name}"
+        with pytest.raises(CodegenError) as e:
+            generate(str(path), str(out), name, {"importer": "utoe"})
+        line = str(e.value)
+        assert "\n" not in line and line.startswith(f"{path}: ") and expected in line, line
+        assert not out.exists() or os.listdir(out) == []
