@@ -460,14 +460,15 @@ def _t_one_over_one_plus_x(a, stage, name):
                              _c(2, "int64")).astype(I32)
 
     half = stage(f"{name}h", half_sum)
-    x = stage(f"{name}x", lambda i: _t_add(_c(1515870810), srdhm(half(i), -1010580540)))
-    for it in range(3):
-        def step(prev, it):
-            omx = stage(f"{name}o{it}", lambda i: _t_w32(_c(1 << 29, "int64") - srdhm(half(i), prev(i)).astype("int64")))
-            m = stage(f"{name}m{it}", lambda i: srdhm(prev(i), omx(i)))
-            return stage(f"{name}x{it}", lambda i: _t_add(prev(i), _t_sat_pot(m(i), 2)))
 
-        x = step(x, it)
+    def step(it, prev):  # x + x * (1 - half * x), Newton-Raphson for 1 / half, in F2
+        omx = stage(f"{name}o{it}", lambda i: _t_w32(_c(1 << 29, "int64") - srdhm(half(i), prev(i)).astype("int64")))
+        m = stage(f"{name}m{it}", lambda i: srdhm(prev(i), omx(i)))
+        return stage(f"{name}x{it}", lambda i: _t_add(prev(i), _t_sat_pot(m(i), 2)))
+
+    x = stage(f"{name}x", lambda i: _t_add(_c(1515870810), srdhm(half(i), -1010580540)))  # 48/17 - 32/17 half
+    for it in range(3):
+        x = step(it, x)
     return stage(f"{name}r", lambda i: _t_sat_pot(x(i), 1))
 
 
