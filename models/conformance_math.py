@@ -13,7 +13,7 @@ ADD first), which is positive."""
 
 import numpy as np
 
-from make_conformance import F32, I8, I32, NONE, OP, RELU, VALID, Case, _Net, _single, q
+from make_conformance import F32, I8, I32, NONE, OP, RELU, RELU6, SAME, VALID, Case, _Net, _single, q
 
 # Case ids run by the default tests (the rest run under -m slow), and the
 # cases utoe refuses with the words that must say why.
@@ -132,7 +132,11 @@ def _float32():
         unary("LOG_SOFTMAX", options=("LogSoftmaxOptions", {})),
         unary("L2_NORMALIZATION", options=("L2NormOptions", {})),
         Case("DIV", f, "const-broadcast", _div(f, [2, 3, 8], [8], _UNUSED, _UNUSED, _UNUSED)),
+        Case("DIV", f, "broadcast-both-relu", _div(f, [2, 1, 4], [3, 1], _UNUSED, _UNUSED, _UNUSED, act=RELU)),
         Case("L2_POOL_2D", f, "2x2-s2-valid", _l2_pool([1, 6, 6, 3], 2, 2, VALID)),
+        Case("L2_POOL_2D", f, "3x3-s1-same-relu6", _l2_pool([1, 5, 5, 2], 3, 1, SAME, act=RELU6)),
+        Case("LOG_SOFTMAX", f, "4d", _single(f, OP.LOG_SOFTMAX, [("act", [1, 2, 2, 33], _UNUSED)],
+                                             ([1, 2, 2, 33], _UNUSED), ("LogSoftmaxOptions", {}))),
         Case("DIV", "int32", "same-shape", _div("int32", [2, 6], [2, 6], None, None, None)),
     ]
 
