@@ -268,3 +268,45 @@ def test_refused_before_any_build(tmp_path):
         line = str(e.value)
         assert "\n" not in line and line.startswith(f"{path}: ") and expected in line, line
         assert not out.exists() or os.listdir(out) == []
+
+
+# ---------------------------------------------------------------- without a BUILTIN_REF kernel
+# ai-edge-litert's BUILTIN_REF has no ELU, CEIL or ROUND (so the matrix has
+# no case for them): utoe's output against TFLite's builtin kernels instead.
+
+
+def run_against_builtin(tmp_path, data, seeds=(1, 2)):
+    from utoe import boards
+    from utoe.codegen import generate
+    from utoe.diagnose import host_run
+    from utoe.inputs import DTYPES, generate_inputs
+
+    path = tmp_path / "m.tflite"
+    path.write_bytes(data)
+    meta = generate(str(path), str(tmp_path / "cg"), "m")
+    specs = [(t["dtype"], tuple(t["shape"])) for t in meta["inputs"]]
+    for seed in seeds:
+        got = np.frombuffer(host_run(boards.get("native"), str(tmp_path / "cg"), "m", seed).outputs[0][1],
+                            dtype=DTYPES[meta["outputs"][0]["dtype"]])
+        ref = interpret(data, *generate_inputs(specs, seed), resolver="BUILTIN_WITHOUT_DEFAULT_DELEGATES")
+        ref = ref.reshape(-1)
+        if got.dtype.kind == "f":
+            assert np.all(np.abs(got - ref) <= 1e-6 + 1e-5 * np.abs(ref)), (got, ref)
+        else:
+            assert np.array_equal(got, ref), np.flatnonzero(got != ref)
+    return meta
+
+
+@pytest.mark.slow
+def test_elu_int8_compiled_against_builtin(tmp_path):
+    meta = run_against_builtin(tmp_path, one_op(OP.ELU, [("x", (4, 40), I8, q(0.05, -10), None)],
+                                                ((4, 40), I8, q(0.03, 127))))
+    assert meta["options"]["importer_used"] == "utoe-integer"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("code", [OP.ELU, OP.CEIL, OP.ROUND])
+def test_float_without_reference_kernel(tmp_path, code):
+    f32 = TensorType.FLOAT32
+    meta = run_against_builtin(tmp_path, one_op(code, [("x", (3, 16), f32, None, None)], ((3, 16), f32, None)))
+    assert meta["options"]["importer_used"] == "tvm-relax"
