@@ -71,14 +71,14 @@ def _schedule(func):
 
     sch = s_tir.Schedule(func)
     out = sch.get_sblock("out")
-    for name, row in (("stage_b", False), ("stage_a", False), ("acc", False),
-                      ("acc_sum", True), ("acc_max", True)):
-        try:
-            block = sch.get_sblock(name)
-        except Exception:
-            continue
-        loops = sch.get_loops(out)
-        sch.compute_at(block, loops[0] if row else loops[-1])
+    # consumers before their producers: the blocks in reverse order (any
+    # further "stage_*" elementwise and "row_*" per-row stages too)
+    names = [sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))]
+    for name in reversed(names):
+        row = name in ("acc_sum", "acc_max") or name.startswith("row_")
+        if row or name == "acc" or name.startswith("stage_"):
+            loops = sch.get_loops(out)
+            sch.compute_at(sch.get_sblock(name), loops[0] if row else loops[-1])
     return sch.mod["main"]
 
 
