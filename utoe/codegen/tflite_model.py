@@ -70,6 +70,7 @@ def _options(op, name):
         "LEAKY_RELU": "LeakyReluOptions", "GATHER": "GatherOptions", "DEPTH_TO_SPACE": "DepthToSpaceOptions",
         "SPACE_TO_DEPTH": "SpaceToDepthOptions", "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
         "ARG_MAX": "ArgMaxOptions", "ARG_MIN": "ArgMinOptions",
+        "SVDF": "SVDFOptions", "UNIDIRECTIONAL_SEQUENCE_LSTM": "UnidirectionalSequenceLSTMOptions",
     }.get(name)
     if cls_name is None:
         return {}
@@ -80,7 +81,8 @@ def _options(op, name):
                  "DepthMultiplier", "FilterWidth", "FilterHeight", "Beta", "KeepNumDims", "WeightsFormat",
                  "NumSplits", "Num", "Axis", "ValuesCount", "KeepDims", "BeginMask", "EndMask", "EllipsisMask",
                  "NewAxisMask", "ShrinkAxisMask", "Offset", "Alpha", "BatchDims", "BlockSize",
-                 "AlignCorners", "HalfPixelCenters", "OutputType"):
+                 "AlignCorners", "HalfPixelCenters", "OutputType",
+                 "Rank", "CellClip", "ProjClip", "TimeMajor"):
         if hasattr(opt, attr):
             out[attr] = getattr(opt, attr)()
     return out
