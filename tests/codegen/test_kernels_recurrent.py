@@ -1,0 +1,92 @@
+"""utoe's recurrent kernels (utoe/codegen/kernels_recurrent.py): SVDF with
+its variable state, against ai-edge-litert's BUILTIN_REF interpreter.
+
+The models come from models/conformance_recurrent.py. Several SVDF steps in
+one inference share one variable tensor, so the later steps read the state
+the earlier ones wrote: a wrong shift, a wrong newest column or state bytes
+shared with another tensor changes their outputs."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT
+from utoe.codegen import integer, planner, tflite_model
+from utoe.conformance import check
+from utoe.errors import CodegenError
+from utoe.frontend import _tflite_model
+
+sys.path.insert(0, os.path.join(ROOT, "models"))
+try:
+    import make_conformance  # noqa: F401  (conformance_recurrent imports it)
+    import conformance_recurrent as cr
+finally:
+    sys.path.pop(0)
+
+
+def _write(tmp_path, build, seed=7):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(build(np.random.default_rng(seed)).serialize())
+    return str(path)
+
+
+def test_svdf_state_is_planned_apart(tmp_path):
+    """The state is a 'state' tensor live for the whole run: no other tensor
+    (inputs, outputs, another step's output) shares its bytes, and both
+    steps' updates write it."""
+    path = _write(tmp_path, cr._svdf("int8", 2, 6, 3, 2, 4, steps=3, act=1))
+    g, _ = integer.build(path, _tflite_model(path))
+    (state,) = [t for t in g.tensors if t.kind == "state"]
+    assert state.dtype == "int16" and state.bytes == 2 * 6 * 4 * 2
+    writers = [op.func for op in g.ops if op.outputs == [state.id]]
+    assert writers == ["svdf_0_state", "svdf_1_state", "svdf_2_state"]
+    p = planner.plan(g)
+    lo, hi = p.offsets[state.id], p.offsets[state.id] + state.bytes
+    for t in g.tensors:
+        if t.kind != "param" and t.id != state.id and t.id in p.offsets:
+            assert p.offsets[t.id] + t.bytes <= lo or p.offsets[t.id] >= hi, t.name
+
+
+def test_svdf_int8_state_refused_before_build(tmp_path):
+    """TFLite's integer SVDF keeps its state in int16; an int8 state is
+    refused by name (operator, index, types) before anything is built."""
+    def build(rng):
+        m = cr._svdf("int8", 1, 4, 2, 1, 3, act=1)(rng)
+        state = next(t for t in m.tensors if t.name == "state")
+        state.type = cr.I8
+        return m
+
+    path = _write(tmp_path, build)
+    with pytest.raises(CodegenError) as e:
+        integer.build(path, _tflite_model(path))
+    assert "SVDF (operator #0" in str(e.value) and "int16" in str(e.value) and path in str(e.value)
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(c, id=c.id, marks=() if c.id == "svdf-int8-three-steps-no-bias" else (pytest.mark.slow,))
+    for c in cr.cases() if c.op == "SVDF" and c.id not in cr.REFUSED])
+def test_svdf(tmp_path, case):
+    """Compiled, run on the host and compared with BUILTIN_REF: int8
+    bit-exact, float32 within tolerance."""
+    path = tmp_path / f"{case.id}.tflite"
+    path.write_bytes(case.serialize())
+    out = check(str(path), name="m")
+    assert out.status == "pass", out.detail
+    if case.dtype == "int8":
+        assert out.exact and out.max_abs_error == 0
+
+
+@pytest.mark.slow
+def test_gru_cell(tmp_path):
+    """A GRU step from FULLY_CONNECTED, SPLIT, SPLIT_V, LOGISTIC, TANH, MUL,
+    ADD and SUB (Keras's and rnnoise's converted GRU), int8 bit-exact."""
+    (case,) = [c for c in cr.cases() if c.op == "GRU"]
+    path = tmp_path / "gru.tflite"
+    path.write_bytes(case.serialize())
+    qm = tflite_model.read(str(path), _tflite_model(str(path)))
+    assert {op.name for op in qm.ops} == {"FULLY_CONNECTED", "SPLIT", "SPLIT_V", "LOGISTIC", "TANH", "MUL", "ADD",
+                                          "SUB"}
+    out = check(str(path), name="m")
+    assert out.status == "pass" and out.exact, out.detail
