@@ -24,7 +24,10 @@ DEFAULT = {"svdf-int8-two-steps-rank2"}
 # Cases never run by default although first of their operator (tests/test_conformance.py): the
 # GRU's thirteen operators take half a minute to compile
 SLOW = {"gru-int8-cell"}
-REFUSED = {}
+REFUSED = {
+    # TFLite's 8x8_16 integer LSTM: utoe has no bit-exact kernel for it yet (gemmlowp's int16 sigmoid/tanh)
+    "unidirectional_sequence_lstm-int8-3-steps": "UNIDIRECTIONAL_SEQUENCE_LSTM (operator #0: int8, const int8",
+}
 
 
 class VarModel(Model):
@@ -52,6 +55,30 @@ class VarModel(Model):
             tflite.TensorAddQuantization(b, quant)
         tflite.TensorAddIsVariable(b, True)
         return tflite.TensorEnd(b)
+
+    def _operator(self, b, op):
+        """With op.intermediates (tensor indices) when set: the integer LSTM's."""
+        mids = getattr(op, "intermediates", None)
+        if not mids:
+            return super()._operator(b, op)
+        from tflite_builder import int_vector
+
+        mids_off = int_vector(b, tflite.OperatorStartIntermediatesVector, mids)
+        table, fields = op.options
+        getattr(tflite, f"{table}Start")(b)
+        for fname, value in fields.items():
+            getattr(tflite, f"{table}Add{fname}")(b, value)
+        options = getattr(tflite, f"{table}End")(b)
+        in_off = int_vector(b, tflite.OperatorStartInputsVector, op.inputs)
+        out_off = int_vector(b, tflite.OperatorStartOutputsVector, op.outputs)
+        tflite.OperatorStart(b)
+        tflite.OperatorAddOpcodeIndex(b, op.opcode_index)
+        tflite.OperatorAddInputs(b, in_off)
+        tflite.OperatorAddOutputs(b, out_off)
+        tflite.OperatorAddBuiltinOptionsType(b, getattr(tflite.BuiltinOptions, table))
+        tflite.OperatorAddBuiltinOptions(b, options)
+        tflite.OperatorAddIntermediates(b, mids_off)
+        return tflite.OperatorEnd(b)
 
 
 def _svdf(dtype, batch, n_in, n_unit, rank, n_mem, steps=1, act=NONE, bias=True,
@@ -157,8 +184,71 @@ def _gru(n_in, units, rng_scale=0.02):
 
 
 def _case(op, dt, name, build):
-    # float32 SVDF: TVM's Relax frontend does not take the variable state, utoe's kernel does
+    # float32: TVM's Relax frontend takes neither SVDF's variable state nor a four-gate (non-CIFG)
+    # LSTM; utoe's kernels compute them
     return Case(op, dt, name, build, importer="utoe-integer" if dt == "float32" else None)
+
+
+TANH = 4
+
+
+def _lstm(dtype, batch, steps, n_in, n_cell, cell_clip=0.0, in_q=(0.03, -128), out_q=(1 / 128, 0)):
+    """UNIDIRECTIONAL_SEQUENCE_LSTM, batch-major input [batch, steps, n_in],
+    four gates with input and recurrent weights and biases (no CIFG,
+    peephole, projection or layer norm); output and cell state variable.
+    int8 is TFLite's "8x8_16" form: int8 weights and activations, int32
+    biases, int16 cell state at a power-of-two scale, five intermediate
+    tensors of which TFLite reads the last (the hidden state's scale)."""
+
+    def build(rng):
+        m = VarModel(f"utoe conformance: lstm {dtype}")
+        integer = dtype == "int8"
+        ins = []
+        if integer:
+            x = m.tensor("x", [batch, steps, n_in], I8, quantization=q(*in_q))
+        else:
+            x = m.tensor("x", [batch, steps, n_in], F32)
+        ins.append(x)
+        w_scale = 0.01
+        for kind, n in (("input", n_in), ("recurrent", n_cell)):
+            for gate in ("i", "f", "c", "o"):
+                if integer:
+                    ins.append(m.tensor(f"{kind}_{gate}_w", [n_cell, n], I8,
+                                        data=rng.integers(-127, 128, (n_cell, n)).astype(np.int8),
+                                        quantization=q(w_scale, 0)))
+                else:
+                    ins.append(m.tensor(f"{kind}_{gate}_w", [n_cell, n], F32,
+                                        data=rng.uniform(-0.6, 0.6, (n_cell, n)).astype(np.float32)))
+        ins += [-1, -1, -1]  # peephole
+        for gate in ("i", "f", "c", "o"):
+            if integer:
+                ins.append(m.tensor(f"{gate}_b", [n_cell], I32, data=rng.integers(-3000, 3000, n_cell).astype(np.int32),
+                                    quantization=q(in_q[0] * w_scale, 0)))
+            else:
+                ins.append(m.tensor(f"{gate}_b", [n_cell], F32, data=rng.uniform(-0.3, 0.3, n_cell).astype(np.float32)))
+        ins += [-1, -1]  # projection
+        if integer:
+            h = m.tensor("h_state", [batch, n_cell], I8, quantization=q(*out_q))
+            c = m.tensor("c_state", [batch, n_cell], I16, quantization=q(2.0 ** -11, 0))
+            y = m.tensor("y", [batch, steps, n_cell], I8, quantization=q(*out_q))
+        else:
+            h = m.tensor("h_state", [batch, n_cell], F32)
+            c = m.tensor("c_state", [batch, n_cell], F32)
+            y = m.tensor("y", [batch, steps, n_cell], F32)
+        m.variables.update({h.index, c.index})
+        ins += [h, c, -1, -1, -1, -1]  # no layer norm
+        op = m.operator(OP.UNIDIRECTIONAL_SEQUENCE_LSTM, ins, [y], version=3 if integer else 1,
+                        options=("UnidirectionalSequenceLSTMOptions", {
+                            "FusedActivationFunction": TANH, "CellClip": cell_clip, "ProjClip": 0.0,
+                            "TimeMajor": False}))
+        if integer:
+            mids = [m.tensor(f"gate_{g}", [batch, n_cell], I16, quantization=q(2.0 ** -12, 0)) for g in "ifco"]
+            mids.append(m.tensor("hidden", [batch, n_cell], I8, quantization=q(out_q[0], out_q[1])))
+            op.intermediates = [t.index for t in mids]
+        m.io([x], [y])
+        return m
+
+    return build
 
 
 def cases():
@@ -177,5 +267,8 @@ def cases():
     ]
     out += [
         Case("GRU", "int8", "cell", _gru(16, 12)),
+        Case("UNIDIRECTIONAL_SEQUENCE_LSTM", "int8", "3-steps", _lstm("int8", 2, 3, 5, 4)),
+        _case("UNIDIRECTIONAL_SEQUENCE_LSTM", "float32", "3-steps", _lstm("float32", 2, 3, 5, 4)),
+        _case("UNIDIRECTIONAL_SEQUENCE_LSTM", "float32", "cell-clip", _lstm("float32", 1, 4, 3, 6, cell_clip=0.8)),
     ]
     return out

@@ -141,7 +141,8 @@ def build(path, model, name_prefix=""):
                 placeholders.append(te.placeholder(shape or (1,), g.tensors[tid].dtype, name=f"a{i}"))
             out = k.compute(*placeholders)
             out_id = model_tensor(k.notes.get("writes", op.outputs[k.output]))  # "writes": a state tensor
-            suffix = ("_state" if "writes" in k.notes else f"_{k.output}") if len(made) > 1 else ""
+            suffix = ("_" + k.notes.get("suffix", "state" if "writes" in k.notes else str(k.output))) \
+                if len(made) > 1 else ""
             fname = f"{name_prefix}{op.name.lower()}_{op.index}{suffix}"
             funcs[fname] = _schedule(te.create_prim_func(placeholders + [out]))
             g.ops.append(Op(len(g.ops), fname, args + [out_id], 1))

@@ -139,6 +139,142 @@ def svdf(op, qm):
     return [out, state]
 
 
-KERNELS = {"SVDF": svdf}
-ACTIVATION_TYPES = {"SVDF": ({"int8", "int16", "float32"}, {"int8", "float32"})}
+# UNIDIRECTIONAL_SEQUENCE_LSTM inputs (TFLite's order)
+_X, _WX, _WH, _PEEP, _BIAS, _PROJ, _H, _C, _NORM = 0, 1, 5, 9, 12, 16, 18, 19, 20
+
+
+def lstm(op, qm):
+    """UNIDIRECTIONAL_SEQUENCE_LSTM on float32 (TFLite's LstmStepFloat):
+    per step t, the four gates z = b + W_x x_t + W_h h; c = sigmoid(z_f) c +
+    sigmoid(z_i) tanh(z_c), clipped to the cell clip; h = sigmoid(z_o)
+    tanh(c), which is also the output's step t. Three kernels a step: the
+    cell state (in place, each element from itself), the output's step t
+    (the other steps copied from themselves), the output state from it.
+
+    utoe takes the four-gate LSTM without peephole, projection or layer
+    norm, with tanh activation; others are refused by name. The int8 form
+    (TFLite's 8x8_16 integer LSTM: gemmlowp's int16 fixed-point sigmoid and
+    tanh) is refused: utoe has no bit-exact kernel for it yet."""
+    from tvm import te, tirx
+
+    def at(k):
+        return qm.tensors[op.inputs[k]] if len(op.inputs) > k and op.inputs[k] >= 0 else None
+
+    x, y = at(_X), qm.tensors[op.outputs[0]]
+    if x.dtype != "float32":
+        raise CodegenError(f"{x.dtype} UNIDIRECTIONAL_SEQUENCE_LSTM (TFLite's integer 8x8_16 LSTM, with gemmlowp's "
+                           f"int16 fixed-point sigmoid and tanh) has no bit-exact utoe kernel yet")
+    if len(op.inputs) < 20 or at(_H) is None or at(_C) is None:
+        raise CodegenError("UNIDIRECTIONAL_SEQUENCE_LSTM without its output and cell state inputs")
+    if at(_WX) is None or at(_WH) is None:
+        raise CodegenError("UNIDIRECTIONAL_SEQUENCE_LSTM with coupled input and forget gates (CIFG)")
+    for k, what in ((_PEEP, "peephole"), (_PEEP + 1, "peephole"), (_PEEP + 2, "peephole"),
+                    (_PROJ, "projection"), (_PROJ + 1, "projection")) + tuple((_NORM + g, "layer norm")
+                                                                           for g in range(4)):
+        if at(k) is not None:
+            raise CodegenError(f"UNIDIRECTIONAL_SEQUENCE_LSTM with {what} weights (utoe takes the plain four-gate LSTM)")
+    wx = [at(_WX + g) for g in range(4)]
+    wh = [at(_WH + g) for g in range(4)]
+    bias = [at(_BIAS + g) for g in range(4)]
+    h, c = at(_H), at(_C)
+    tensors = [x, y, h, c] + wx + wh + [b for b in bias if b is not None]
+    if any(t.dtype != "float32" for t in tensors):
+        raise CodegenError("UNIDIRECTIONAL_SEQUENCE_LSTM mixing float32 and integer tensors (hybrid LSTM)")
+    if any(t.data is None for t in wx + wh + [b for b in bias if b is not None]):
+        raise CodegenError("UNIDIRECTIONAL_SEQUENCE_LSTM with weights computed at run time")
+    if h.data is not None or c.data is not None:
+        raise CodegenError("UNIDIRECTIONAL_SEQUENCE_LSTM whose state is a constant, not a variable tensor")
+    o = op.options
+    if int(o.get("FusedActivationFunction", 4)) != 4:
+        raise CodegenError(f"UNIDIRECTIONAL_SEQUENCE_LSTM with activation {o.get('FusedActivationFunction')} "
+                           f"(utoe takes tanh)")
+    if len(x.shape) != 3:
+        raise CodegenError(f"UNIDIRECTIONAL_SEQUENCE_LSTM input of shape {x.shape} (utoe takes 3-D)")
+    time_major = bool(o.get("TimeMajor", False))
+    steps, batch = (x.shape[0], x.shape[1]) if time_major else (x.shape[1], x.shape[0])
+    n_in = x.shape[2]
+    n_cell = wx[1].shape[0]
+    if tuple(y.shape) != ((steps, batch, n_cell) if time_major else (batch, steps, n_cell)) \
+            or int(np.prod(h.shape)) != batch * n_cell or int(np.prod(c.shape)) != batch * n_cell:
+        raise CodegenError(f"UNIDIRECTIONAL_SEQUENCE_LSTM output {y.shape}, states {h.shape} {c.shape} do not fit "
+                           f"{batch} batches of {n_cell} cells")
+    clip = float(o.get("CellClip", 0.0) or 0.0)
+    f32 = "float32"
+
+    def xt(X, t, b, k):
+        return X[t, b, k] if time_major else X[b, t, k]
+
+    weights = [("tensor", t.index) for t in wx + wh]
+    biases = [("tensor", b.index) if b is not None else None for b in bias]
+    gate_args = weights + [a for a in biases if a is not None]
+
+    def gates(t, X, H, W, which):
+        """{gate: compute [batch, n_cell]} of the pre-activations z of `which`
+        gates; W: the 8 weight placeholders then the biases present."""
+        rest = iter(W[8:])
+        B = [next(rest) if bb is not None else None for bb in bias]
+        return {g: _gate(t, X, H, W[g], W[4 + g], B[g], g) for g in which}
+
+    def _gate(t, X, H, WX, WH, BG, g):
+        kx = te.reduce_axis((0, n_in), "kx")
+        kh = te.reduce_axis((0, n_cell), "kh")
+        ax = te.compute((batch, n_cell), lambda b, j: te.sum(WX[j, kx] * xt(X, t, b, kx), axis=kx), name=f"lstm_x{g}")
+        ah = te.compute((batch, n_cell), lambda b, j: te.sum(WH[j, kh] * H[b, kh], axis=kh), name=f"lstm_h{g}")
+        if BG is None:
+            return te.compute((batch, n_cell), lambda b, j: ax[b, j] + ah[b, j], name=f"lstm_z{g}")
+        return te.compute((batch, n_cell), lambda b, j: BG[j] + ax[b, j] + ah[b, j], name=f"lstm_z{g}")
+
+    def sigmoid(v):
+        return tirx.const(1.0, f32) / (tirx.const(1.0, f32) + tirx.exp(-v))
+
+    kernels = []
+    state_view = ("view", c.index, (batch, n_cell))
+    h_view = ("view", h.index, (batch, n_cell))
+    y_shape = tuple(y.shape)
+    def cell_at(t):
+        def cell(X, H, C, *W):
+            z = gates(t, X, H, W, (0, 1, 2))
+
+            def f(b, j):
+                v = sigmoid(z[1][b, j]) * C[b, j] + sigmoid(z[0][b, j]) * tirx.tanh(z[2][b, j])
+                if clip > 0:
+                    v = tirx.min(tirx.max(v, tirx.const(-clip, f32)), tirx.const(clip, f32))
+                return v
+
+            return te.compute((batch, n_cell), f, name="out")
+
+        return cell
+
+    def output_at(t):
+        def output(X, H, C, Y, *W):
+            zo = gates(t, X, H, W, (3,))[3]
+
+            def f(*i):
+                b, tt, j = (i[1], i[0], i[2]) if time_major else i
+                new = sigmoid(zo[b, j]) * tirx.tanh(C[b, j])
+                return tirx.if_then_else(tt == t, new, Y(*i))
+
+            return te.compute(y_shape, f, name="out")
+
+        return output
+
+    def state_at(t):
+        def state(Y):
+            return te.compute((batch, n_cell), lambda b, j: Y[t, b, j] if time_major else Y[b, t, j], name="out")
+
+        return state
+
+    for t in range(steps):
+        kernels.append(Kernel([("tensor", x.index), h_view, state_view] + gate_args, (batch, n_cell), f32,
+                              cell_at(t), notes={"writes": c.index, "suffix": f"t{t}_cell"}))
+        kernels.append(Kernel([("tensor", x.index), h_view, state_view, ("tensor", y.index)] + gate_args, y_shape,
+                              f32, output_at(t), notes={"suffix": f"t{t}_output"}))
+        kernels.append(Kernel([("tensor", y.index)], (batch, n_cell), f32, state_at(t),
+                              notes={"writes": h.index, "suffix": f"t{t}_state"}))
+    return kernels
+
+
+KERNELS = {"SVDF": svdf, "UNIDIRECTIONAL_SEQUENCE_LSTM": lstm}
+ACTIVATION_TYPES = {"SVDF": ({"int8", "int16", "float32"}, {"int8", "float32"}),
+                    "UNIDIRECTIONAL_SEQUENCE_LSTM": ({"int8", "int16", "float32"}, {"int8", "float32"})}
 REFUSED = {}
