@@ -25,8 +25,8 @@ DEFAULT = {"svdf-int8-two-steps-rank2"}
 # GRU's thirteen operators take half a minute to compile
 SLOW = {"gru-int8-cell"}
 REFUSED = {
-    # TFLite's 8x8_16 integer LSTM: utoe has no bit-exact kernel for it yet (gemmlowp's int16 sigmoid/tanh)
-    "unidirectional_sequence_lstm-int8-3-steps": "UNIDIRECTIONAL_SEQUENCE_LSTM (operator #0: int8, const int8",
+    # a peephole LSTM: utoe takes the plain four-gate one
+    "unidirectional_sequence_lstm-int8-peephole": "UNIDIRECTIONAL_SEQUENCE_LSTM (operator #0: int8, const int8",
 }
 
 
@@ -192,7 +192,7 @@ def _case(op, dt, name, build):
 TANH = 4
 
 
-def _lstm(dtype, batch, steps, n_in, n_cell, cell_clip=0.0, in_q=(0.03, -128), out_q=(1 / 128, 0)):
+def _lstm(dtype, batch, steps, n_in, n_cell, cell_clip=0.0, in_q=(0.03, -128), out_q=(1 / 128, 0), peephole=False):
     """UNIDIRECTIONAL_SEQUENCE_LSTM, batch-major input [batch, steps, n_in],
     four gates with input and recurrent weights and biases (no CIFG,
     peephole, projection or layer norm); output and cell state variable.
@@ -219,7 +219,13 @@ def _lstm(dtype, batch, steps, n_in, n_cell, cell_clip=0.0, in_q=(0.03, -128), o
                 else:
                     ins.append(m.tensor(f"{kind}_{gate}_w", [n_cell, n], F32,
                                         data=rng.uniform(-0.6, 0.6, (n_cell, n)).astype(np.float32)))
-        ins += [-1, -1, -1]  # peephole
+        if peephole:
+            ins += [m.tensor(f"peep_{g}", [n_cell], I16 if integer else F32,
+                             data=rng.integers(-3000, 3000, n_cell).astype(np.int16) if integer
+                             else rng.uniform(-0.5, 0.5, n_cell).astype(np.float32),
+                             quantization=q(2.0 ** -10, 0) if integer else None) for g in "ifo"]
+        else:
+            ins += [-1, -1, -1]  # no peephole
         for gate in ("i", "f", "c", "o"):
             if integer:
                 ins.append(m.tensor(f"{gate}_b", [n_cell], I32, data=rng.integers(-3000, 3000, n_cell).astype(np.int32),
@@ -268,6 +274,11 @@ def cases():
     out += [
         Case("GRU", "int8", "cell", _gru(16, 12)),
         Case("UNIDIRECTIONAL_SEQUENCE_LSTM", "int8", "3-steps", _lstm("int8", 2, 3, 5, 4)),
+        Case("UNIDIRECTIONAL_SEQUENCE_LSTM", "int8", "zp-127-in-10-out", _lstm("int8", 2, 4, 6, 5, in_q=(0.05, 127),
+                                                                                out_q=(1 / 100, 10))),
+        Case("UNIDIRECTIONAL_SEQUENCE_LSTM", "int8", "zp-128-out-cell-clip", _lstm(
+            "int8", 1, 3, 4, 6, cell_clip=0.5, in_q=(0.02, 5), out_q=(1 / 128, -128))),
+        Case("UNIDIRECTIONAL_SEQUENCE_LSTM", "int8", "peephole", _lstm("int8", 1, 2, 3, 4, peephole=True)),
         _case("UNIDIRECTIONAL_SEQUENCE_LSTM", "float32", "3-steps", _lstm("float32", 2, 3, 5, 4)),
         _case("UNIDIRECTIONAL_SEQUENCE_LSTM", "float32", "cell-clip", _lstm("float32", 1, 4, 3, 6, cell_clip=0.8)),
     ]

@@ -152,18 +152,16 @@ def lstm(op, qm):
     (the other steps copied from themselves), the output state from it.
 
     utoe takes the four-gate LSTM without peephole, projection or layer
-    norm, with tanh activation; others are refused by name. The int8 form
-    (TFLite's 8x8_16 integer LSTM: gemmlowp's int16 fixed-point sigmoid and
-    tanh) is refused: utoe has no bit-exact kernel for it yet."""
+    norm, with tanh activation; others are refused by name. int8 is TFLite's
+    8x8_16 integer LSTM (_lstm_int8), bit-exact."""
     from tvm import te, tirx
 
     def at(k):
         return qm.tensors[op.inputs[k]] if len(op.inputs) > k and op.inputs[k] >= 0 else None
 
     x, y = at(_X), qm.tensors[op.outputs[0]]
-    if x.dtype != "float32":
-        raise CodegenError(f"{x.dtype} UNIDIRECTIONAL_SEQUENCE_LSTM (TFLite's integer 8x8_16 LSTM, with gemmlowp's "
-                           f"int16 fixed-point sigmoid and tanh) has no bit-exact utoe kernel yet")
+    if x.dtype not in ("float32", "int8"):
+        raise CodegenError(f"{x.dtype} UNIDIRECTIONAL_SEQUENCE_LSTM (utoe takes float32 and int8 8x8_16)")
     if len(op.inputs) < 20 or at(_H) is None or at(_C) is None:
         raise CodegenError("UNIDIRECTIONAL_SEQUENCE_LSTM without its output and cell state inputs")
     if at(_WX) is None or at(_WH) is None:
@@ -178,7 +176,13 @@ def lstm(op, qm):
     bias = [at(_BIAS + g) for g in range(4)]
     h, c = at(_H), at(_C)
     tensors = [x, y, h, c] + wx + wh + [b for b in bias if b is not None]
-    if any(t.dtype != "float32" for t in tensors):
+    integer = x.dtype == "int8"
+    if integer:
+        want = ["int8", "int8", "int8", "int16"] + ["int8"] * 8 + ["int32"] * 4
+        if [t.dtype for t in tensors] != want:
+            raise CodegenError("int8 UNIDIRECTIONAL_SEQUENCE_LSTM with types other than TFLite's 8x8_16 (int8 input, "
+                               "weights, output state and output, int16 cell state, int32 biases)")
+    elif any(t.dtype != "float32" for t in tensors):
         raise CodegenError("UNIDIRECTIONAL_SEQUENCE_LSTM mixing float32 and integer tensors (hybrid LSTM)")
     if any(t.data is None for t in wx + wh + [b for b in bias if b is not None]):
         raise CodegenError("UNIDIRECTIONAL_SEQUENCE_LSTM with weights computed at run time")
@@ -199,6 +203,8 @@ def lstm(op, qm):
         raise CodegenError(f"UNIDIRECTIONAL_SEQUENCE_LSTM output {y.shape}, states {h.shape} {c.shape} do not fit "
                            f"{batch} batches of {n_cell} cells")
     clip = float(o.get("CellClip", 0.0) or 0.0)
+    if integer:
+        return _lstm_int8(op, qm, x, y, h, c, wx, wh, bias, time_major, steps, batch, n_in, n_cell, clip)
     f32 = "float32"
 
     def xt(X, t, b, k):
@@ -270,6 +276,345 @@ def lstm(op, qm):
         kernels.append(Kernel([("tensor", x.index), h_view, state_view, ("tensor", y.index)] + gate_args, y_shape,
                               f32, output_at(t), notes={"suffix": f"t{t}_output"}))
         kernels.append(Kernel([("tensor", y.index)], (batch, n_cell), f32, state_at(t),
+                              notes={"writes": h.index, "suffix": f"t{t}_state"}))
+    return kernels
+
+
+# ---- TFLite's 8x8_16 integer LSTM (lstm_eval.cc, portable tensor_utils) ----
+# gemmlowp's int16 fixed point, as TIR on int32 values holding int16 ones.
+# Every intermediate is let-bound, so expressions stay linear in size.
+
+I16_MIN, I16_MAX = -32768, 32767
+
+
+# While a kernel's elementwise gemmlowp arithmetic is built, _STAGE holds its
+# shape and symbolic index: every let-bound value becomes a stage of its own
+# (a te.compute over the shape), as TVM's passes are too slow on deep Lets.
+_STAGE = {"shape": None, "idx": None, "axis": None, "n": 0}
+
+
+def _compute(name, body):
+    """A te compute over _STAGE's shape whose body is in terms of _STAGE's
+    index variables (te.compute would make new ones)."""
+    from tvm import te, tirx
+    from tvm.te import _ffi_api
+
+    op = _ffi_api.ComputeOp(name, "", None, _STAGE["axis"], [body])
+    return op.output(0)
+
+
+def _let(value, body):
+    from tvm import tirx
+
+    if _STAGE["shape"] is None:
+        v = tirx.Var("v", "int32")
+        return tirx.Let(v, value, body(v))
+    _STAGE["n"] += 1
+    stage = _compute(f"gl{_STAGE['n']}", value)
+    return body(stage(*_STAGE["idx"]))
+
+
+def _staged(shape, name, fn):
+    """A compute of fn over shape with fn's let-bound values staged (see _STAGE)."""
+    from tvm import tirx
+
+    axis = [tirx.IterVar((0, n), f"s{k}", 0) for k, n in enumerate(shape)]
+    old = dict(_STAGE)
+    _STAGE.update(shape=tuple(shape), idx=[a.var for a in axis], axis=axis)
+    try:
+        return _compute(name, fn(*_STAGE["idx"]))
+    finally:
+        _STAGE.update(shape=old["shape"], idx=old["idx"], axis=old.get("axis"))
+
+
+def _bind(x, body):
+    """body(x), x let-bound first unless it is already a variable or constant."""
+    from tvm import tirx
+
+    if isinstance(x, (tirx.Var, tirx.IntImm)) or (_STAGE["shape"] is not None
+                                                  and type(x).__name__ in ("ProducerLoad", "TensorSlice")):
+        return body(x)
+    return _let(x, body)
+
+
+def _c(v):
+    return quant._const(int(v), I32)
+
+
+def _w16(v):
+    """Wrap to int16 (C's conversion of an int to int16_t)."""
+    return ((v + _c(32768)) & _c(0xFFFF)) - _c(32768)
+
+
+def _rdbpot_py(x, e):
+    mask = (1 << e) - 1
+    return (x >> e) + (1 if (x & mask) > (mask >> 1) + (1 if x < 0 else 0) else 0)
+
+
+def _k16(raw32):
+    """RescaleConstantInitializer<int16>: a 32-bit constant rounded to 16 bits."""
+    v = _rdbpot_py(raw32, 16)
+    return ((v + 32768) & 0xFFFF) - 32768
+
+
+def _srdhm16(a, b):
+    """SaturatingRoundingDoublingHighMul<int16_t>."""
+    from tvm import tirx
+
+    def body(ab):
+        nudge = tirx.Select(ab >= _c(0), _c(1 << 14), _c(1 - (1 << 14)))
+        return _w16(tirx.truncdiv(ab + nudge, _c(1 << 15)))
+
+    if isinstance(b, tirx.IntImm):
+        return _let(a * b, body)
+    return _bind(a, lambda a: _bind(b, lambda b: tirx.Select(
+        tirx.all(a == _c(I16_MIN), b == _c(I16_MIN)), _c(I16_MAX), _let(a * b, body))))
+
+
+def _mul(a, b):
+    return _srdhm16(a, _c(b) if isinstance(b, int) else b)
+
+
+def _rdbpot(x, e):
+    from tvm import tirx
+
+    mask = (1 << e) - 1
+    return _bind(x, lambda x: (x >> _c(e)) + tirx.Select(
+        (x & _c(mask)) > _c(mask >> 1) + tirx.Select(x < _c(0), _c(1), _c(0)), _c(1), _c(0)))
+
+
+def _srmbpot(x, e):
+    """SaturatingRoundingMultiplyByPOT<e> on int16."""
+    from tvm import tirx
+
+    if e == 0:
+        return x
+    if e < 0:
+        return _rdbpot(x, -e)
+    thr = (1 << (15 - e)) - 1
+    return _bind(x, lambda x: tirx.Select(x > _c(thr), _c(I16_MAX), tirx.Select(
+        x < _c(-thr), _c(I16_MIN), _w16(x << _c(e)))))
+
+
+def _one(ib):
+    return I16_MAX if ib == 0 else 1 << (15 - ib)
+
+
+def _sat16(v):
+    return quant.clamp(v, I16_MIN, I16_MAX)
+
+
+def _exp_quarter(a):
+    """exp_on_interval_between_negative_one_quarter_and_0_excl, F0."""
+    ct, c13 = _k16(1895147668), _k16(715827883)
+    return _let(_w16(a + _c(1 << 12)), lambda x: _let(_mul(x, x), lambda x2: _let(_mul(x2, x), lambda x3: _let(
+        _mul(x2, x2), lambda x4: _let(
+            _srmbpot(_w16(_mul(_w16(_srmbpot(x4, -2) + x3), c13) + x2), -1),
+            lambda t: _sat16(_c(ct) + _mul(_w16(x + t), ct)))))))
+
+
+def _exp_neg(a, ib):
+    """exp_on_negative_values, FixedPoint<int16, ib> -> F0."""
+    from tvm import tirx
+
+    fb = 15 - ib
+    quarter = 1 << (fb - 2)
+    mask = ((quarter - 1 + 32768) & 0xFFFF) - 32768
+
+    def body(amq):
+        def barrel(result, rem):
+            for e, m in ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308), (2, 39332535),
+                         (3, 720401), (4, 242)):
+                if ib > e:
+                    bit = 1 << (fb + e)
+                    result = _let(result, lambda r, bit=bit, m=m: tirx.Select(
+                        (rem & _c(bit)) != _c(0), _mul(r, _k16(m)), r))
+            if ib > 5:
+                result = tirx.Select(a < _c(_k16(-(1 << (36 - ib)))), _c(0), result)
+            return tirx.Select(a == _c(0), _c(_one(0)), result)
+
+        return _let(_w16(amq - a), lambda rem: barrel(_exp_quarter(_srmbpot(amq, ib)), rem))
+
+    return _let(_w16((a & _c(mask)) - _c(quarter)), body)
+
+
+def _newton(a, minus_one):
+    """one_over_one_plus_x_for_x_in_0_1 (minus_one False) or
+    one_minus_x_over_one_plus_x_for_x_in_0_1 (True), F0 -> F0."""
+    from tvm import tirx
+
+    c48, cm32 = _k16(1515870810), _k16(-1010580540)
+
+    def half_sum(s):
+        return _w16(tirx.truncdiv(s + tirx.Select(s >= _c(0), _c(1), _c(-1)), _c(2)))
+
+    def iterate(half, x, n):
+        if n == 0:
+            if minus_one:
+                return _srmbpot(_w16(x - _c(_one(2))), 2)
+            return _srmbpot(x, 1)
+        return _let(_w16(_c(_one(2)) - _mul(half, x)), lambda omh: _let(
+            _w16(x + _srmbpot(_mul(x, omh), 2)), lambda x2: iterate(half, x2, n - 1)))
+
+    return _let(_let(a + _c(_one(0)), half_sum), lambda half: _let(
+        _w16(_c(c48) + _mul(half, cm32)), lambda x: iterate(half, x, 3)))
+
+
+def _logistic16(a, ib):
+    """gemmlowp::logistic, FixedPoint<int16, ib> -> F0 (Q0.15)."""
+    from tvm import tirx
+
+    def body(absx):
+        return _let(_newton(_exp_neg(_w16(_c(0) - absx), ib), False), lambda rp: tirx.Select(
+            a == _c(0), _c(_k16(1 << 30)), tirx.Select(a > _c(0), rp, _w16(_c(_one(0)) - rp))))
+
+    return _let(tirx.Select(a > _c(0), a, _w16(_c(0) - a)), body)
+
+
+def _tanh16(a, ib):
+    """gemmlowp::tanh, FixedPoint<int16, ib> -> F0 (Q0.15)."""
+    from tvm import tirx
+
+    def body(n):
+        return _let(_newton(_exp_neg(n, ib + 1), True), lambda t: tirx.Select(
+            a == _c(0), _c(0), tirx.Select(a < _c(0), _w16(_c(0) - t), t)))
+
+    return _let(tirx.Select(a < _c(0), a, _w16(_c(0) - a)), body)
+
+
+def _intermediates(qm, op):
+    """The operator's intermediate tensors (utoe's reader does not keep them)."""
+    from ..frontend import _tflite_model, _ints
+
+    try:
+        raw = _tflite_model(qm.path).Subgraphs(0).Operators(op.index)
+        return _ints(raw.IntermediatesLength(), raw.IntermediatesAsNumpy)
+    except Exception:  # noqa: BLE001 - a model without them is refused by the caller
+        return []
+
+
+def _lstm_int8(op, qm, x, y, h, c, wx, wh, bias, time_major, steps, batch, n_in, n_cell, clip):
+    """TFLite's 8x8_16 integer LSTM step (lstm_eval.cc LstmStepInteger8x8_16,
+    no CIFG, peephole, projection or layer norm), bit-exact with BUILTIN_REF:
+
+    each gate: int16 sat(MBQM(b' + W_x x, s_x)), then sat(MBQM(W_h h + b_h', s_h)
+    + that), in Q3.12 (b' the bias minus the input zero point times the
+    weights' row sums, b_h' minus the output state's); i, f, o: gemmlowp's
+    int16 logistic, g: its tanh; c = sat(RDBPOT(f c, 15) + RDBPOT(i g, 30 +
+    cell scale)), clipped; h = clamp8(MBQM(o tanh(c), 2^-30 / s_hidden) + z_hidden),
+    the output's step t and the next output state.
+
+    TFLite resets an int8 variable tensor to its zero point, utoe's arena to
+    zero bytes: the output state is stored minus its zero point (mod 256), so
+    zero bytes are TFLite's reset value."""
+    from tvm import te, tirx
+
+    f32 = np.float32
+    mids = _intermediates(qm, op)
+    if int(h.zero_point) != y.zero_point or f32(h.scale) != f32(y.scale):
+        raise CodegenError("int8 UNIDIRECTIONAL_SEQUENCE_LSTM whose output state and output quantization differ")
+    if c.zero_point != 0:
+        raise CodegenError(f"int8 UNIDIRECTIONAL_SEQUENCE_LSTM cell state zero point {c.zero_point} (TFLite takes 0)")
+    cell_scale = int(np.round(np.log2(float(c.scale))))
+    if f32(2.0 ** cell_scale) != f32(c.scale) or cell_scale > -9:
+        raise CodegenError(f"int8 UNIDIRECTIONAL_SEQUENCE_LSTM cell state scale {c.scale} (TFLite takes a power "
+                           f"of two at most 2^-9)")
+    if not mids or len(mids) != 5 or not qm.tensors[mids[4]].quantized:
+        raise CodegenError("int8 UNIDIRECTIONAL_SEQUENCE_LSTM without TFLite's five quantized intermediate tensors")
+    hidden = qm.tensors[mids[4]]  # TFLite reads the hidden state's scale and zero point there
+    hidden_scale, hidden_zp = f32(hidden.scale), hidden.zero_point
+    gate_scale = f32(2.0 ** -12)
+    sx = [quant.quantize_multiplier(float(f32(f32(w.scale) * f32(x.scale)) / gate_scale)) for w in wx]
+    sh = [quant.quantize_multiplier(float(f32(f32(w.scale) * f32(h.scale)) / gate_scale)) for w in wh]
+    shid = quant.quantize_multiplier(float(f32(2.0 ** -15 / float(hidden_scale) * 2.0 ** -15)))
+    bx = [(bias[g].data.astype(np.int64) if bias[g] is not None else 0)
+          - x.zero_point * wx[g].data.astype(np.int64).sum(axis=1) for g in range(4)]
+    bh = [-h.zero_point * wh[g].data.astype(np.int64).sum(axis=1) for g in range(4)]
+    if any(np.abs(b).max() >= 2 ** 31 for b in bx + bh):
+        raise CodegenError("int8 UNIDIRECTIONAL_SEQUENCE_LSTM whose effective biases overflow int32")
+    qclip = int(min(max(f32(clip) / f32(c.scale), -32768.0), 32767.0)) if clip > 0 else 0
+    hzp = h.zero_point
+    eff = np.stack([np.stack([bx[g], bh[g]]) for g in range(4)]).astype(np.int32)  # [gate, x/h, cell]
+
+    def xt(X, t, b, k):
+        return X[t, b, k] if time_major else X[b, t, k]
+
+    def gate(t, X, H, W, E, g):
+        WX, WH = W[g], W[4 + g]
+        kx = te.reduce_axis((0, n_in), "kx")
+        kh = te.reduce_axis((0, n_cell), "kh")
+        ax = te.compute((batch, n_cell), lambda b, j: te.sum(
+            WX[j, kx].astype(I32) * xt(X, t, b, kx).astype(I32), axis=kx), name=f"lstm_x{g}")
+        # the stored output state is h - zp (mod 256): TFLite's h is that plus zp, wrapped to int8
+        ah = te.compute((batch, n_cell), lambda b, j: te.sum(WH[j, kh].astype(I32) * (
+            ((H[b, kh].astype(I32) + _c(hzp + 128)) & _c(255)) - _c(128)), axis=kh), name=f"lstm_h{g}")
+
+        def z(b, j):
+            v = _let(_sat16(quant.multiply_by_quantized_multiplier(E[g, 0, j] + ax[b, j], *sx[g])), lambda v1: _sat16(
+                quant.multiply_by_quantized_multiplier(E[g, 1, j] + ah[b, j], *sh[g]) + v1))
+            return v
+
+        return _staged((batch, n_cell), f"lstm_z{g}", z)
+
+    def cell_at(t):
+        def cell(X, H, C, E, *W):
+            zi, zf, zg = (gate(t, X, H, W, E, g) for g in range(3))
+
+            def f(b, j):
+                i_ = _logistic16(zi[b, j], 3)
+                f_ = _logistic16(zf[b, j], 3)
+                g_ = _tanh16(zg[b, j], 3)
+                v = _let(f_, lambda fv: _let(_sat16(_rdbpot(fv * C[b, j].astype(I32), 15)), lambda a: _let(
+                    _sat16(_rdbpot(_let(i_, lambda iv: iv * g_), 30 + cell_scale)), lambda s2: _sat16(a + s2))))
+                if qclip > 0:
+                    v = quant.clamp(v, -qclip, qclip)
+                return v.astype("int16")
+
+            return _staged((batch, n_cell), "out", f)
+
+        return cell
+
+    y_shape = tuple(y.shape)
+
+    def output_at(t):
+        def output(X, H, C, Y, E, *W):
+            zo = gate(t, X, H, W, E, 3)
+
+            def hidden_at(b, j):
+                return _let(_logistic16(zo[b, j], 3), lambda ov: _let(_tanh16(C[b, j].astype(I32), 15 + cell_scale),
+                                                                      lambda tv: quant.clamp(
+                    quant.multiply_by_quantized_multiplier(ov * tv, *shid) + _c(hidden_zp), -128, 127))).astype("int8")
+
+            new = _staged((batch, n_cell), "lstm_hidden", hidden_at)
+
+            def f(*i):
+                b, tt, j = (i[1], i[0], i[2]) if time_major else i
+                return tirx.if_then_else(tt == t, new[b, j], Y(*i))
+
+            return te.compute(y_shape, f, name="out")
+
+        return output
+
+    def state_at(t):
+        def state(Y):
+            def f(b, j):
+                v = (Y[t, b, j] if time_major else Y[b, t, j]).astype(I32) - _c(hzp)
+                return ((v + _c(128)) & _c(255)) - _c(128)
+
+            return te.compute((batch, n_cell), lambda b, j: f(b, j).astype("int8"), name="out")
+
+        return state
+
+    weights = [("tensor", w.index) for w in wx + wh]
+    state_view, h_view = ("view", c.index, (batch, n_cell)), ("view", h.index, (batch, n_cell))
+    e_arg = ("param", "lstm_bias", eff)
+    kernels = []
+    for t in range(steps):
+        kernels.append(Kernel([("tensor", x.index), h_view, state_view, e_arg] + weights, (batch, n_cell), "int16",
+                              cell_at(t), notes={"writes": c.index, "suffix": f"t{t}_cell"}))
+        kernels.append(Kernel([("tensor", x.index), h_view, state_view, ("tensor", y.index), e_arg] + weights,
+                              y_shape, "int8", output_at(t), notes={"suffix": f"t{t}_output"}))
+        kernels.append(Kernel([("tensor", y.index)], (batch, n_cell), "int8", state_at(t),
                               notes={"writes": h.index, "suffix": f"t{t}_state"}))
     return kernels
 
