@@ -1,5 +1,6 @@
-"""utoe's recurrent kernels (utoe/codegen/kernels_recurrent.py): SVDF with
-its variable state, against ai-edge-litert's BUILTIN_REF interpreter.
+"""utoe's recurrent kernels (utoe/codegen/kernels_recurrent.py): SVDF and
+UNIDIRECTIONAL_SEQUENCE_LSTM with their variable state, against
+ai-edge-litert's BUILTIN_REF interpreter.
 
 The models come from models/conformance_recurrent.py. Several SVDF steps in
 one inference share one variable tensor, so the later steps read the state
@@ -90,3 +91,54 @@ def test_gru_cell(tmp_path):
                                           "SUB"}
     out = check(str(path), name="m")
     assert out.status == "pass" and out.exact, out.detail
+
+
+def test_lstm_refusals_before_build(tmp_path):
+    """A peephole LSTM is refused by name, and an int8 LSTM's state layout is
+    checked, before anything is built (no TVM build, no gcc)."""
+    path = _write(tmp_path, cr._lstm("int8", 1, 2, 3, 4, peephole=True))
+    with pytest.raises(CodegenError) as e:
+        integer.build(path, _tflite_model(path))
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM (operator #0" in str(e.value) and "peephole" in str(e.value)
+
+    def no_intermediates(rng):
+        m = cr._lstm("int8", 1, 2, 3, 4)(rng)
+        m.operators[0].intermediates = None
+        return m
+
+    path = _write(tmp_path, no_intermediates)
+    with pytest.raises(CodegenError) as e:
+        integer.build(path, _tflite_model(path))
+    assert "five quantized intermediate tensors" in str(e.value)
+
+
+def test_lstm_int8_states_planned_apart(tmp_path):
+    """The output and cell states are 'state' tensors (int8, int16) with
+    bytes of their own; each of the steps writes the cell state, the output
+    and the output state, in that order."""
+    path = _write(tmp_path, cr._lstm("int8", 2, 3, 5, 4, in_q=(0.05, 127), out_q=(0.01, 10)))
+    g, _ = integer.build(path, _tflite_model(path))
+    states = {t.dtype: t for t in g.tensors if t.kind == "state"}
+    assert set(states) == {"int8", "int16"}
+    assert [op.func for op in g.ops] == [f"unidirectional_sequence_lstm_0_t{t}_{k}" for t in range(3)
+                                         for k in ("cell", "output", "state")]
+    p = planner.plan(g)
+    for s in states.values():
+        lo, hi = p.offsets[s.id], p.offsets[s.id] + s.bytes
+        for t in g.tensors:
+            if t.kind != "param" and t.id != s.id and t.id in p.offsets:
+                assert p.offsets[t.id] + t.bytes <= lo or p.offsets[t.id] >= hi, t.name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in cr.cases()
+                                  if c.op == "UNIDIRECTIONAL_SEQUENCE_LSTM" and c.id not in cr.REFUSED])
+def test_lstm(tmp_path, case):
+    """Several steps from the zero state: int8 bit-exact (zero points at the
+    int8 edges, cell clip), float32 within tolerance."""
+    path = tmp_path / f"{case.id}.tflite"
+    path.write_bytes(case.serialize())
+    out = check(str(path), name="m")
+    assert out.status == "pass", out.detail
+    if case.dtype == "int8":
+        assert out.exact and out.max_abs_error == 0
