@@ -54,7 +54,13 @@ def svdf(op, qm):
     unit summed with the bias, requantized by s_state * s_wt / s_out. The
     state then shifts left one column, a zero entering (TFLite's order: after
     the output, so the last column is always zero before a run). The float
-    form applies the fused activation; TFLite's integer one does not."""
+    form applies the fused activation; TFLite's integer one does not
+    (BUILTIN_REF requires a fused RELU on int8 SVDF, then ignores it).
+
+    Where TFLite Micro differs (svdf_common.cc: it shifts before, subtracts
+    the state's zero point and also takes an int8 state), utoe follows
+    BUILTIN_REF and refuses what it cannot check: an int8 state, a nonzero
+    state zero point."""
     from tvm import te, tirx
 
     x, wf, wt, b, s, y, batch, n_in, n_filter, n_mem, rank, n_unit = _svdf_shapes(op, qm)
