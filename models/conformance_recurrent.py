@@ -22,7 +22,7 @@ NONE, RELU = 0, 1
 # cases utoe refuses with the words that must say why.
 DEFAULT = {"svdf-int8-two-steps-rank2"}
 # Cases never run by default although first of their operator (tests/test_conformance.py): the
-# GRU's thirteen operators and the integer LSTM's staged fixed-point arithmetic take half a minute to compile
+# GRU's thirteen operators and the integer LSTM's staged fixed-point arithmetic are slow to compile
 SLOW = {"gru-int8-cell", "unidirectional_sequence_lstm-int8-3-steps"}
 REFUSED = {
     # a peephole LSTM: utoe takes the plain four-gate one

@@ -244,8 +244,8 @@ def lstm(op, qm):
     h_view = ("view", h.index, (batch, n_cell))
     y_shape = tuple(y.shape)
     def cell_at(t):
-        def cell(X, H, C, *W):
-            z = gates(t, X, H, W, (0, 1, 2))
+        def cell(X, STEP, H, C, *W):
+            z = gates(STEP[0], X, H, W, (0, 1, 2))
 
             def f(b, j):
                 v = sigmoid(z[1][b, j]) * C[b, j] + sigmoid(z[0][b, j]) * tirx.tanh(z[2][b, j])
@@ -258,30 +258,34 @@ def lstm(op, qm):
         return cell
 
     def output_at(t):
-        def output(X, H, C, Y, *W):
-            zo = gates(t, X, H, W, (3,))[3]
+        def output(X, STEP, H, C, Y, *W):
+            zo = gates(STEP[0], X, H, W, (3,))[3]
 
             def f(*i):
                 b, tt, j = (i[1], i[0], i[2]) if time_major else i
                 new = sigmoid(zo[b, j]) * tirx.tanh(C[b, j])
-                return tirx.if_then_else(tt == t, new, Y(*i))
+                return tirx.if_then_else(tt == STEP[0], new, Y(*i))
 
             return te.compute(y_shape, f, name="out")
 
         return output
 
     def state_at(t):
-        def state(Y):
-            return te.compute((batch, n_cell), lambda b, j: Y[t, b, j] if time_major else Y[b, t, j], name="out")
+        def state(Y, STEP):
+            return te.compute((batch, n_cell), lambda b, j: Y[STEP[0], b, j] if time_major else Y[b, STEP[0], j],
+                              name="out")
 
         return state
 
+    def step(t):  # the step as a run-time parameter: every step's kernels are one body (lower.dedupe)
+        return ("param", "lstm_step", np.array([t], np.int32))
+
     for t in range(steps):
-        kernels.append(Kernel([("tensor", x.index), h_view, state_view] + gate_args, (batch, n_cell), f32,
+        kernels.append(Kernel([("tensor", x.index), step(t), h_view, state_view] + gate_args, (batch, n_cell), f32,
                               cell_at(t), notes={"writes": c.index, "suffix": f"t{t}_cell"}))
-        kernels.append(Kernel([("tensor", x.index), h_view, state_view, ("tensor", y.index)] + gate_args, y_shape,
+        kernels.append(Kernel([("tensor", x.index), step(t), h_view, state_view, ("tensor", y.index)] + gate_args, y_shape,
                               f32, output_at(t), notes={"suffix": f"t{t}_output"}))
-        kernels.append(Kernel([("tensor", y.index)], (batch, n_cell), f32, state_at(t),
+        kernels.append(Kernel([("tensor", y.index), step(t)], (batch, n_cell), f32, state_at(t),
                               notes={"writes": h.index, "suffix": f"t{t}_state"}))
     return kernels
 
@@ -563,8 +567,8 @@ def _lstm_int8(op, qm, x, y, h, c, wx, wh, bias, time_major, steps, batch, n_in,
         return _staged((batch, n_cell), f"lstm_z{g}", z)
 
     def cell_at(t):
-        def cell(X, H, C, E, *W):
-            zi, zf, zg = (gate(t, X, H, W, E, g) for g in range(3))
+        def cell(X, STEP, H, C, E, *W):
+            zi, zf, zg = (gate(STEP[0], X, H, W, E, g) for g in range(3))
 
             def f(b, j):
                 i_ = _logistic16(zi[b, j], 3)
@@ -583,8 +587,8 @@ def _lstm_int8(op, qm, x, y, h, c, wx, wh, bias, time_major, steps, batch, n_in,
     y_shape = tuple(y.shape)
 
     def output_at(t):
-        def output(X, H, C, Y, E, *W):
-            zo = gate(t, X, H, W, E, 3)
+        def output(X, STEP, H, C, Y, E, *W):
+            zo = gate(STEP[0], X, H, W, E, 3)
 
             def hidden_at(b, j):
                 return _let(_logistic16(zo[b, j], 3), lambda ov: _let(_tanh16(C[b, j].astype(I32), 15 + cell_scale),
@@ -595,16 +599,16 @@ def _lstm_int8(op, qm, x, y, h, c, wx, wh, bias, time_major, steps, batch, n_in,
 
             def f(*i):
                 b, tt, j = (i[1], i[0], i[2]) if time_major else i
-                return tirx.if_then_else(tt == t, new[b, j], Y(*i))
+                return tirx.if_then_else(tt == STEP[0], new[b, j], Y(*i))
 
             return te.compute(y_shape, f, name="out")
 
         return output
 
     def state_at(t):
-        def state(Y):
+        def state(Y, STEP):
             def f(b, j):
-                v = (Y[t, b, j] if time_major else Y[b, t, j]).astype(I32) - _c(hzp)
+                v = (Y[STEP[0], b, j] if time_major else Y[b, STEP[0], j]).astype(I32) - _c(hzp)
                 return ((v + _c(128)) & _c(255)) - _c(128)
 
             return te.compute((batch, n_cell), lambda b, j: f(b, j).astype("int8"), name="out")
@@ -615,12 +619,15 @@ def _lstm_int8(op, qm, x, y, h, c, wx, wh, bias, time_major, steps, batch, n_in,
     state_view, h_view = ("view", c.index, (batch, n_cell)), ("view", h.index, (batch, n_cell))
     e_arg = ("param", "lstm_bias", eff)
     kernels = []
+    def step(t):  # the step as a run-time parameter: every step's kernels are one body (lower.dedupe)
+        return ("param", "lstm_step", np.array([t], np.int32))
+
     for t in range(steps):
-        kernels.append(Kernel([("tensor", x.index), h_view, state_view, e_arg] + weights, (batch, n_cell), "int16",
+        kernels.append(Kernel([("tensor", x.index), step(t), h_view, state_view, e_arg] + weights, (batch, n_cell), "int16",
                               cell_at(t), notes={"writes": c.index, "suffix": f"t{t}_cell"}))
-        kernels.append(Kernel([("tensor", x.index), h_view, state_view, ("tensor", y.index), e_arg] + weights,
+        kernels.append(Kernel([("tensor", x.index), step(t), h_view, state_view, ("tensor", y.index), e_arg] + weights,
                               y_shape, "int8", output_at(t), notes={"suffix": f"t{t}_output"}))
-        kernels.append(Kernel([("tensor", y.index)], (batch, n_cell), "int8", state_at(t),
+        kernels.append(Kernel([("tensor", y.index), step(t)], (batch, n_cell), "int8", state_at(t),
                               notes={"writes": h.index, "suffix": f"t{t}_state"}))
     return kernels
 
