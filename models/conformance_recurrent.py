@@ -13,7 +13,7 @@ import tflite
 
 from make_conformance import Case, q
 from tflite_builder import BuiltinOperator as OP
-from tflite_builder import Model, Quantization, TensorType
+from tflite_builder import Model, TensorType
 
 I8, I16, I32, F32 = TensorType.INT8, TensorType.INT16, TensorType.INT32, TensorType.FLOAT32
 NONE, RELU = 0, 1

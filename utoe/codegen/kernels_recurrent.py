@@ -176,7 +176,8 @@ def lstm(op, qm):
                     (_PROJ, "projection"), (_PROJ + 1, "projection")) + tuple((_NORM + g, "layer norm")
                                                                            for g in range(4)):
         if at(k) is not None:
-            raise CodegenError(f"UNIDIRECTIONAL_SEQUENCE_LSTM with {what} weights (utoe takes the plain four-gate LSTM)")
+            raise CodegenError(f"UNIDIRECTIONAL_SEQUENCE_LSTM with {what} weights "
+                               f"(utoe takes the plain four-gate LSTM)")
     wx = [at(_WX + g) for g in range(4)]
     wh = [at(_WH + g) for g in range(4)]
     bias = [at(_BIAS + g) for g in range(4)]
@@ -283,8 +284,8 @@ def lstm(op, qm):
     for t in range(steps):
         kernels.append(Kernel([("tensor", x.index), step(t), h_view, state_view] + gate_args, (batch, n_cell), f32,
                               cell_at(t), notes={"writes": c.index, "suffix": f"t{t}_cell"}))
-        kernels.append(Kernel([("tensor", x.index), step(t), h_view, state_view, ("tensor", y.index)] + gate_args, y_shape,
-                              f32, output_at(t), notes={"suffix": f"t{t}_output"}))
+        kernels.append(Kernel([("tensor", x.index), step(t), h_view, state_view, ("tensor", y.index)] + gate_args,
+                              y_shape, f32, output_at(t), notes={"suffix": f"t{t}_output"}))
         kernels.append(Kernel([("tensor", y.index), step(t)], (batch, n_cell), f32, state_at(t),
                               notes={"writes": h.index, "suffix": f"t{t}_state"}))
     return kernels
@@ -306,7 +307,6 @@ _STAGE = {"shape": None, "idx": None, "axis": None, "n": 0}
 def _compute(name, body):
     """A te compute over _STAGE's shape whose body is in terms of _STAGE's
     index variables (te.compute would make new ones)."""
-    from tvm import te, tirx
     from tvm.te import _ffi_api
 
     op = _ffi_api.ComputeOp(name, "", None, _STAGE["axis"], [body])
@@ -623,8 +623,8 @@ def _lstm_int8(op, qm, x, y, h, c, wx, wh, bias, time_major, steps, batch, n_in,
         return ("param", "lstm_step", np.array([t], np.int32))
 
     for t in range(steps):
-        kernels.append(Kernel([("tensor", x.index), step(t), h_view, state_view, e_arg] + weights, (batch, n_cell), "int16",
-                              cell_at(t), notes={"writes": c.index, "suffix": f"t{t}_cell"}))
+        kernels.append(Kernel([("tensor", x.index), step(t), h_view, state_view, e_arg] + weights, (batch, n_cell),
+                              "int16", cell_at(t), notes={"writes": c.index, "suffix": f"t{t}_cell"}))
         kernels.append(Kernel([("tensor", x.index), step(t), h_view, state_view, ("tensor", y.index), e_arg] + weights,
                               y_shape, "int8", output_at(t), notes={"suffix": f"t{t}_output"}))
         kernels.append(Kernel([("tensor", y.index), step(t)], (batch, n_cell), "int8", state_at(t),
