@@ -24,10 +24,7 @@ DEFAULT = {"svdf-int8-two-steps-rank2"}
 # Cases never run by default although first of their operator (tests/test_conformance.py): the
 # GRU's thirteen operators and the integer LSTM's staged fixed-point arithmetic are slow to compile
 SLOW = {"gru-int8-cell", "unidirectional_sequence_lstm-int8-3-steps"}
-REFUSED = {
-    # a peephole LSTM: utoe takes the plain four-gate one
-    "unidirectional_sequence_lstm-int8-peephole": "UNIDIRECTIONAL_SEQUENCE_LSTM (operator #0: int8, const int8",
-}
+REFUSED = {}
 
 
 class VarModel(Model):
@@ -194,8 +191,8 @@ TANH = 4
 
 def _lstm(dtype, batch, steps, n_in, n_cell, cell_clip=0.0, in_q=(0.03, -128), out_q=(1 / 128, 0), peephole=False):
     """UNIDIRECTIONAL_SEQUENCE_LSTM, batch-major input [batch, steps, n_in],
-    four gates with input and recurrent weights and biases (no CIFG,
-    peephole, projection or layer norm); output and cell state variable.
+    four gates with input and recurrent weights and biases, peephole weights
+    if asked (no CIFG, projection or layer norm); output and cell state variable.
     int8 is TFLite's "8x8_16" form: int8 weights and activations, int32
     biases, int16 cell state at a power-of-two scale, five intermediate
     tensors of which TFLite reads the last (the hidden state's scale)."""
@@ -278,7 +275,9 @@ def cases():
                                                                                 out_q=(1 / 100, 10))),
         Case("UNIDIRECTIONAL_SEQUENCE_LSTM", "int8", "zp-128-out-cell-clip", _lstm(
             "int8", 1, 3, 4, 6, cell_clip=0.5, in_q=(0.02, 5), out_q=(1 / 128, -128))),
-        Case("UNIDIRECTIONAL_SEQUENCE_LSTM", "int8", "peephole", _lstm("int8", 1, 2, 3, 4, peephole=True)),
+        Case("UNIDIRECTIONAL_SEQUENCE_LSTM", "int8", "peephole", _lstm("int8", 2, 3, 4, 5, peephole=True,
+                                                                        in_q=(0.04, 20), out_q=(1 / 128, -3))),
+        _case("UNIDIRECTIONAL_SEQUENCE_LSTM", "float32", "peephole", _lstm("float32", 2, 3, 4, 5, peephole=True)),
         _case("UNIDIRECTIONAL_SEQUENCE_LSTM", "float32", "3-steps", _lstm("float32", 2, 3, 5, 4)),
         _case("UNIDIRECTIONAL_SEQUENCE_LSTM", "float32", "cell-clip", _lstm("float32", 1, 4, 3, 6, cell_clip=0.8)),
     ]

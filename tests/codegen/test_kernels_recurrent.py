@@ -94,12 +94,23 @@ def test_gru_cell(tmp_path):
 
 
 def test_lstm_refusals_before_build(tmp_path):
-    """A peephole LSTM is refused by name, and an int8 LSTM's state layout is
-    checked, before anything is built (no TVM build, no gcc)."""
-    path = _write(tmp_path, cr._lstm("int8", 1, 2, 3, 4, peephole=True))
-    with pytest.raises(CodegenError) as e:
-        integer.build(path, _tflite_model(path))
-    assert "UNIDIRECTIONAL_SEQUENCE_LSTM (operator #0" in str(e.value) and "peephole" in str(e.value)
+    """An LSTM with coupled input and forget gates (CIFG) or layer norm is
+    refused by name, and an int8 LSTM without TFLite's intermediates too,
+    before anything is built (no TVM build, no gcc)."""
+    def altered(inputs):
+        def build(rng):
+            m = cr._lstm("int8", 1, 2, 3, 4)(rng)
+            for k, v in inputs.items():
+                m.operators[0].inputs[k] = v if v >= 0 else -1
+            return m
+
+        return build
+
+    for inputs, words in (({1: -1, 5: -1, 12: -1}, "CIFG"), ({20: 13}, "layer norm")):
+        path = _write(tmp_path, altered(inputs))
+        with pytest.raises(CodegenError) as e:
+            integer.build(path, _tflite_model(path))
+        assert "UNIDIRECTIONAL_SEQUENCE_LSTM (operator #0" in str(e.value) and words in str(e.value), str(e.value)
 
     def no_intermediates(rng):
         m = cr._lstm("int8", 1, 2, 3, 4)(rng)

@@ -157,8 +157,10 @@ def lstm(op, qm):
     cell state (in place, each element from itself), the output's step t
     (the other steps copied from themselves), the output state from it.
 
-    utoe takes the four-gate LSTM without peephole, projection or layer
-    norm, with tanh activation; others are refused by name. int8 is TFLite's
+    Peephole weights add p * c to the input and forget gates (the cell
+    state before the step) and the output gate (after it). utoe takes the
+    four-gate LSTM without projection or layer norm, with tanh activation;
+    others are refused by name. int8 is TFLite's
     8x8_16 integer LSTM (_lstm_int8), bit-exact."""
     from tvm import te, tirx
 
@@ -172,9 +174,15 @@ def lstm(op, qm):
         raise CodegenError("UNIDIRECTIONAL_SEQUENCE_LSTM without its output and cell state inputs")
     if at(_WX) is None or at(_WH) is None:
         raise CodegenError("UNIDIRECTIONAL_SEQUENCE_LSTM with coupled input and forget gates (CIFG)")
-    for k, what in ((_PEEP, "peephole"), (_PEEP + 1, "peephole"), (_PEEP + 2, "peephole"),
-                    (_PROJ, "projection"), (_PROJ + 1, "projection")) + tuple((_NORM + g, "layer norm")
-                                                                           for g in range(4)):
+    wx = [at(_WX + g) for g in range(4)]
+    peep = [at(_PEEP + g) for g in range(3)]
+    if any(p is None for p in peep) and any(p is not None for p in peep):
+        raise CodegenError("UNIDIRECTIONAL_SEQUENCE_LSTM with some peephole weights but not all three")
+    peep = peep if peep[0] is not None else None
+    if peep is not None and any(p.data is None or p.shape != (wx[1].shape[0],) for p in peep):
+        raise CodegenError("UNIDIRECTIONAL_SEQUENCE_LSTM with peephole weights not constant vectors of the cells")
+    for k, what in ((_PROJ, "projection"), (_PROJ + 1, "projection")) + tuple((_NORM + g, "layer norm")
+                                                                             for g in range(4)):
         if at(k) is not None:
             raise CodegenError(f"UNIDIRECTIONAL_SEQUENCE_LSTM with {what} weights "
                                f"(utoe takes the plain four-gate LSTM)")
@@ -211,7 +219,7 @@ def lstm(op, qm):
                            f"{batch} batches of {n_cell} cells")
     clip = float(o.get("CellClip", 0.0) or 0.0)
     if integer:
-        return _lstm_int8(op, qm, x, y, h, c, wx, wh, bias, time_major, steps, batch, n_in, n_cell, clip)
+        return _lstm_int8(op, qm, x, y, h, c, wx, wh, bias, peep, time_major, steps, batch, n_in, n_cell, clip)
     f32 = "float32"
 
     def xt(X, t, b, k):
@@ -219,23 +227,28 @@ def lstm(op, qm):
 
     weights = [("tensor", t.index) for t in wx + wh]
     biases = [("tensor", b.index) if b is not None else None for b in bias]
-    gate_args = weights + [a for a in biases if a is not None]
+    gate_args = weights + [a for a in biases if a is not None] + [("tensor", p.index) for p in peep or []]
+    if peep is not None and any(p.dtype != "float32" for p in peep):
+        raise CodegenError("UNIDIRECTIONAL_SEQUENCE_LSTM mixing float32 and integer tensors (hybrid LSTM)")
 
-    def gates(t, X, H, W, which):
+    def gates(t, X, H, C, W, which):
         """{gate: compute [batch, n_cell]} of the pre-activations z of `which`
-        gates; W: the 8 weight placeholders then the biases present."""
+        gates; W: the 8 weight placeholders, the biases present, the peepholes."""
         rest = iter(W[8:])
         B = [next(rest) if bb is not None else None for bb in bias]
-        return {g: _gate(t, X, H, W[g], W[4 + g], B[g], g) for g in which}
+        P = list(rest) if peep is not None else [None, None, None]
+        return {g: _gate(t, X, H, C, W[g], W[4 + g], B[g], {0: P[0], 1: P[1], 3: P[2]}.get(g), g) for g in which}
 
-    def _gate(t, X, H, WX, WH, BG, g):
+    def _gate(t, X, H, C, WX, WH, BG, PG, g):
         kx = te.reduce_axis((0, n_in), "kx")
         kh = te.reduce_axis((0, n_cell), "kh")
         ax = te.compute((batch, n_cell), lambda b, j: te.sum(WX[j, kx] * xt(X, t, b, kx), axis=kx), name=f"lstm_x{g}")
         ah = te.compute((batch, n_cell), lambda b, j: te.sum(WH[j, kh] * H[b, kh], axis=kh), name=f"lstm_h{g}")
-        if BG is None:
-            return te.compute((batch, n_cell), lambda b, j: ax[b, j] + ah[b, j], name=f"lstm_z{g}")
-        return te.compute((batch, n_cell), lambda b, j: BG[j] + ax[b, j] + ah[b, j], name=f"lstm_z{g}")
+        def z(b, j):
+            v = ax[b, j] + ah[b, j] if BG is None else BG[j] + ax[b, j] + ah[b, j]
+            return v + PG[j] * C[b, j] if PG is not None else v
+
+        return te.compute((batch, n_cell), z, name=f"lstm_z{g}")
 
     def sigmoid(v):
         return tirx.const(1.0, f32) / (tirx.const(1.0, f32) + tirx.exp(-v))
@@ -246,7 +259,7 @@ def lstm(op, qm):
     y_shape = tuple(y.shape)
     def cell_at(t):
         def cell(X, STEP, H, C, *W):
-            z = gates(STEP[0], X, H, W, (0, 1, 2))
+            z = gates(STEP[0], X, H, C, W, (0, 1, 2))
 
             def f(b, j):
                 v = sigmoid(z[1][b, j]) * C[b, j] + sigmoid(z[0][b, j]) * tirx.tanh(z[2][b, j])
@@ -260,7 +273,7 @@ def lstm(op, qm):
 
     def output_at(t):
         def output(X, STEP, H, C, Y, *W):
-            zo = gates(STEP[0], X, H, W, (3,))[3]
+            zo = gates(STEP[0], X, H, C, W, (3,))[3]
 
             def f(*i):
                 b, tt, j = (i[1], i[0], i[2]) if time_major else i
@@ -503,9 +516,9 @@ def _intermediates(qm, op):
         return []
 
 
-def _lstm_int8(op, qm, x, y, h, c, wx, wh, bias, time_major, steps, batch, n_in, n_cell, clip):
+def _lstm_int8(op, qm, x, y, h, c, wx, wh, bias, peep, time_major, steps, batch, n_in, n_cell, clip):
     """TFLite's 8x8_16 integer LSTM step (lstm_eval.cc LstmStepInteger8x8_16,
-    no CIFG, peephole, projection or layer norm), bit-exact with BUILTIN_REF:
+    optional peephole; no CIFG, projection or layer norm), bit-exact with BUILTIN_REF:
 
     each gate: int16 sat(MBQM(b' + W_x x, s_x)), then sat(MBQM(W_h h + b_h', s_h)
     + that), in Q3.12 (b' the bias minus the input zero point times the
@@ -545,11 +558,17 @@ def _lstm_int8(op, qm, x, y, h, c, wx, wh, bias, time_major, steps, batch, n_in,
     qclip = int(min(max(f32(clip) / f32(c.scale), -32768.0), 32767.0)) if clip > 0 else 0
     hzp = h.zero_point
     eff = np.stack([np.stack([bx[g], bh[g]]) for g in range(4)]).astype(np.int32)  # [gate, x/h, cell]
+    if peep is not None:  # int16 peephole weights, gate += sat(MBQM(p c, 2^cell_scale s_p / 2^-12))
+        if any(p.dtype != "int16" or not p.quantized for p in peep):
+            raise CodegenError("int8 UNIDIRECTIONAL_SEQUENCE_LSTM with peephole weights not quantized int16")
+        peep_data = np.stack([p.data.astype(np.int32) for p in peep])
+        sp = [quant.quantize_multiplier(float(f32(2.0 ** cell_scale * float(f32(p.scale)) / float(gate_scale))))
+              for p in peep]
 
     def xt(X, t, b, k):
         return X[t, b, k] if time_major else X[b, t, k]
 
-    def gate(t, X, H, W, E, g):
+    def gate(t, X, H, C, W, E, g):
         WX, WH = W[g], W[4 + g]
         kx = te.reduce_axis((0, n_in), "kx")
         kh = te.reduce_axis((0, n_cell), "kh")
@@ -562,13 +581,17 @@ def _lstm_int8(op, qm, x, y, h, c, wx, wh, bias, time_major, steps, batch, n_in,
         def z(b, j):
             v = _let(_sat16(quant.multiply_by_quantized_multiplier(E[g, 0, j] + ax[b, j], *sx[g])), lambda v1: _sat16(
                 quant.multiply_by_quantized_multiplier(E[g, 1, j] + ah[b, j], *sh[g]) + v1))
+            if peep is not None and g != 2:
+                k = {0: 0, 1: 1, 3: 2}[g]
+                v = _let(v, lambda v2: _let(W[8][k, j] * C[b, j].astype(I32), lambda pc: _sat16(
+                    quant.multiply_by_quantized_multiplier(pc, *sp[k]) + v2)))
             return v
 
         return _staged((batch, n_cell), f"lstm_z{g}", z)
 
     def cell_at(t):
         def cell(X, STEP, H, C, E, *W):
-            zi, zf, zg = (gate(STEP[0], X, H, W, E, g) for g in range(3))
+            zi, zf, zg = (gate(STEP[0], X, H, C, W, E, g) for g in range(3))
 
             def f(b, j):
                 i_ = _logistic16(zi[b, j], 3)
@@ -588,7 +611,7 @@ def _lstm_int8(op, qm, x, y, h, c, wx, wh, bias, time_major, steps, batch, n_in,
 
     def output_at(t):
         def output(X, STEP, H, C, Y, E, *W):
-            zo = gate(STEP[0], X, H, W, E, 3)
+            zo = gate(STEP[0], X, H, C, W, E, 3)
 
             def hidden_at(b, j):
                 return _let(_logistic16(zo[b, j], 3), lambda ov: _let(_tanh16(C[b, j].astype(I32), 15 + cell_scale),
@@ -618,6 +641,8 @@ def _lstm_int8(op, qm, x, y, h, c, wx, wh, bias, time_major, steps, batch, n_in,
     weights = [("tensor", w.index) for w in wx + wh]
     state_view, h_view = ("view", c.index, (batch, n_cell)), ("view", h.index, (batch, n_cell))
     e_arg = ("param", "lstm_bias", eff)
+    if peep is not None:
+        weights = weights + [("param", "lstm_peephole", peep_data)]
     kernels = []
     def step(t):  # the step as a run-time parameter: every step's kernels are one body (lower.dedupe)
         return ("param", "lstm_step", np.array([t], np.int32))
