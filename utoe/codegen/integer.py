@@ -113,6 +113,13 @@ def build(path, model, name_prefix=""):
 
     for idx in qm.inputs:
         g.inputs.append(model_tensor(idx, "input"))
+    # Variable tensors (an RNN's state: read before any operator writes it):
+    # zeros at start-up (the arena is static), their own bytes for the whole run
+    made_by = {i for op in qm.ops for i in op.outputs}
+    for op in qm.ops:
+        for i in op.inputs:
+            if i >= 0 and qm.tensors[i].data is None and i not in ids and i not in made_by:
+                model_tensor(i, "state")
     funcs = {}
     for op in qm.ops:
         try:
@@ -133,8 +140,9 @@ def build(path, model, name_prefix=""):
                 args.append(tid)
                 placeholders.append(te.placeholder(shape or (1,), g.tensors[tid].dtype, name=f"a{i}"))
             out = k.compute(*placeholders)
-            out_id = model_tensor(op.outputs[k.output])
-            suffix = f"_{k.output}" if len(made) > 1 else ""
+            out_id = model_tensor(k.notes.get("writes", op.outputs[k.output]))  # "writes": a state tensor
+            suffix = ("_" + k.notes.get("suffix", "state" if "writes" in k.notes else str(k.output))) \
+                if len(made) > 1 else ""
             fname = f"{name_prefix}{op.name.lower()}_{op.index}{suffix}"
             funcs[fname] = _schedule(te.create_prim_func(placeholders + [out]))
             g.ops.append(Op(len(g.ops), fname, args + [out_id], 1))

@@ -77,6 +77,10 @@ def lifetimes(graph, workspace=None):
 
     for t in graph.inputs:
         live(t, 0)
+    for t in graph.tensors:  # a variable tensor (an RNN's state) keeps its bytes across runs
+        if t.kind == "state":
+            live(t.id, 0)
+            live(t.id, n)
     for op in graph.ops:
         for t in op.inputs:
             if graph.tensors[t].kind != "param":

@@ -72,6 +72,7 @@ def _options(op, name):
         "ARG_MAX": "ArgMaxOptions", "ARG_MIN": "ArgMinOptions",
         "TRANSPOSE_CONV": "TransposeConvOptions", "RESIZE_BILINEAR": "ResizeBilinearOptions",
         "BATCH_MATMUL": "BatchMatMulOptions", "MIRROR_PAD": "MirrorPadOptions",
+        "SVDF": "SVDFOptions", "UNIDIRECTIONAL_SEQUENCE_LSTM": "UnidirectionalSequenceLSTMOptions",
     }.get(name)
     if cls_name is None:
         return {}
@@ -83,7 +84,7 @@ def _options(op, name):
                  "NumSplits", "Num", "Axis", "ValuesCount", "KeepDims", "BeginMask", "EndMask", "EllipsisMask",
                  "NewAxisMask", "ShrinkAxisMask", "Offset", "Alpha", "BatchDims", "BlockSize",
                  "AlignCorners", "HalfPixelCenters", "OutputType",
-                 "AdjX", "AdjY", "Mode"):
+                 "AdjX", "AdjY", "Mode", "Rank", "CellClip", "ProjClip", "TimeMajor"):
         if hasattr(opt, attr):
             out[attr] = getattr(opt, attr)()
     return out
