@@ -1,11 +1,172 @@
 """Conformance cases: Comparisons, logical operators, SELECT_V2, CAST and the other operators on bool and int32 tensors.
-(models/make_conformance.py collects them.)"""
+(models/make_conformance.py collects them.)
+
+The Case dtype is the operator's data type as TFLite Micro's type switch
+reads it (benchmarks/conformance.py TFLM_TYPES): the compared inputs' for
+comparisons, the input's for CAST and SHAPE, the values' for SELECT_V2,
+GATHER_ND and EMBEDDING_LOOKUP."""
+
+import numpy as np
+
+from tflite_builder import BuiltinOperator as OP
+from tflite_builder import Model, Quantization, TensorType
 
 # Case ids run by the default tests (the rest run under -m slow), and the
 # cases utoe refuses with the words that must say why.
-DEFAULT = set()
+DEFAULT = {
+    "less-int8-broadcast-scales",
+    "logical_and-bool-broadcast",
+    "select_v2-int8-broadcast3",
+    "cast-int8-to-int32",
+}
 REFUSED = {}
+
+TYPES = {"float32": TensorType.FLOAT32, "int8": TensorType.INT8, "int16": TensorType.INT16,
+         "int32": TensorType.INT32, "int64": TensorType.INT64, "bool": TensorType.BOOL}
+NP = {"float32": np.float32, "int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
+      "bool": np.bool_}
+
+
+def _t(dtype, shape, qp=None, data=None):
+    """A tensor spec: dtype, shape, (scale, zero point) or None, constant data
+    (an array, or a function of the case's rng) or None for a model input.
+    Quantization applies to int8/int16 only (None elsewhere)."""
+    return (dtype, list(shape), qp, data)
+
+
+def _model(code, ins, outs, options=None, version=1):
+    """One operator: inputs and outputs from _t specs (-1 for an omitted
+    input); the inputs without data are the model's inputs, in order."""
+
+    def build(rng):
+        m = Model(f"utoe conformance: {code}")
+        tensors, live = [], []
+        for k, spec in enumerate(ins):
+            if spec == -1:
+                tensors.append(-1)
+                continue
+            dtype, shape, qp, data = spec
+            quant = Quantization([qp[0]], [qp[1]]) if qp is not None and dtype in ("int8", "int16") else None
+            if data is not None:
+                arr = np.asarray(data(rng) if callable(data) else data).astype(NP[dtype])
+                payload = arr.astype(np.uint8).tobytes() if dtype == "bool" else arr
+                t = m.tensor(f"c{k}", shape, TYPES[dtype], data=payload, quantization=quant)
+            else:
+                t = m.tensor(f"x{k}", shape, TYPES[dtype], quantization=quant)
+                live.append(t)
+            tensors.append(t)
+        ys = []
+        for j, (dtype, shape, qp, _) in enumerate(outs):
+            quant = Quantization([qp[0]], [qp[1]]) if qp is not None and dtype in ("int8", "int16") else None
+            ys.append(m.tensor(f"y{j}", shape, TYPES[dtype], quantization=quant))
+        m.operator(code, tensors, ys, version=version, options=options)
+        m.io(live, ys)
+        return m
+
+    return build
+
+
+def _bshape(*shapes):
+    return list(np.broadcast_shapes(*[tuple(s) for s in shapes]))
+
+
+COMPARISONS = (("EQUAL", OP.EQUAL, "EqualOptions"), ("NOT_EQUAL", OP.NOT_EQUAL, "NotEqualOptions"),
+               ("LESS", OP.LESS, "LessOptions"), ("LESS_EQUAL", OP.LESS_EQUAL, "LessEqualOptions"),
+               ("GREATER", OP.GREATER, "GreaterOptions"),
+               ("GREATER_EQUAL", OP.GREATER_EQUAL, "GreaterEqualOptions"))
+
+
+def _compare(code, table, dtype, a, b, qa=None, qb=None, b_const=None):
+    out = _bshape(a, b)
+    return _model(code, [_t(dtype, a, qa), _t(dtype, b, qb, b_const)], [_t("bool", out)], (table, {}),
+                  version=2 if dtype == "int8" else 1)
+
+
+def _comparison_cases():
+    from make_conformance import Case
+
+    out = []
+    for name, code, table in COMPARISONS:
+        out += [
+            # different scales and zero points at the int8 ends: TFLite rescales both sides
+            Case(name, "int8", "broadcast-scales",
+                 _compare(code, table, "int8", [2, 3, 4], [4], (0.05, -128), (0.08, 127))),
+            # the same tiny scale both sides: the rescaling rounds neighbouring values together
+            Case(name, "int8", "same-small-scale",
+                 _compare(code, table, "int8", [4, 8], [4, 8], (0.002, 3), (0.002, 3))),
+            Case(name, "int8", "const-rank4",
+                 _compare(code, table, "int8", [1, 2, 3, 4], [1, 1, 3, 1], (0.1, 5), (0.03, -20),
+                          b_const=lambda rng: rng.integers(-128, 128, [1, 1, 3, 1]))),
+            Case(name, "int32", "broadcast", _compare(code, table, "int32", [2, 3, 4], [3, 1])),
+            Case(name, "float32", "broadcast", _compare(code, table, "float32", [2, 3, 4], [4])),
+        ]
+        if name in ("EQUAL", "NOT_EQUAL"):
+            out.append(Case(name, "bool", "broadcast", _compare(code, table, "bool", [2, 3, 4], [3, 1])))
+    return out
+
+
+def _logical_cases():
+    from make_conformance import Case
+
+    return [
+        Case("LOGICAL_AND", "bool", "broadcast", _model(OP.LOGICAL_AND, [_t("bool", [2, 3, 4]), _t("bool", [3, 1])],
+                                                        [_t("bool", [2, 3, 4])], ("LogicalAndOptions", {}))),
+        Case("LOGICAL_AND", "bool", "same-shape", _model(OP.LOGICAL_AND, [_t("bool", [5, 7]), _t("bool", [5, 7])],
+                                                         [_t("bool", [5, 7])], ("LogicalAndOptions", {}))),
+        Case("LOGICAL_OR", "bool", "broadcast", _model(OP.LOGICAL_OR, [_t("bool", [4, 1]), _t("bool", [1, 6])],
+                                                       [_t("bool", [4, 6])], ("LogicalOrOptions", {}))),
+        Case("LOGICAL_NOT", "bool", "3d", _model(OP.LOGICAL_NOT, [_t("bool", [2, 3, 5])], [_t("bool", [2, 3, 5])],
+                                                 ("LogicalNotOptions", {}))),
+    ]
+
+
+def _select_cases():
+    from make_conformance import Case
+
+    def sel(dtype, c, x, y, qp=None, qy=None):
+        out = _bshape(c, x, y)
+        return _model(OP.SELECT_V2, [_t("bool", c), _t(dtype, x, qp), _t(dtype, y, qy or qp)],
+                      [_t(dtype, out, qp)], ("SelectV2Options", {}))
+
+    return [
+        Case("SELECT_V2", "int8", "broadcast3", sel("int8", [2, 1, 4], [2, 3, 4], [4], (0.05, -128))),
+        Case("SELECT_V2", "int8", "same-shape", sel("int8", [3, 5], [3, 5], [3, 5], (0.1, 127))),
+        Case("SELECT_V2", "int8", "scalar-cond", sel("int8", [], [2, 6], [1, 6], (0.02, 0))),
+        Case("SELECT_V2", "int16", "broadcast3", sel("int16", [2, 1, 4], [2, 3, 4], [4], (0.001, 0))),
+        Case("SELECT_V2", "float32", "broadcast3", sel("float32", [2, 1, 4], [2, 3, 4], [4])),
+    ]
+
+
+def _cast(src, dst, shape=(2, 3, 4), qp=None):
+    return _model(OP.CAST, [_t(src, shape, qp)], [_t(dst, shape, qp)],
+                  ("CastOptions", {"InDataType": TYPES[src], "OutDataType": TYPES[dst]}))
+
+
+def _cast_cases():
+    from make_conformance import Case
+
+    return [
+        Case("CAST", "int8", "to-int32", _cast("int8", "int32", qp=(0.05, -128))),
+        Case("CAST", "int8", "to-float32", _cast("int8", "float32", qp=(0.05, 10)), importer="utoe-integer"),
+        Case("CAST", "int8", "to-int16", _cast("int8", "int16", qp=(0.05, 10))),
+        Case("CAST", "int16", "to-int32", _cast("int16", "int32", qp=(0.001, 0))),
+        Case("CAST", "int16", "to-int8", _cast("int16", "int8", qp=(0.001, 0))),
+        Case("CAST", "int32", "to-int8", _cast("int32", "int8")),
+        Case("CAST", "int32", "to-bool", _cast("int32", "bool")),
+        Case("CAST", "int32", "to-float32", _cast("int32", "float32")),
+        Case("CAST", "bool", "to-int32", _cast("bool", "int32")),
+        Case("CAST", "bool", "to-float32", _cast("bool", "float32")),
+        Case("CAST", "float32", "to-int32", _cast("float32", "int32")),
+        Case("CAST", "float32", "to-bool", _cast("float32", "bool")),
+    ]
+
+
+def _neg_cases():
+    from make_conformance import Case
+
+    return [Case("NEG", "float32", "3d", _model(OP.NEG, [_t("float32", [2, 3, 4])], [_t("float32", [2, 3, 4])],
+                                                ("NegOptions", {})))]
 
 
 def cases():
-    return []
+    return _comparison_cases() + _logical_cases() + _select_cases() + _cast_cases() + _neg_cases()
