@@ -113,7 +113,7 @@ COMPARE_CASES = [
     # (op, a shape, b shape, a quantization, b quantization)
     ("EQUAL", (32, 1), (1, 32), (0.002, 3), (0.002, 3)),  # a scale so small that neighbours compare equal
     ("LESS", (2, 3, 8), (8,), (0.05, 127), (0.08, 127)),  # different scales, zero points at the end
-    ("NOT_EQUAL", (3, 1, 5), (1, 4, 5), (0.003, -7), (0.0031, 2)),
+    ("NOT_EQUAL", (16, 1, 8), (1, 16, 8), (0.003, -7), (0.0031, 2)),
     ("LESS_EQUAL", (2, 8), (1,), (0.5, 0), (0.004, -128)),
     ("GREATER", (1, 2, 3, 4), (1, 1, 3, 1), (0.1, 5), (0.03, -20)),
     ("GREATER_EQUAL", (6, 5), (6, 5), (0.9, 0), (0.01, -128)),
