@@ -155,8 +155,8 @@ def test_mask_chain_int8(tmp_path):
                                                 "GREATER_EQUAL"]))
 def test_int32_and_bool_forms(tmp_path, name):
     """int32 comparisons (raw values), bool equality, LOGICAL_OR,
-    SELECT_V2 of int32, CAST int32 -> bool -> int8 -> int32, REVERSE_V2 of
-    bool: one chain, on the integer path."""
+    SELECT_V2 of int32, CAST int32 -> bool, int8, float32 and back, REVERSE_V2
+    of bool, SHAPE: one chain, on the integer path."""
     code, table = CMP[name]
     bool_code, bool_table = CMP["EQUAL" if name in ("LESS", "GREATER_EQUAL", "LESS_EQUAL") else "NOT_EQUAL"]
     cast = ("CastOptions", {})
@@ -164,7 +164,7 @@ def test_int32_and_bool_forms(tmp_path, name):
          .tensor("m", "bool", (3, 4)).tensor("e", "bool", (3, 4)).tensor("o", "bool", (3, 4))
          .tensor("s", "int32", (3, 4)).tensor("z", "bool", (3, 4)).tensor("i8", "int8", (3, 4))
          .tensor("back", "int32", (3, 4)).tensor("ax", "int32", (1,), data=np.array([1]))
-         .tensor("r", "bool", (3, 4)).tensor("sh", "int32", (2,))
+         .tensor("r", "bool", (3, 4)).tensor("sh", "int32", (2,)).tensor("af", "float32", (3, 4))
          .op(code, ["a", "b"], ["m"], (table, {}))
          .op(bool_code, ["m", "p"], ["e"], (bool_table, {}))
          .op(OP.LOGICAL_OR, ["e", "p"], ["o"], ("LogicalOrOptions", {}))
@@ -172,9 +172,10 @@ def test_int32_and_bool_forms(tmp_path, name):
          .op(OP.CAST, ["s"], ["z"], cast)
          .op(OP.CAST, ["a"], ["i8"], cast)
          .op(OP.CAST, ["i8"], ["back"], cast)
+         .op(OP.CAST, ["a"], ["af"], cast)
          .op(OP.REVERSE_V2, ["o", "ax"], ["r"], ("ReverseV2Options", {}))
          .op(OP.SHAPE, ["a"], ["sh"], ("ShapeOptions", {"OutType": T["int32"]})))
-    run(tmp_path, n.serialize(["z", "back", "r", "s", "sh"]))
+    run(tmp_path, n.serialize(["z", "back", "r", "s", "sh", "af"]))
 
 
 CAST_CASES = [("int8", "int32"), ("int8", "float32"), ("int16", "int8"), ("int32", "bool"), ("bool", "int8"),
