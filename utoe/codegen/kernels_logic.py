@@ -6,8 +6,12 @@ the data type: an int8 model's comparison of two int8 tensors (rescaled as
 TFLite rescales them), its bool masks, its int32 shapes and indices all go
 through utoe's integer path, which never computes in float what TFLite
 computes in integers. Models with only float32, int32 or bool tensors go to
-TVM's frontend instead (codegen/__init__.py); these kernels then only run
-inside quantized models."""
+TVM's frontend instead (codegen/__init__.py), unless they have an operator
+TVM gets wrong (TVM_WRONG, TVM_FOLDS below; integer.is_quantized).
+
+TFLite Micro also runs int8 ZEROS_LIKE, ADD_N and CUMSUM; the reference
+interpreter utoe validates against (ai-edge-litert's BUILTIN_REF) does not,
+so utoe refuses those by name rather than emit what nothing checks."""
 
 import numpy as np
 
@@ -18,11 +22,7 @@ from .kernels import I32, Kernel, _axis, _broadcast_shape, _const_data
 ANY = {"int8", "int16", "int32", "int64", "float32", "bool"}
 
 
-def _shape(y):
-    return tuple(y.shape) or (1,)
-
-
-def _broadcast_args(op, qm, tensors, shape):
+def _broadcast_args(op, tensors, shape):
     """Kernel args viewing each tensor at its broadcast shape (its shape
     left-padded with 1s to shape's rank), and those shapes."""
     shapes = [_broadcast_shape(op, t, shape) for t in tensors]
@@ -82,7 +82,7 @@ def comparison(op, qm):
     shape = _bshape(op, (a, b))
     _check_out_shape(op, y, shape)
     shape = shape or (1,)
-    args, (sa, sb) = _broadcast_args(op, qm, (a, b), shape)
+    args, (sa, sb) = _broadcast_args(op, (a, b), shape)
     fn = _compare_fn(op.name)
     if a.dtype != "int8":
         def compute(A, B):
@@ -116,7 +116,7 @@ def logical(op, qm):
     shape = _bshape(op, ins)
     _check_out_shape(op, y, shape)
     shape = shape or (1,)
-    args, shapes = _broadcast_args(op, qm, ins, shape)
+    args, shapes = _broadcast_args(op, ins, shape)
     if op.name == "LOGICAL_NOT":
         return Kernel(args, shape, "bool", lambda X: te.compute(
             shape, lambda *i: tirx.Not(_load(X, shapes[0], i)), name="out"))
@@ -142,7 +142,7 @@ def select_v2(op, qm):
     shape = _bshape(op, (c, x, yv))
     _check_out_shape(op, out, shape)
     shape = shape or (1,)
-    args, (sc, sx, sy) = _broadcast_args(op, qm, (c, x, yv), shape)
+    args, (sc, sx, sy) = _broadcast_args(op, (c, x, yv), shape)
 
     def compute(C, X, Y):
         return te.compute(shape, lambda *i: tirx.Select(_load(C, sc, i), _load(X, sx, i), _load(Y, sy, i)),
@@ -246,7 +246,7 @@ def broadcast_to(op, qm):
     if want != tuple(y.shape) or len(x.shape) > len(want):
         raise CodegenError(f"BROADCAST_TO of {x.shape} to {list(want)} -> {y.shape}")
     shape = want or (1,)
-    args, (sx,) = _broadcast_args(op, qm, (x,), shape)
+    args, (sx,) = _broadcast_args(op, (x,), shape)
     return Kernel(args, shape, y.dtype, lambda X: te.compute(shape, lambda *i: _load(X, sx, i), name="out"))
 
 
