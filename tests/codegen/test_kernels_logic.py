@@ -178,6 +178,27 @@ def test_int32_and_bool_forms(tmp_path, name):
     run(tmp_path, n.serialize(["z", "back", "r", "s", "sh", "af"]))
 
 
+@pytest.mark.slow
+def test_float32_forms_on_integer_path(tmp_path):
+    """float32 comparisons, SELECT_V2, BROADCAST_TO, FILL, REVERSE_V2 and
+    ZEROS_LIKE as a quantized model's float tail would have them, on the
+    integer path."""
+    n = (Net().tensor("a", "float32", (2, 3, 4)).tensor("b", "float32", (4,)).tensor("m", "bool", (2, 3, 4))
+         .tensor("e", "bool", (2, 3, 4)).tensor("s", "float32", (2, 3, 4))
+         .tensor("bs", "int32", (4,), data=np.array([2, 2, 3, 4])).tensor("bt", "float32", (2, 2, 3, 4))
+         .tensor("ax", "int32", (1,), data=np.array([0])).tensor("r", "float32", (2, 2, 3, 4))
+         .tensor("d", "int32", (1,), data=np.array([5])).tensor("v", "float32", (), data=np.array(2.5))
+         .tensor("f", "float32", (5,)).tensor("z", "float32", (2, 3, 4))
+         .op(OP.GREATER_EQUAL, ["a", "b"], ["m"], ("GreaterEqualOptions", {}))
+         .op(OP.EQUAL, ["a", "a"], ["e"], ("EqualOptions", {}))
+         .op(OP.SELECT_V2, ["m", "b", "a"], ["s"], ("SelectV2Options", {}))
+         .op(OP.BROADCAST_TO, ["s", "bs"], ["bt"], ("BroadcastToOptions", {}), 2)
+         .op(OP.REVERSE_V2, ["bt", "ax"], ["r"], ("ReverseV2Options", {}))
+         .op(OP.FILL, ["d", "v"], ["f"], ("FillOptions", {}))
+         .op(OP.ZEROS_LIKE, ["a"], ["z"], ("ZerosLikeOptions", {})))
+    run(tmp_path, n.serialize(["e", "r", "f", "z"]))
+
+
 CAST_CASES = [("int8", "int32"), ("int8", "float32"), ("int16", "int8"), ("int32", "bool"), ("bool", "int8"),
               ("float32", "int32"), ("int32", "float32"), ("int8", "bool")]
 
