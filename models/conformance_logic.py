@@ -4,7 +4,10 @@
 The Case dtype is the operator's data type as TFLite Micro's type switch
 reads it (benchmarks/conformance.py TFLM_TYPES): the compared inputs' for
 comparisons, the input's for CAST and SHAPE, the values' for SELECT_V2,
-GATHER_ND and EMBEDDING_LOOKUP."""
+GATHER_ND and EMBEDDING_LOOKUP. The int16 cases (quantized int16 values:
+SELECT_V2, CAST, FILL, BROADCAST_TO, REVERSE_V2) expect the integer path,
+which takes quantized int16 models once integer.is_quantized routes them
+there (the int16 family's change); TVM's frontend refuses them."""
 
 import numpy as np
 
