@@ -59,7 +59,11 @@ def is_quantized(qm):
     """Quantized int8 tensors anywhere. (Models quantized only to int16 or
     uint8 still go to TVM's float path, whose outputs the run validates: on
     int16 ADD it matched TFLite's reference exactly.)"""
-    return any(t.dtype == "int8" and t.quantized for t in qm.tensors) or _tvm_cannot(qm)
+    if any(t.dtype == "int8" and t.quantized for t in qm.tensors):
+        return True
+    if _tvm_cannot(qm):  # the logic family's operators TVM's frontend gets wrong, whatever the types
+        return True
+    return False
 
 
 def _tvm_cannot(qm):
