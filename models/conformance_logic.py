@@ -144,6 +144,10 @@ def _select_cases():
         Case("SELECT_V2", "int8", "broadcast3", sel("int8", [2, 1, 4], [2, 3, 4], [4], (0.05, -128))),
         Case("SELECT_V2", "int8", "same-shape", sel("int8", [3, 5], [3, 5], [3, 5], (0.1, 127))),
         Case("SELECT_V2", "int8", "scalar-cond", sel("int8", [], [2, 6], [1, 6], (0.02, 0))),
+        # x, y and the output quantized differently: TFLite copies the values, it does not requantize
+        Case("SELECT_V2", "int8", "mixed-quantization", _model(
+            OP.SELECT_V2, [_t("bool", [3, 1]), _t("int8", [3, 4], (0.05, -128)), _t("int8", [1, 4], (0.1, 127))],
+            [_t("int8", [3, 4], (0.02, 0))], ("SelectV2Options", {}))),
         Case("SELECT_V2", "int16", "broadcast3", sel("int16", [2, 1, 4], [2, 3, 4], [4], (0.001, 0))),
         Case("SELECT_V2", "float32", "broadcast3", sel("float32", [2, 1, 4], [2, 3, 4], [4])),
     ]
@@ -152,6 +156,25 @@ def _select_cases():
 def _cast(src, dst, shape=(2, 3, 4), qp=None):
     return _model(OP.CAST, [_t(src, shape, qp)], [_t(dst, shape, qp)],
                   ("CastOptions", {"InDataType": TYPES[src], "OutDataType": TYPES[dst]}))
+
+
+def _scaled_cast():
+    """MUL by 300.5 then CAST to int32: float inputs spread over [-300, 300],
+    so truncation toward zero shows (the harness' float inputs are in [-1, 1))."""
+
+    def build(rng):
+        m = Model("utoe conformance: scaled CAST")
+        x = m.tensor("x", [4, 8], TensorType.FLOAT32)
+        k = m.tensor("k", [], TensorType.FLOAT32, data=np.array(300.5, np.float32))
+        s = m.tensor("s", [4, 8], TensorType.FLOAT32)
+        y = m.tensor("y", [4, 8], TensorType.INT32)
+        m.operator(OP.MUL, [x, k], [s], options=("MulOptions", {"FusedActivationFunction": 0}))
+        m.operator(OP.CAST, [s], [y], options=("CastOptions", {"InDataType": TensorType.FLOAT32,
+                                                               "OutDataType": TensorType.INT32}))
+        m.io([x], [y])
+        return m
+
+    return build
 
 
 def _cast_cases():
@@ -170,6 +193,7 @@ def _cast_cases():
         Case("CAST", "bool", "to-float32", _cast("bool", "float32")),
         Case("CAST", "float32", "to-int32", _cast("float32", "int32")),
         Case("CAST", "float32", "to-bool", _cast("float32", "bool")),
+        Case("CAST", "float32", "scaled-to-int32", _scaled_cast()),
     ]
 
 
@@ -209,6 +233,11 @@ def _rest_cases():
             OP.GATHER_ND, [_t(dt, [4, 3, 5], qp), _t("int32", [2, 2, 2], None, np.array([[[3, 0], [1, 2]],
                                                                                         [[0, 1], [3, 2]]]))],
             [_t(dt, [2, 2, 5], qp)], ("GatherNdOptions", {}))))
+    # a full index per row: the slices are single elements
+    out.append(Case("GATHER_ND", "int8", "full-index", _model(
+        OP.GATHER_ND, [_t("int8", [3, 4], qb), _t("int32", [5, 2], None, np.array([[2, 3], [0, 0], [1, 2], [2, 3],
+                                                                                  [0, 3]]))],
+        [_t("int8", [5], qb)], ("GatherNdOptions", {}))))
     for dt, qp in (("int8", qb), ("float32", None)):
         out.append(Case("EMBEDDING_LOOKUP", dt, "rows", _model(
             OP.EMBEDDING_LOOKUP, [_t("int32", [4], None, np.array([2, 0, 4, 2])), _t(dt, [5, 2, 3], qp)],
