@@ -298,6 +298,10 @@ def test_refusals_before_any_build(tmp_path):
         (Net().tensor("x", "int8", (2, 3), (0.1, 0)).tensor("y", "int8", (2, 3), (0.1, 0))
          .op(OP.ZEROS_LIKE, ["x"], ["y"], ("ZerosLikeOptions", {})), ["y"],
          "ZEROS_LIKE (operator #0: int8 -> int8): int8: the reference interpreter (BUILTIN_REF) takes"),
+        # a malformed model: SELECT_V2 with its y input omitted
+        (Net().tensor("c", "bool", (4,)).tensor("x", "int8", (4,), (0.1, 0)).tensor("y", "int8", (4,), (0.1, 0))
+         .op(OP.SELECT_V2, ["c", "x", None], ["y"], ("SelectV2Options", {})), ["y"],
+         "SELECT_V2 with inputs [0, 1, -1] and outputs [2] (TFLite's takes 3 inputs, none omitted, and one output)"),
     ]
     for k, (net, outs, words) in enumerate(cases):
         d = tmp_path / str(k)

@@ -450,28 +450,47 @@ ACTIVATION_TYPES = {
     "CUMSUM": (ANY, ANY),
 }
 
+def _arity(fn, inputs):
+    """fn, after checking the operator has `inputs` inputs (a number, or
+    (min, None) for at least min), none omitted, and one output: a malformed
+    model ends in a CodegenError line, not an IndexError."""
+
+    def kernel(op, qm):
+        n = len(op.inputs)
+        lo, hi = inputs if isinstance(inputs, tuple) else (inputs, inputs)
+        if n < lo or (hi is not None and n > hi) or any(i < 0 for i in op.inputs) or len(op.outputs) != 1 \
+                or any(not 0 <= i < len(qm.tensors) for i in list(op.inputs) + list(op.outputs)):
+            want = f"{lo}" if lo == hi else f"{lo} or more"
+            raise CodegenError(f"{op.name} with inputs {list(op.inputs)} and outputs {list(op.outputs)} "
+                               f"(TFLite's takes {want} inputs, none omitted, and one output)")
+        return fn(op, qm)
+
+    kernel.__doc__ = fn.__doc__
+    return kernel
+
+
 KERNELS = {
-    "EQUAL": comparison,
-    "NOT_EQUAL": comparison,
-    "LESS": comparison,
-    "LESS_EQUAL": comparison,
-    "GREATER": comparison,
-    "GREATER_EQUAL": comparison,
-    "LOGICAL_AND": logical,
-    "LOGICAL_OR": logical,
-    "LOGICAL_NOT": logical,
-    "SELECT_V2": select_v2,
-    "CAST": cast,
-    "ZEROS_LIKE": zeros_like,
-    "SHAPE": shape,
-    "BROADCAST_ARGS": broadcast_args,
-    "FILL": fill,
-    "BROADCAST_TO": broadcast_to,
-    "GATHER_ND": gather_nd,
-    "EMBEDDING_LOOKUP": embedding_lookup,
-    "REVERSE_V2": reverse_v2,
-    "ADD_N": add_n,
-    "CUMSUM": cumsum,
+    "EQUAL": _arity(comparison, 2),
+    "NOT_EQUAL": _arity(comparison, 2),
+    "LESS": _arity(comparison, 2),
+    "LESS_EQUAL": _arity(comparison, 2),
+    "GREATER": _arity(comparison, 2),
+    "GREATER_EQUAL": _arity(comparison, 2),
+    "LOGICAL_AND": _arity(logical, 2),
+    "LOGICAL_OR": _arity(logical, 2),
+    "LOGICAL_NOT": _arity(logical, 1),
+    "SELECT_V2": _arity(select_v2, 3),
+    "CAST": _arity(cast, 1),
+    "ZEROS_LIKE": _arity(zeros_like, 1),
+    "SHAPE": _arity(shape, 1),
+    "BROADCAST_ARGS": _arity(broadcast_args, 2),
+    "FILL": _arity(fill, 2),
+    "BROADCAST_TO": _arity(broadcast_to, 2),
+    "GATHER_ND": _arity(gather_nd, 2),
+    "EMBEDDING_LOOKUP": _arity(embedding_lookup, 2),
+    "REVERSE_V2": _arity(reverse_v2, 2),
+    "ADD_N": _arity(add_n, (1, None)),
+    "CUMSUM": _arity(cumsum, 2),
 }
 REFUSED = {}
 
