@@ -36,6 +36,7 @@ FAMILY_DEFAULT = set().union(*(f.DEFAULT for f in make_conformance.families()))
 FAMILY_SLOW = set().union(*(getattr(f, "SLOW", set()) for f in make_conformance.families()))  # never by default
 CASES = make_conformance.cases()
 LATER = {c.op for c in make_conformance._more("int8")}
+LATER |= {c.op for f in make_conformance.families() for c in f.cases()}  # a family's DEFAULT says which run
 FIRST = {}
 for _c in CASES:
     FIRST.setdefault((_c.op, _c.dtype), _c.id)

@@ -59,7 +59,23 @@ def is_quantized(qm):
     """Quantized int8 tensors anywhere. (Models quantized only to int16 or
     uint8 still go to TVM's float path, whose outputs the run validates: on
     int16 ADD it matched TFLite's reference exactly.)"""
-    return any(t.dtype == "int8" and t.quantized for t in qm.tensors)
+    if any(t.dtype == "int8" and t.quantized for t in qm.tensors):
+        return True
+    if _tvm_cannot(qm):  # the logic family's operators TVM's frontend gets wrong, whatever the types
+        return True
+    return False
+
+
+def _tvm_cannot(qm):
+    """Models with an operator TVM 0.27's TFLite frontend computes wrong or
+    cannot lower (kernels_logic.TVM_WRONG) take the integer path whatever
+    their types (compiled there, or refused by name); those with one it folds
+    into a constant model output, which utoe cannot emit (TVM_FOLDS), when
+    the integer path takes every operator."""
+    from . import kernels_logic
+
+    names = {op.name for op in qm.ops}
+    return bool(names & kernels_logic.TVM_WRONG) or bool(names & kernels_logic.TVM_FOLDS) and not unsupported(qm)
 
 
 def _schedule(func):
