@@ -1190,3 +1190,8 @@ for _family in (kernels_logic, kernels_math, kernels_recurrent, kernels_spatial)
     KERNELS.update(_family.KERNELS)
     ACTIVATION_TYPES.update(getattr(_family, "ACTIVATION_TYPES", {}))
     REFUSED.update(getattr(_family, "REFUSED", {}))
+
+# int16 activations with int8 weights (TFLite's 16x8): the int16 forms sit behind the int8 kernels
+from . import kernels_int16  # noqa: E402
+
+kernels_int16.install(KERNELS, ACTIVATION_TYPES, INT8)

@@ -1,0 +1,145 @@
+"""utoe's int16 kernels (TFLite's 16x8 quantization: int16 activations, int8
+weights, int64 bias), each bit-exact with ai-edge-litert's BUILTIN_REF: a
+one-operator model compiled by utoe's integer path (a model with int16
+tensors goes there on its own), run on this host with seeded inputs (the
+whole int16 range) and compared with the reference on the same inputs."""
+
+import numpy as np
+import pytest
+
+from tests.codegen.test_kernels_more import OP, I32, Quantization, TensorType, one_op, q, run, slow_after
+from utoe.codegen import generate
+from utoe.errors import CodegenError
+
+I16, I8, I64, F32 = TensorType.INT16, TensorType.INT8, TensorType.INT64, TensorType.FLOAT32
+RNG = np.random.default_rng(16)
+
+
+def weights(shape):
+    return RNG.integers(-127, 128, size=shape).astype(np.int8)
+
+
+# ---------------------------------------------------------------- QUANTIZE, DEQUANTIZE
+
+QUANTIZE_CASES = [
+    (F32, None, I16, (2e-5, 0)),  # saturates: |x| <= 1 is up to 50000
+    (I16, (0.0004, 0), I8, (0.05, -128)),
+    (I8, (0.05, 127), I16, (0.0003, 0)),
+    (I16, (0.0004, 0), I16, (0.00011, 0)),
+]
+
+
+@pytest.mark.parametrize("tin,qin,tout,qout", slow_after(2, QUANTIZE_CASES))
+def test_quantize(tmp_path, tin, qin, tout, qout):
+    run(tmp_path, one_op(OP.QUANTIZE, [("x", [3, 17], tin, q(*qin) if qin else None, None)],
+                         ([3, 17], tout, q(*qout)), version=2))
+
+
+def test_dequantize(tmp_path):
+    run(tmp_path, one_op(OP.DEQUANTIZE, [("x", [3, 17], I16, q(0.0007, 0), None)], ([3, 17], F32, None),
+                         version=3))
+
+
+# ---------------------------------------------------------------- FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D
+
+def fc_model(batch, n_in, n_out, per_channel, bias_type, act=0, in_scale=0.0005, out_scale=0.003):
+    w = weights([n_out, n_in])
+    scales = list(RNG.uniform(0.002, 0.02, n_out)) if per_channel else [0.01]
+    wq = Quantization(scales, [0] * len(scales), 0)
+    ins = [("x", [batch, n_in], I16, q(in_scale, 0), None), ("w", [n_out, n_in], I8, wq, w)]
+    if bias_type is None:
+        ins.append((None, None, None, None, None))
+    else:
+        dt = np.int64 if bias_type == I64 else np.int32
+        ins.append(("b", [n_out], bias_type, Quantization([in_scale * s for s in scales] if per_channel else
+                                                          [in_scale * 0.01], [0] * len(scales), 0),
+                    RNG.integers(-200000, 200000, n_out).astype(dt)))
+    return one_op(OP.FULLY_CONNECTED, ins, ([batch, n_out], I16, q(out_scale, 0)),
+                  ("FullyConnectedOptions", {"FusedActivationFunction": act}), version=7)
+
+
+FC_CASES = [(3, 12, 7, True, I64, 1), (1, 32, 10, False, I64, 0), (2, 20, 5, False, None, 3)]
+
+
+@pytest.mark.parametrize("batch,n_in,n_out,per_channel,bias,act", slow_after(1, FC_CASES))
+def test_fully_connected(tmp_path, batch, n_in, n_out, per_channel, bias, act):
+    run(tmp_path, fc_model(batch, n_in, n_out, per_channel, bias, act))
+
+
+def conv_model(kind, in_shape, k, out_ch, stride, padding, act, mult=1, in_scale=0.0004, out_scale=0.002,
+               bias_type=I64):
+    c = in_shape[3]
+    oc = out_ch if kind == "conv" else c * mult
+    wshape = [oc, k, k, c] if kind == "conv" else [1, k, k, oc]
+    scales = list(RNG.uniform(0.002, 0.02, oc))
+    wq = Quantization(scales, [0] * oc, 0 if kind == "conv" else 3)
+    same = padding == 0
+    oh = (in_shape[1] + stride - 1) // stride if same else (in_shape[1] - k) // stride + 1
+    ow = (in_shape[2] + stride - 1) // stride if same else (in_shape[2] - k) // stride + 1
+    dt = np.int64 if bias_type == I64 else np.int32
+    b = RNG.integers(-100000, 100000, oc).astype(dt)
+    ins = [("x", in_shape, I16, q(in_scale, 0), None), ("w", wshape, I8, wq, weights(wshape)),
+           ("b", [oc], bias_type, Quantization([in_scale * s for s in scales], [0] * oc, 0), b)]
+    common = {"Padding": padding, "StrideW": stride, "StrideH": stride, "FusedActivationFunction": act,
+              "DilationWFactor": 1, "DilationHFactor": 1}
+    if kind == "conv":
+        return one_op(OP.CONV_2D, ins, ([1, oh, ow, oc], I16, q(out_scale, 0)), ("Conv2DOptions", common), 4)
+    return one_op(OP.DEPTHWISE_CONV_2D, ins, ([1, oh, ow, oc], I16, q(out_scale, 0)),
+                  ("DepthwiseConv2DOptions", dict(common, DepthMultiplier=mult)), 5)
+
+
+CONV_CASES = [("conv", [1, 6, 6, 3], 3, 4, 1, 0, 0, 1), ("conv", [1, 7, 7, 4], 3, 5, 2, 1, 3, 1),
+              ("dw", [1, 6, 6, 4], 3, 0, 1, 0, 0, 1), ("dw", [1, 7, 7, 3], 3, 0, 2, 1, 1, 2)]
+
+
+@pytest.mark.parametrize("kind,shape,k,oc,stride,padding,act,mult", slow_after(1, CONV_CASES))
+def test_conv(tmp_path, kind, shape, k, oc, stride, padding, act, mult):
+    run(tmp_path, conv_model(kind, shape, k, oc, stride, padding, act, mult))
+
+
+@pytest.mark.parametrize("kind", ["fc", "conv"])
+def test_int32_bias_refused(tmp_path, kind):
+    """BUILTIN_REF misreads an int32 bias on int16 activations: refused by name, before any build."""
+    path = tmp_path / "m.tflite"
+    path.write_bytes(fc_model(2, 16, 6, False, I32) if kind == "fc" else
+                     conv_model("conv", [1, 5, 5, 3], 3, 4, 1, 0, 0, bias_type=I32))
+    with pytest.raises(CodegenError, match=r"(FULLY_CONNECTED|CONV_2D) \(operator #0: int16, const int8, const int32 "
+                                           r"-> int16\): int16 activations with a int32 bias"):
+        generate(str(path), str(tmp_path / "cg"), "m")
+
+
+# ---------------------------------------------------------------- ADD, SUB, MUL
+
+def binary(code, table, a_shape, b_shape, qa, qb, qy, act=0):
+    y_shape = list(np.broadcast_shapes(tuple(a_shape), tuple(b_shape)))
+    opts = {"FusedActivationFunction": act}
+    if code in (OP.ADD, OP.SUB):
+        opts["PotScaleInt16"] = False  # as the converter writes 16x8 models
+    return one_op(code, [("a", a_shape, I16, q(*qa), None), ("b", b_shape, I16, q(*qb), None)],
+                  (y_shape, I16, q(*qy)), (table, opts), version=3)
+
+
+BINARY_CASES = [
+    (OP.ADD, "AddOptions", [2, 3, 8], [2, 3, 8], (0.0004, 0), (0.0007, 0), (0.0009, 0), 0),
+    (OP.SUB, "SubOptions", [2, 3, 8], [8], (0.0004, 0), (0.0007, 0), (0.0005, 0), 0),  # saturates
+    (OP.MUL, "MulOptions", [2, 3, 8], [2, 3, 8], (0.004, 0), (0.003, 0), (0.3, 0), 0),
+    (OP.ADD, "AddOptions", [1, 4, 4, 3], [1, 1, 1, 3], (0.0004, 0), (0.0002, 0), (0.0003, 0), 1),
+    (OP.MUL, "MulOptions", [1, 4, 4, 3], [3], (0.004, 0), (0.003, 0), (0.1, 0), 3),
+]
+
+
+@pytest.mark.parametrize("code,table,a,b,qa,qb,qy,act", slow_after(3, BINARY_CASES))
+def test_binary(tmp_path, code, table, a, b, qa, qb, qy, act):
+    run(tmp_path, binary(code, table, a, b, qa, qb, qy, act))
+
+
+# ---------------------------------------------------------------- refusals
+
+
+def test_mixed_model_refused_before_build(tmp_path):
+    """SOFTMAX has no int16 form: the one-line refusal names it and its types."""
+    path = tmp_path / "m.tflite"
+    path.write_bytes(one_op(OP.SOFTMAX, [("x", [2, 10], I16, q(0.001, 0), None)], ([2, 10], I16, q(1 / 32768, 0)),
+                            ("SoftmaxOptions", {"Beta": 1.0}), version=3))
+    with pytest.raises(CodegenError, match=r"SOFTMAX \(operator #0: int16 -> int16\): no integer kernel"):
+        generate(str(path), str(tmp_path / "cg"), "m")

@@ -1,0 +1,451 @@
+"""int16 activations with int8 weights (TFLite's "16x8" quantization).
+
+The int16 forms of the integer kernels, following TFLite's
+reference_integer_ops as ai-edge-litert's BUILTIN_REF interpreter runs them:
+int64 accumulators and MultiplyByQuantizedMultiplier(int64) (the multiplier
+cut to 16 bits, one rounding) for CONV_2D, DEPTHWISE_CONV_2D and
+FULLY_CONNECTED (int64 or int32 bias, per-channel weights); ADD and SUB on
+the general 16-bit path (left shift 15; SUB is ADD with input 2's multiplier
+negated, as TFLite's sub.cc does for int16); the rest as their int8 forms
+with int16's range. Operators that only move values (RESHAPE, TRANSPOSE,
+CONCATENATION, ...) are dtype-generic in kernels.py already: for them int16
+is only an entry in ACTIVATION_TYPES.
+
+install() (called at the end of kernels.py) puts these behind the int8
+kernels: an operator with an int16 tensor goes to the int16 form."""
+
+import numpy as np
+
+from ..errors import CodegenError
+from . import quant
+
+I16, I32, I64 = "int16", "int32", "int64"
+Q16 = (-32768, 32767)
+
+
+def _c(v, dtype):
+    return quant._const(v, dtype)
+
+
+def _clamp16(v, lo=-32768, hi=32767):
+    return quant.clamp(v, lo, hi).astype(I16)
+
+
+def _activations(op, qm):
+    return [qm.tensors[i] for i in list(op.inputs) + list(op.outputs) if i >= 0 and qm.tensors[i].data is None]
+
+
+def _all16(op, qm):
+    """A CodegenError unless every non-constant tensor of the operator is int16."""
+    types = sorted({t.dtype for t in _activations(op, qm)})
+    if types != [I16]:
+        raise CodegenError(f"int16 form needs int16 activations in and out, not {'/'.join(types)}")
+
+
+def _reduced(mult, shift):
+    """MultiplyByQuantizedMultiplier(int64)'s parameters: the multiplier cut
+    to 16 bits ((M + 2^15) >> 16, or 0x7FFF) and the total right shift 15 - shift."""
+    m = np.asarray(mult, np.int64)
+    red = np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF).astype(np.int32)
+    return red, (15 - np.asarray(shift, np.int64)).astype(np.int32)
+
+
+def _mbqm64(acc, red, total):
+    """int32 of (acc * red + 2^(total-1)) >> total, all int64 (common.cc)."""
+    red = red.astype(I64) if not isinstance(red, int) else _c(red, I64)
+    total = total.astype(I64) if not isinstance(total, int) else _c(total, I64)
+    one = _c(1, I64)
+    return ((acc * red + (one << (total - one))) >> total).astype(I32)
+
+
+def _bias(b):
+    """16x8 convolutions and FULLY_CONNECTED take an int64 bias (what the
+    converter writes). ai-edge-litert 2.3's BUILTIN_REF computes garbage with
+    an int32 one (saturated outputs, measured on CONV_2D and FULLY_CONNECTED),
+    so no correct kernel matches it: refused."""
+    if b is not None and b.dtype != I64:
+        raise CodegenError(f"int16 activations with an {b.dtype} bias: the reference interpreter (BUILTIN_REF) "
+                           f"misreads it, so no correct kernel matches it (utoe takes int64)")
+
+
+# ---------------------------------------------------------------- CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED
+
+
+def conv2d(op, qm, depthwise=False):
+    """reference_integer_ops::ConvPerChannel / DepthwiseConvPerChannel, int16
+    input, int8 weights, int64 (or int32) bias: an int64 sum of
+    (x - zx) * w, plus bias, scaled by the 16-bit reduced multiplier."""
+    from tvm import te, tirx
+
+    from .kernels import Kernel, _pad_before, _per_channel_multipliers
+
+    _all16(op, qm)
+    x, w = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]]
+    b = qm.tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    y = qm.tensors[op.outputs[0]]
+    if w.dtype != "int8":
+        raise CodegenError(f"int16 convolution with {w.dtype} weights (utoe takes int8)")
+    o = op.options
+    n, h, wd, c = x.shape
+    _, oh, ow, oc = y.shape
+    kh, kw = w.shape[1], w.shape[2]
+    sh, sw, dh, dw = o["StrideH"], o["StrideW"], o.get("DilationHFactor", 1), o.get("DilationWFactor", 1)
+    pt = _pad_before(h, kh, sh, dh, oh, o["Padding"])
+    pl = _pad_before(wd, kw, sw, dw, ow, o["Padding"])
+    _bias(b)
+    red, total = _reduced(*_per_channel_multipliers(x.scale, w.scales, y.scale, oc))
+    lo, hi = quant.activation_range(o["FusedActivationFunction"], y.scale, y.zero_point, *Q16)
+    in_zp, out_zp = x.zero_point, y.zero_point
+    dm = o.get("DepthMultiplier", 1) if depthwise else 1
+    args = [("tensor", x.index), ("tensor", w.index)]
+    if b is not None:
+        args.append(("tensor", b.index))
+    args += [("param", "multiplier", red), ("param", "shift", total)]
+
+    def compute(X, W, *rest):
+        B = rest[0] if b is not None else None
+        M, S = rest[-2], rest[-1]
+        rh = te.reduce_axis((0, kh), "kh")
+        rw = te.reduce_axis((0, kw), "kw")
+
+        def tap(nn, yy, xx, ch):
+            ih = yy * sh - pt + rh * dh
+            iw = xx * sw - pl + rw * dw
+            inside = tirx.all(ih >= 0, ih < h, iw >= 0, iw < wd)
+            return tirx.if_then_else(inside, X[nn, ih, iw, ch].astype(I64) - _c(in_zp, I64), _c(0, I64))
+
+        if depthwise:
+            acc = te.compute((n, oh, ow, oc), lambda nn, yy, xx, k: te.sum(
+                tap(nn, yy, xx, k // dm) * W[0, rh, rw, k].astype(I64), axis=[rh, rw]), name="acc")
+        else:
+            rc = te.reduce_axis((0, c), "ic")
+            acc = te.compute((n, oh, ow, oc), lambda nn, yy, xx, k: te.sum(
+                tap(nn, yy, xx, rc) * W[k, rh, rw, rc].astype(I64), axis=[rh, rw, rc]), name="acc")
+
+        def out(nn, yy, xx, k):
+            v = acc[nn, yy, xx, k] + (B[k].astype(I64) if B is not None else _c(0, I64))
+            return _clamp16(_mbqm64(v, M[k], S[k]) + out_zp, lo, hi)
+
+        return te.compute((n, oh, ow, oc), out, name="out")
+
+    return Kernel(args, y.shape, I16, compute)
+
+
+def fully_connected(op, qm):
+    """reference_integer_ops::FullyConnected(PerChannel), int16 input, int8
+    weights, int64 (or int32) bias."""
+    from tvm import te
+
+    from .kernels import Kernel, _per_channel_multipliers
+
+    _all16(op, qm)
+    x, w = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]]
+    b = qm.tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    y = qm.tensors[op.outputs[0]]
+    if w.dtype != "int8":
+        raise CodegenError(f"int16 FULLY_CONNECTED with {w.dtype} weights (utoe takes int8)")
+    oc, ic = w.shape
+    batch = int(np.prod(x.shape)) // ic
+    in_zp, out_zp = x.zero_point, y.zero_point
+    w_zp = int(w.zero_points[0]) if len(w.scales) == 1 else 0  # per-channel weights: offset 0
+    lo, hi = quant.activation_range(op.options.get("FusedActivationFunction", 0), y.scale, y.zero_point, *Q16)
+    _bias(b)
+    mult, shift = _per_channel_multipliers(x.scale, w.scales, y.scale, oc)
+    args = [("view", x.index, (batch, ic)), ("tensor", w.index)]
+    if b is not None:
+        args.append(("tensor", b.index))
+    args += [("param", "multiplier", mult), ("param", "shift", shift)]
+
+    def compute(X, W, *rest):
+        B = rest[0] if b is not None else None
+        M, S = rest[-2], rest[-1]
+        rk = te.reduce_axis((0, ic), "k")
+        acc = te.compute((batch, oc), lambda i, j: te.sum(
+            (W[j, rk].astype(I64) - _c(w_zp, I64)) * (X[i, rk].astype(I64) - _c(in_zp, I64)), axis=rk), name="acc")
+
+        def out(i, j):
+            v = acc[i, j] + (B[j].astype(I64) if B is not None else _c(0, I64))
+            # BUILTIN_REF rounds an int16 FULLY_CONNECTED once with the full 32-bit multiplier,
+            # (acc * M + 2^(30 - shift)) >> (31 - shift) on the int64 sum (as int8's), not with
+            # MultiplyByQuantizedMultiplier(int64)'s 16-bit one: measured, per tensor and per channel
+            prod = v * M[j].astype(I64)
+            total = (_c(31, I32) - S[j]).astype(I64)
+            return _clamp16((prod + (_c(1, I64) << (total - _c(1, I64))) >> total).astype(I32) + out_zp, lo, hi)
+
+        return te.compute((batch, oc), out, name="out")
+
+    return Kernel(args, (batch, oc), I16, compute)
+
+
+# ---------------------------------------------------------------- ADD, SUB, MUL
+
+
+def add(op, qm, sign=1):
+    """ADD and SUB, int16 (add.cc / sub.cc with pot_scale_int16 false, or
+    scales that are not powers of two): the int8 arithmetic with left shift
+    15. SUB negates input 2's multiplier and adds (sub.cc: "use add kernel
+    for 16-bit sub"), which rounds unlike subtracting."""
+    from tvm import te
+
+    from .kernels import Kernel, _elementwise_args, _rescaled_pair
+
+    _all16(op, qm)
+    a, b, y, size, args, at_a, at_b = _elementwise_args(op, qm)
+    if op.options.get("PotScaleInt16", True) and all(_pot(t) for t in (a, b, y)):
+        raise CodegenError("int16 ADD/SUB with power-of-two scales and pot_scale_int16 set (TFLite's "
+                           "power-of-two path; utoe has the general one)")
+    left = 15
+    twice_max = 2.0 * float(max(np.float32(a.scale), np.float32(b.scale)))
+    m1, s1 = quant.quantize_multiplier(float(a.scale) / twice_max)
+    m2, s2 = quant.quantize_multiplier(float(b.scale) / twice_max)
+    if sign < 0:
+        m2 = -m2
+    mo, so = quant.quantize_multiplier(twice_max / float(np.float32((1 << left) * np.float32(y.scale))))
+    lo, hi = quant.activation_range(op.options.get("FusedActivationFunction", 0), y.scale, y.zero_point, *Q16)
+
+    def compute(A, B):
+        sa, sb = _rescaled_pair(A, B, at_a, at_b, a, b, size, left, (m1, s1), (m2, s2))
+        return te.compute((size,), lambda i: _clamp16(
+            quant.multiply_by_quantized_multiplier(sa[i] + sb[i], mo, so) + y.zero_point, lo, hi), name="out")
+
+    return Kernel(args, (size,), I16, compute)
+
+
+def _pot(t):
+    if not t.quantized or t.zero_point != 0:
+        return False
+    m, e = np.frexp(np.float64(t.scale))
+    return m == 0.5
+
+
+def mul(op, qm):
+    """MUL, int16 (reference_integer_ops::Mul): (a - za) * (b - zb) in int32,
+    requantized by sa * sb / sy."""
+    from tvm import te
+
+    from .kernels import Kernel, _elementwise_args
+
+    _all16(op, qm)
+    a, b, y, size, args, at_a, at_b = _elementwise_args(op, qm)
+    m, s = quant.quantize_multiplier(float(a.scale) * float(b.scale) / float(y.scale))
+    lo, hi = quant.activation_range(op.options.get("FusedActivationFunction", 0), y.scale, y.zero_point, *Q16)
+
+    def compute(A, B):
+        prod = te.compute((size,), lambda i: (at_a(A, i).astype(I32) - a.zero_point) * (
+            at_b(B, i).astype(I32) - b.zero_point), name="stage_a")
+        return te.compute((size,), lambda i: _clamp16(
+            quant.multiply_by_quantized_multiplier(prod[i], m, s) + y.zero_point, lo, hi), name="out")
+
+    return Kernel(args, (size,), I16, compute)
+
+
+# ---------------------------------------------------------------- QUANTIZE, DEQUANTIZE
+
+
+def quantize(op, qm):
+    """QUANTIZE to or from int16: float32 -> int16 (round(x / scale) + zp in
+    float32, AffineQuantize), and the requantizations int16 <-> int8 and
+    int16 -> int16 (reference_ops::Requantize)."""
+    from tvm import te
+
+    from .kernels import Kernel, _roundf
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    size = int(np.prod(y.shape))
+    lo, hi = (-32768, 32767) if y.dtype == I16 else (-128, 127)
+    if x.dtype == "float32":
+        scale = float(np.float32(y.scale))
+
+        def f(X):
+            return te.compute((size,), lambda i: quant.clamp(
+                _roundf(X[i] / _c(scale, "float32")).astype(I32) + y.zero_point, lo, hi).astype(y.dtype), name="out")
+    else:
+        m, s = quant.quantize_multiplier(float(x.scale) / float(y.scale))
+
+        def f(X):
+            return te.compute((size,), lambda i: quant.clamp(quant.multiply_by_quantized_multiplier(
+                X[i].astype(I32) - x.zero_point, m, s) + y.zero_point, lo, hi).astype(y.dtype), name="out")
+    return Kernel([("view", x.index, (size,))], (size,), y.dtype, f)
+
+
+# ---------------------------------------------------------------- pools, RELU, RELU6, LEAKY_RELU, ABS, MEAN
+
+
+def pool2d(op, qm, kind):
+    """AVERAGE_POOL_2D and MAX_POOL_2D, int16 (AveragePool16 / MaxPool16):
+    as int8's, on int16's range."""
+    from tvm import te, tirx
+
+    from .kernels import Kernel, _pad_before
+
+    _all16(op, qm)
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    o = op.options
+    n, h, wd, c = x.shape
+    _, oh, ow, _ = y.shape
+    kh, kw, sh, sw = o["FilterHeight"], o["FilterWidth"], o["StrideH"], o["StrideW"]
+    pt = _pad_before(h, kh, sh, 1, oh, o["Padding"])
+    pl = _pad_before(wd, kw, sw, 1, ow, o["Padding"])
+    lo, hi = quant.activation_range(o["FusedActivationFunction"], y.scale, y.zero_point, *Q16)
+    if x.scale != y.scale or x.zero_point != y.zero_point:
+        raise CodegenError(f"{kind} pool with different input and output quantization")
+
+    def compute(X):
+        rh = te.reduce_axis((0, kh), "kh")
+        rw = te.reduce_axis((0, kw), "kw")
+
+        def window(yy, xx):
+            ih, iw = yy * sh - pt + rh, xx * sw - pl + rw
+            return ih, iw, tirx.all(ih >= 0, ih < h, iw >= 0, iw < wd)
+
+        if kind == "max":
+            def f(nn, yy, xx, k):
+                ih, iw, inside = window(yy, xx)
+                return te.max(tirx.if_then_else(inside, X[nn, ih, iw, k].astype(I32), -32768), axis=[rh, rw])
+
+            acc = te.compute((n, oh, ow, c), f, name="acc")
+            return te.compute(y.shape, lambda *i: _clamp16(acc[i], lo, hi), name="out")
+
+        def f(nn, yy, xx, k):
+            ih, iw, inside = window(yy, xx)
+            return te.sum(tirx.if_then_else(inside, X[nn, ih, iw, k].astype(I32), 0), axis=[rh, rw])
+
+        acc = te.compute((n, oh, ow, c), f, name="acc")
+
+        def avg(nn, yy, xx, k):
+            y0, x0 = yy * sh - pt, xx * sw - pl
+            cnt = ((tirx.min(kh, h - y0) - tirx.max(0, 0 - y0)) * (tirx.min(kw, wd - x0) - tirx.max(0, 0 - x0)))
+            cnt = cnt.astype(I32)
+            a = acc[nn, yy, xx, k]
+            half = tirx.truncdiv(cnt, 2)
+            v = tirx.Select(a > 0, tirx.truncdiv(a + half, cnt), tirx.truncdiv(a - half, cnt))
+            return _clamp16(v, lo, hi)
+
+        return te.compute(y.shape, avg, name="out")
+
+    return Kernel([("tensor", x.index)], y.shape, I16, compute)
+
+
+def _unary(op, qm, f):
+    from tvm import te
+
+    from .kernels import Kernel
+
+    _all16(op, qm)
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    size = int(np.prod(y.shape))
+
+    def compute(X):
+        v = te.compute((size,), lambda i: X[i].astype(I32) - x.zero_point, name="stage_a")
+        return te.compute((size,), lambda i: f(v[i]), name="out")
+
+    return Kernel([("view", x.index, (size,))], (size,), I16, compute)
+
+
+def relu(op, qm, lo_real, hi_real):
+    """RELU, RELU6 (QuantizedReluX<int16_t>): requantize by in_scale /
+    out_scale (float32), clamp to the quantized limits."""
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    m, s = quant.quantize_multiplier(float(np.float32(x.scale) / np.float32(y.scale)))
+
+    def q(f):
+        return y.zero_point + int(quant.tflite_round(float(np.float32(f) / np.float32(y.scale))))
+
+    lo = max(-32768, q(lo_real))
+    hi = 32767 if hi_real is None else min(32767, q(hi_real))
+    return _unary(op, qm, lambda v: _clamp16(quant.multiply_by_quantized_multiplier(v, m, s) + y.zero_point, lo, hi))
+
+
+def leaky_relu(op, qm):
+    """LEAKY_RELU (QuantizeLeakyRelu<int16_t>)."""
+    from tvm import tirx
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    f32 = np.float32
+    alpha = f32(op.options.get("Alpha", 0.2))
+    ma, sa = quant.quantize_multiplier(float(f32(f32(x.scale) * alpha) / f32(y.scale)))
+    mi, si = quant.quantize_multiplier(float(f32(x.scale) / f32(y.scale)))
+
+    def f(v):
+        pos = quant.multiply_by_quantized_multiplier(v, mi, si)
+        neg = quant.multiply_by_quantized_multiplier(v, ma, sa)
+        return _clamp16(tirx.Select(v >= 0, pos, neg) + y.zero_point)
+
+    return _unary(op, qm, f)
+
+
+def abs_(op, qm):
+    """ABS (elementwise.cc AbsEvalQuantized<int16_t>)."""
+    from tvm import tirx
+
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    rescale = np.float32(x.scale) != np.float32(y.scale)
+    m, s = quant.quantize_multiplier(float(np.float32(x.scale) / np.float32(y.scale))) if rescale else (0, 0)
+
+    def f(v):
+        w = tirx.abs(v)
+        w = quant.multiply_by_quantized_multiplier(w, m, s) if rescale else w
+        return _clamp16(w + y.zero_point)
+
+    return _unary(op, qm, f)
+
+
+# ---------------------------------------------------------------- install
+
+
+def _is16(op, qm):
+    return any(qm.tensors[i].dtype == I16 for i in list(op.inputs) + list(op.outputs) if i >= 0)
+
+
+def _dispatch(int8_form, int16_form):
+    def kernel(op, qm):
+        return (int16_form if _is16(op, qm) else int8_form)(op, qm)
+
+    kernel.__doc__ = int16_form.__doc__
+    return kernel
+
+
+def _same_type(generic):
+    """A dtype-generic operator (it copies values): int16 only with int16."""
+    def kernel(op, qm):
+        if _is16(op, qm):
+            _all16(op, qm)
+        return generic(op, qm)
+
+    kernel.__doc__ = generic.__doc__
+    return kernel
+
+
+# TFLite Micro's int16 operators utoe has an int16 form of, and those that only copy
+GENERIC = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS", "TRANSPOSE", "CONCATENATION", "PACK", "UNPACK", "SPLIT", "SPLIT_V",
+           "STRIDED_SLICE", "SLICE", "PAD", "PADV2", "MAXIMUM", "MINIMUM", "REDUCE_MAX", "REDUCE_MIN",
+           "RESIZE_NEAREST_NEIGHBOR")
+FORMS = {
+    "CONV_2D": conv2d,
+    "DEPTHWISE_CONV_2D": lambda op, qm: conv2d(op, qm, depthwise=True),
+    "FULLY_CONNECTED": fully_connected,
+    "ADD": add,
+    "SUB": lambda op, qm: add(op, qm, sign=-1),
+    "MUL": mul,
+    "QUANTIZE": quantize,
+    "AVERAGE_POOL_2D": lambda op, qm: pool2d(op, qm, "avg"),
+    "MAX_POOL_2D": lambda op, qm: pool2d(op, qm, "max"),
+    "RELU": lambda op, qm: relu(op, qm, 0.0, None),
+    "RELU6": lambda op, qm: relu(op, qm, 0.0, 6.0),
+    "LEAKY_RELU": leaky_relu,
+    "ABS": abs_,
+}
+
+
+def install(kernels, activation_types, default):
+    """Put the int16 forms behind kernels' int8 ones and add int16 to the
+    types those operators take."""
+    for name, form in FORMS.items():
+        kernels[name] = _dispatch(kernels[name], form)
+    for name in GENERIC:
+        kernels[name] = _same_type(kernels[name])
+    for name in list(FORMS) + list(GENERIC):
+        ins, outs = activation_types.get(name, default)
+        activation_types[name] = (set(ins) | {I16}, set(outs) | {I16})
+    ins, outs = activation_types["DEQUANTIZE"]  # the int8 kernel is dtype-generic on its input
+    activation_types["DEQUANTIZE"] = (set(ins) | {I16}, set(outs))
