@@ -104,7 +104,7 @@ def test_int32_bias_refused(tmp_path, kind):
     path.write_bytes(fc_model(2, 16, 6, False, I32) if kind == "fc" else
                      conv_model("conv", [1, 5, 5, 3], 3, 4, 1, 0, 0, bias_type=I32))
     with pytest.raises(CodegenError, match=r"(FULLY_CONNECTED|CONV_2D) \(operator #0: int16, const int8, const int32 "
-                                           r"-> int16\): int16 activations with a int32 bias"):
+                                           r"-> int16\): int16 activations with an int32 bias"):
         generate(str(path), str(tmp_path / "cg"), "m")
 
 
