@@ -143,3 +143,49 @@ def test_mixed_model_refused_before_build(tmp_path):
                             ("SoftmaxOptions", {"Beta": 1.0}), version=3))
     with pytest.raises(CodegenError, match=r"SOFTMAX \(operator #0: int16 -> int16\): no integer kernel"):
         generate(str(path), str(tmp_path / "cg"), "m")
+
+
+def test_add_pot_scales_refused(tmp_path):
+    """pot_scale_int16 set (the schema's default) and power-of-two scales: TFLite's other int16 ADD."""
+    path = tmp_path / "m.tflite"
+    path.write_bytes(one_op(OP.ADD, [("a", [4], I16, q(2**-10, 0), None), ("b", [4], I16, q(2**-9, 0), None)],
+                            ([4], I16, q(2**-8, 0)), ("AddOptions", {"FusedActivationFunction": 0}), version=3))
+    with pytest.raises(CodegenError, match=r"ADD \(operator #0: int16, int16 -> int16\): .*power-of-two"):
+        generate(str(path), str(tmp_path / "cg"), "m")
+
+
+# ---------------------------------------------------------------- pools, RELU, RELU6, LEAKY_RELU, ABS
+
+def pool(kind, shape, k, stride, padding, qp=(0.0003, 0), act=0):
+    same = padding == 0
+    oh = (shape[1] + stride - 1) // stride if same else (shape[1] - k) // stride + 1
+    ow = (shape[2] + stride - 1) // stride if same else (shape[2] - k) // stride + 1
+    return one_op(OP.AVERAGE_POOL_2D if kind == "avg" else OP.MAX_POOL_2D, [("x", shape, I16, q(*qp), None)],
+                  ([1, oh, ow, shape[3]], I16, q(*qp)),
+                  ("Pool2DOptions", {"Padding": padding, "StrideW": stride, "StrideH": stride, "FilterWidth": k,
+                                     "FilterHeight": k, "FusedActivationFunction": act}), version=3)
+
+
+POOL_CASES = [("avg", [1, 6, 6, 2], 3, 1, 0, 0), ("max", [1, 7, 7, 2], 3, 2, 0, 0), ("avg", [1, 8, 8, 3], 2, 2, 1, 3),
+              ("max", [1, 8, 8, 3], 2, 2, 1, 1)]
+
+
+@pytest.mark.parametrize("kind,shape,k,stride,padding,act", slow_after(1, POOL_CASES))
+def test_pool(tmp_path, kind, shape, k, stride, padding, act):
+    run(tmp_path, pool(kind, shape, k, stride, padding, act=act))
+
+
+UNARY_CASES = [
+    (OP.RELU, (0.0005, 0), (0.0003, 0), None),  # saturates
+    (OP.RELU6, (0.0005, 0), (0.0002, 0), None),  # 6 / 0.0002 > 32767: the int16 end is the limit
+    (OP.RELU6, (0.0003, 0), (0.00005, 0), None),  # 6 / 0.00005 = 120000 also clamps
+    (OP.LEAKY_RELU, (0.0005, 0), (0.0004, 0), ("LeakyReluOptions", {"Alpha": 0.2})),
+    (OP.ABS, (0.0005, 0), (0.0003, 0), None),
+    (OP.ABS, (0.0005, 0), (0.0005, 0), None),  # same scale: no requantization
+]
+
+
+@pytest.mark.parametrize("code,qin,qout,options", slow_after(2, UNARY_CASES))
+def test_unary(tmp_path, code, qin, qout, options):
+    run(tmp_path, one_op(code, [("x", [4, 16], I16, q(*qin), None)], ([4, 16], I16, q(*qout)), options,
+                         version=2 if code == OP.LEAKY_RELU else 3))
