@@ -189,3 +189,69 @@ UNARY_CASES = [
 def test_unary(tmp_path, code, qin, qout, options):
     run(tmp_path, one_op(code, [("x", [4, 16], I16, q(*qin), None)], ([4, 16], I16, q(*qout)), options,
                          version=2 if code == OP.LEAKY_RELU else 3))
+
+
+# ---------------------------------------------------------------- LOGISTIC, TANH, MEAN
+
+LUT_CASES = [(OP.LOGISTIC, 0.0003), (OP.TANH, 2**-12), (OP.LOGISTIC, 2**-12), (OP.LOGISTIC, 2**-11),
+             (OP.TANH, 2**-11), (OP.TANH, 2**-10), (OP.LOGISTIC, 0.01), (OP.TANH, 0.0003)]
+
+
+@pytest.mark.parametrize("code,scale", slow_after(1, LUT_CASES))
+def test_logistic_tanh(tmp_path, code, scale):
+    """Input scales: powers of two TFLite takes as such (2^-12, 2^-11), others by multiplier; 0.01 saturates."""
+    run(tmp_path, one_op(code, [("x", [4, 32], I16, q(scale, 0), None)], ([4, 32], I16, q(2**-15, 0)), version=3))
+
+
+MEAN_CASES = [((1, 5, 6, 4), [1, 2], True, 0.0005, 0.0003), ((3, 5, 4), [-1], False, 0.0005, 0.00001),
+              ((4, 6), [0, 1], False, 0.0004, 0.0004)]
+
+
+@pytest.mark.parametrize("shape,axes,keep,sin,sout", slow_after(0, MEAN_CASES))
+def test_mean(tmp_path, shape, axes, keep, sin, sout):
+    from tests.codegen.test_kernels_more import reduced
+
+    a = np.array(axes, np.int32)
+    run(tmp_path, one_op(OP.MEAN, [("x", shape, I16, q(sin, 0), None), ("axis", a.shape, I32, None, a)],
+                         (reduced(shape, axes, keep), I16, q(sout, 0)), ("ReducerOptions", {"KeepDims": keep}),
+                         version=3))
+
+
+def test_16x8_model_as_the_converter_writes_it(tmp_path):
+    """A float32-in, float32-out network quantized 16x8 as TFLite's converter
+    does it: QUANTIZE to int16, CONV_2D and FULLY_CONNECTED with int8
+    per-channel weights and int64 biases, ADD, RESHAPE, DEQUANTIZE; bit-exact
+    at every int16 operator and the float output."""
+    from tests.codegen.test_kernels_more import Model
+
+    m = Model("utoe test: 16x8 chain")
+    rng = np.random.default_rng(3)
+    x = m.tensor("x", [1, 6, 6, 2], F32)
+    xq = m.tensor("xq", [1, 6, 6, 2], I16, quantization=q(1 / 32767, 0))
+    m.operator(OP.QUANTIZE, [x], [xq], version=2)
+    ws = list(rng.uniform(0.003, 0.01, 4))
+    w = m.tensor("w", [4, 3, 3, 2], I8, data=weights([4, 3, 3, 2]), quantization=Quantization(ws, [0] * 4, 0))
+    b = m.tensor("b", [4], I64, data=rng.integers(-50000, 50000, 4).astype(np.int64),
+                 quantization=Quantization([s / 32767 for s in ws], [0] * 4, 0))
+    c = m.tensor("c", [1, 6, 6, 4], I16, quantization=q(0.0001, 0))
+    m.operator(OP.CONV_2D, [xq, w, b], [c], version=4, options=("Conv2DOptions", {
+        "Padding": 0, "StrideW": 1, "StrideH": 1, "FusedActivationFunction": 1, "DilationWFactor": 1,
+        "DilationHFactor": 1}))
+    a = m.tensor("a", [1, 6, 6, 4], I16, quantization=q(0.00015, 0))
+    m.operator(OP.ADD, [c, c], [a], version=3, options=("AddOptions", {"FusedActivationFunction": 0,
+                                                                         "PotScaleInt16": False}))
+    shape = m.tensor("shape", [2], I32, data=np.array([1, 144], np.int32))
+    r = m.tensor("r", [1, 144], I16, quantization=q(0.00015, 0))
+    m.operator(OP.RESHAPE, [a, shape], [r])
+    fw = m.tensor("fw", [5, 144], I8, data=weights([5, 144]), quantization=Quantization([0.004] * 5, [0] * 5, 0))
+    fb = m.tensor("fb", [5], I64, data=rng.integers(-5000, 5000, 5).astype(np.int64),
+                  quantization=Quantization([0.00015 * 0.004] * 5, [0] * 5, 0))
+    f = m.tensor("f", [1, 5], I16, quantization=q(0.0002, 0))
+    m.operator(OP.FULLY_CONNECTED, [r, fw, fb], [f], version=7,
+               options=("FullyConnectedOptions", {"FusedActivationFunction": 0}))
+    y = m.tensor("y", [1, 5], F32)
+    m.operator(OP.DEQUANTIZE, [f], [y], version=3)
+    m.io([x], [y])
+    m.signature("serving_default", {"x": x}, {"y": y})
+    meta = run(tmp_path, m.serialize())
+    assert [t["dtype"] for t in meta["outputs"]] == ["float32"]

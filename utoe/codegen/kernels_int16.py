@@ -2,12 +2,15 @@
 
 The int16 forms of the integer kernels, following TFLite's
 reference_integer_ops as ai-edge-litert's BUILTIN_REF interpreter runs them:
-int64 accumulators and MultiplyByQuantizedMultiplier(int64) (the multiplier
-cut to 16 bits, one rounding) for CONV_2D, DEPTHWISE_CONV_2D and
-FULLY_CONNECTED (int64 or int32 bias, per-channel weights); ADD and SUB on
+int64 accumulators and int64 biases for CONV_2D, DEPTHWISE_CONV_2D (scaled
+by MultiplyByQuantizedMultiplier(int64): the multiplier cut to 16 bits, one
+rounding) and FULLY_CONNECTED (one rounding with the full 32-bit
+multiplier, as BUILTIN_REF computes it), per-channel weights; ADD and SUB on
 the general 16-bit path (left shift 15; SUB is ADD with input 2's multiplier
-negated, as TFLite's sub.cc does for int16); the rest as their int8 forms
-with int16's range. Operators that only move values (RESHAPE, TRANSPOSE,
+negated, as TFLite's sub.cc does for int16); LOGISTIC and TANH with
+TFLite's 256-entry sigmoid table, interpolated; the rest (MUL, QUANTIZE,
+pools, RELU, RELU6, LEAKY_RELU, ABS, MEAN) as their int8 forms on int16's
+range. Operators that only move values (RESHAPE, TRANSPOSE,
 CONCATENATION, ...) are dtype-generic in kernels.py already: for them int16
 is only an entry in ACTIVATION_TYPES.
 
@@ -268,7 +271,7 @@ def quantize(op, qm):
     return Kernel([("view", x.index, (size,))], (size,), y.dtype, f)
 
 
-# ---------------------------------------------------------------- pools, RELU, RELU6, LEAKY_RELU, ABS, MEAN
+# ---------------------------------------------------------------- pools, RELU, RELU6, LEAKY_RELU, ABS
 
 
 def pool2d(op, qm, kind):
@@ -390,6 +393,138 @@ def abs_(op, qm):
     return _unary(op, qm, f)
 
 
+# ---------------------------------------------------------------- LOGISTIC, TANH, MEAN
+
+# common.h sigmoid_table_uint16: sigmoid(i / 24) in 0.16 format, for LOGISTIC and TANH on int16
+SIGMOID_TABLE = (
+    32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794, 41432, 42064, 42688,
+    43304, 43912, 44511, 45102, 45683, 46255, 46817, 47369, 47911, 48443, 48964, 49475, 49975, 50464, 50942, 51409,
+    51865, 52311, 52745, 53169, 53581, 53983, 54374, 54755, 55125, 55485, 55834, 56174, 56503, 56823, 57133, 57433,
+    57724, 58007, 58280, 58544, 58800, 59048, 59288, 59519, 59743, 59959, 60168, 60370, 60565, 60753, 60935, 61110,
+    61279, 61441, 61599, 61750, 61896, 62036, 62172, 62302, 62428, 62549, 62666, 62778, 62886, 62990, 63090, 63186,
+    63279, 63368, 63454, 63536, 63615, 63691, 63765, 63835, 63903, 63968, 64030, 64090, 64148, 64204, 64257, 64308,
+    64357, 64405, 64450, 64494, 64536, 64576, 64614, 64652, 64687, 64721, 64754, 64786, 64816, 64845, 64873, 64900,
+    64926, 64950, 64974, 64997, 65019, 65039, 65060, 65079, 65097, 65115, 65132, 65149, 65164, 65179, 65194, 65208,
+    65221, 65234, 65246, 65258, 65269, 65280, 65291, 65301, 65310, 65319, 65328, 65337, 65345, 65352, 65360, 65367,
+    65374, 65381, 65387, 65393, 65399, 65404, 65410, 65415, 65420, 65425, 65429, 65433, 65438, 65442, 65445, 65449,
+    65453, 65456, 65459, 65462, 65465, 65468, 65471, 65474, 65476, 65479, 65481, 65483, 65485, 65488, 65489, 65491,
+    65493, 65495, 65497, 65498, 65500, 65501, 65503, 65504, 65505, 65507, 65508, 65509, 65510, 65511, 65512, 65513,
+    65514, 65515, 65516, 65517, 65517, 65518, 65519, 65520, 65520, 65521, 65522, 65522, 65523, 65523, 65524, 65524,
+    65525, 65525, 65526, 65526, 65526, 65527, 65527, 65528, 65528, 65528, 65529, 65529, 65529, 65529, 65530, 65530,
+    65530, 65530, 65531, 65531, 65531, 65531, 65531, 65532, 65532, 65532, 65532, 65532, 65532, 65533, 65533, 65533,
+    65533, 65533, 65533, 65533, 65533, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535,
+)
+
+
+def _checked_log2(x):
+    """CheckedLog2(float): (rounded log2, whether x is a power of two within 1e-3), in float32."""
+    f32 = np.float32
+    lg = f32(f32(np.log(f32(x))) * f32(f32(1.0) / f32(np.log(f32(2.0)))))
+    r = f32(np.round(lg))
+    return int(r), bool(abs(f32(lg - r)) < f32(1e-3))
+
+
+def logistic_tanh(op, qm, kind):
+    """LOGISTIC and TANH on int16 (reference_integer_ops::Logistic / Tanh, as
+    BUILTIN_REF runs them): the input rescaled to 3 * 4096 per unit (a
+    power-of-two scale with shift 0 or 1 by 3 << shift, any other by a 15-bit
+    multiplier and right shift, activations.cc's Prepare), then the 256-entry
+    sigmoid table, interpolated linearly; tanh(x) = 2 sigmoid(2x) - 1 reads
+    it at twice the resolution. Output scale 2^-15, zero points 0."""
+    from tvm import te, tirx
+
+    from .kernels import Kernel
+
+    _all16(op, qm)
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    if x.zero_point != 0 or y.zero_point != 0:
+        raise CodegenError(f"int16 {op.name} with zero points {x.zero_point}, {y.zero_point} (TFLite requires 0)")
+    log2_out, pot_out = _checked_log2(y.scale)
+    if not pot_out or log2_out != -15:
+        raise CodegenError(f"int16 {op.name} with output scale {y.scale:g} (TFLite requires 2^-15)")
+    log2_in, pot = _checked_log2(x.scale)
+    shift = 12 + log2_in
+    mult = 0
+    if not (pot and shift in (0, 1)):
+        m = float(x.scale) * 4096.0 * 3.0
+        shift = 0
+        while m <= 32767.0 / 2.0 and shift <= 30:
+            shift += 1
+            m *= 2.0
+        mult = int(m)
+    if mult == 0:
+        mult, shift = 3 << shift, 0
+    rnd = (1 << (shift - 1)) if shift > 0 else 0
+    size = int(np.prod(y.shape))
+    table = np.array(SIGMOID_TABLE, np.int32)
+    bits = 9 if kind == "logistic" else 8
+
+    def compute(X, T):
+        v = te.compute((size,), lambda i: (X[i].astype(I32) * mult + rnd) >> shift, name="stage_a")
+
+        def f(i):
+            a = tirx.abs(v[i])
+            uh = a >> bits
+            ut = a & ((1 << bits) - 1)
+            lo = T[tirx.min(uh, 254)]
+            hi = T[tirx.min(uh, 254) + 1]
+            if kind == "logistic":
+                r = tirx.Select(uh >= 255, _c(0x7FFF << 10, I32), (lo << 9) + ut * (hi - lo))
+                r = tirx.Select(v[i] >= 0, r + (1 << 9), (1 << 25) - r + (1 << 9) - 1)
+                return (r >> 10).astype(I16)
+            r = tirx.Select(uh >= 255, _c(0xFFFF << 8, I32), (lo << 8) + ut * (hi - lo))
+            r = tirx.Select(v[i] >= 0, r - (1 << 23) + (1 << 7), (1 << 23) - r + (1 << 7) - 1)
+            return (r >> 8).astype(I16)
+
+        return te.compute((size,), f, name="out")
+
+    return Kernel([("view", x.index, (size,)), ("param", "sigmoid_table", table)], (size,), I16, compute)
+
+
+def mean(op, qm):
+    """MEAN on int16 (QuantizedMeanOrSum<int16_t>, as int8's in kernels.reduce):
+    the int32 sum minus zero point x count, times in_scale / (out_scale x
+    count) folded into one multiplier, clamped to int16."""
+    from tvm import te
+
+    from .kernels import Kernel, _axis, _const_data
+
+    _all16(op, qm)
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    rank = len(x.shape)
+    axes = sorted({_axis(a, rank) for a in np.asarray(_const_data(op, qm, 1, "axis")).reshape(-1)})
+    keep = bool(op.options.get("KeepDims", False))
+    count = int(np.prod([x.shape[a] for a in axes])) if axes else 1
+    kept = [d for d in range(rank) if d not in axes]
+    out_shape = tuple(1 if d in axes else x.shape[d] for d in range(rank)) if keep else tuple(x.shape[d] for d in kept)
+    if int(np.prod(out_shape)) != int(np.prod(y.shape)):
+        raise CodegenError(f"output shape {y.shape} is not the input's {x.shape} reduced over axes {axes}")
+    mult, shift = quant.quantize_multiplier(float(x.scale) / float(y.scale))
+    if count > 0:
+        s = min(count.bit_length() - 1, 32, 31 + shift)
+        mult, shift = int((mult << s) // count), shift - s
+    zp_total = x.zero_point * count
+    out_shape = out_shape or (1,)
+
+    def compute(X):
+        red = [te.reduce_axis((0, x.shape[a]), f"r{a}") for a in axes]
+
+        def src(idx):
+            out_at = iter(idx if not keep else [idx[d] for d in kept])
+            it = iter(red)
+            return tuple(next(it) if d in axes else next(out_at) for d in range(rank))
+
+        def at(*idx):
+            v = X[src(idx)].astype(I32)
+            return te.sum(v, axis=red) if red else v
+
+        acc = te.compute(out_shape, at, name="acc")
+        return te.compute(out_shape, lambda *i: _clamp16(quant.multiply_by_quantized_multiplier(
+            acc[i] - zp_total, mult, shift) + y.zero_point), name="out")
+
+    return Kernel([("tensor", x.index)], out_shape, I16, compute)
+
+
 # ---------------------------------------------------------------- install
 
 
@@ -434,6 +569,9 @@ FORMS = {
     "RELU6": lambda op, qm: relu(op, qm, 0.0, 6.0),
     "LEAKY_RELU": leaky_relu,
     "ABS": abs_,
+    "LOGISTIC": lambda op, qm: logistic_tanh(op, qm, "logistic"),
+    "TANH": lambda op, qm: logistic_tanh(op, qm, "tanh"),
+    "MEAN": mean,
 }
 
 
