@@ -8,7 +8,8 @@ rounding) and FULLY_CONNECTED (one rounding with the full 32-bit
 multiplier, as BUILTIN_REF computes it), per-channel weights; ADD and SUB on
 the general 16-bit path (left shift 15; SUB is ADD with input 2's multiplier
 negated, as TFLite's sub.cc does for int16); LOGISTIC and TANH with
-TFLite's 256-entry sigmoid table, interpolated; the rest (MUL, QUANTIZE,
+TFLite's 256-entry sigmoid table, interpolated; SOFTMAX with its two
+513-entry tables (exp, 1 / (1 + x)); the rest (MUL, QUANTIZE,
 pools, RELU, RELU6, LEAKY_RELU, ABS, MEAN) as their int8 forms on int16's
 range. Operators that only move values (RESHAPE, TRANSPOSE,
 CONCATENATION, ...) are dtype-generic in kernels.py already: for them int16
@@ -393,7 +394,7 @@ def abs_(op, qm):
     return _unary(op, qm, f)
 
 
-# ---------------------------------------------------------------- LOGISTIC, TANH, MEAN
+# ---------------------------------------------------------------- LOGISTIC, TANH, MEAN, SOFTMAX
 
 # common.h sigmoid_table_uint16: sigmoid(i / 24) in 0.16 format, for LOGISTIC and TANH on int16
 SIGMOID_TABLE = (
@@ -525,6 +526,106 @@ def mean(op, qm):
     return Kernel([("tensor", x.index)], out_shape, I16, compute)
 
 
+def _lut_int16(transform, input_scale, input_zp, output_scale, output_zp):
+    """common.h LUTPopulateInt16<float>: 513 entries, float32 arithmetic as
+    the C++ computes it (the transform with the C library's expf)."""
+    f32 = np.float32
+
+    def rnd(v):
+        return f32(quant.tflite_round(float(v)))
+
+    input_min = f32(f32(input_scale) * f32(-32768 - input_zp))
+    input_max = f32(f32(input_scale) * f32(32767 - input_zp))
+    output_min = f32(f32(output_scale) * f32(-32768 - output_zp))
+    output_max = f32(f32(output_scale) * f32(32767 - output_zp))
+    step = f32(f32(input_max - input_min) / f32(512))
+    half_step = f32(step / f32(2))
+    inv = f32(f32(65536) / f32(output_max - output_min))
+    lut = np.zeros(513, np.int16)
+    for i in range(512):
+        at = f32(input_min + f32(f32(i) * step))
+        val = transform(at)
+        val_mid = transform(f32(at + half_step))
+        val_next = transform(f32(input_min + f32(f32(i + 1) * step)))
+        sample = rnd(f32(val * inv))
+        mid_interp = rnd(f32(f32(f32(val_next * inv) + rnd(f32(val * inv))) / f32(2)))
+        mid = rnd(f32(val_mid * inv))
+        bias = rnd(f32(f32(mid_interp - mid) / f32(2)))
+        lut[i] = int(min(max(f32(sample - bias), f32(-32768)), f32(32767)))
+    lut[512] = int(min(max(rnd(f32(transform(input_max) * inv)), f32(-32768)), f32(32767)))
+    return lut
+
+
+def _lut_lookup(T, v):
+    """common.h LUTLookup(int16 value, 513-entry lut): 9 bits of index, 7 of interpolation."""
+    index = (v >> 7) + 256
+    base = T[index].astype(I32)
+    slope = T[index + 1].astype(I32) - base
+    return (base + ((slope * (v & 0x7F) + 64) >> 7)).astype(I16)
+
+
+def softmax(op, qm):
+    """SOFTMAX on int16 (reference_ops::SoftmaxInt16, activations.cc's
+    Prepare): x - max(row) rescaled so [-65535, 0] is [-10, 0], exp from a
+    513-entry interpolated table, the row's sum normalized by its leading
+    zeros, 1 / (1 + x) from a second table, each exp times that reciprocal,
+    rounded, in [0, 32767]. Zero points 0, output scale 2^-15."""
+    import ctypes
+    import ctypes.util
+
+    from tvm import te, tirx
+
+    from .kernels import Kernel
+
+    _all16(op, qm)
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    if x.zero_point != 0 or y.zero_point != 0 or abs(float(y.scale) - 1 / 32768) > 1e-5:
+        raise CodegenError(f"int16 SOFTMAX with output scale {y.scale:g} and zero points {x.zero_point}, "
+                           f"{y.zero_point} (TFLite requires 2^-15 and 0)")
+    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+    libm.expf.restype, libm.expf.argtypes = ctypes.c_float, [ctypes.c_float]
+    f32 = np.float32
+    rng = 65535
+    exp_lut = _lut_int16(lambda v: f32(libm.expf(float(v))), f32(f32(10.0) / f32(rng)), 32767,
+                         f32(f32(2.0) / f32(rng)), 0)
+    recip_lut = _lut_int16(lambda v: f32(f32(1.0) / f32(f32(1.0) + v)), f32(f32(1.0) / f32(rng)), -32768,
+                           f32(f32(2.0) / f32(rng)), 0)
+    beta = f32(op.options.get("Beta", 1.0))
+    im, ish = quant.quantize_multiplier(float(f32(f32(x.scale) * beta)) / (10.0 / 65535.0))
+    depth = x.shape[-1]
+    rows = int(np.prod(x.shape)) // depth
+
+    def compute(X, E, R, M):
+        def exp(i, c, mx):
+            # the multiplier is a parameter, not a literal: with a constant one, TVM 0.27's simplifier
+            # folds (x - max) * 2^shift * M into one int64 product whose constant it wraps to int32
+            # (2 * 2111030213 became -72906870), flipping the rounding nudge's sign
+            scaled = quant.multiply_by_quantized_multiplier(X[i, c].astype(I32) - mx, M[0], ish) + 32767
+            return _lut_lookup(E, quant.clamp(scaled, -32768, 32767))
+
+        r = te.reduce_axis((0, depth), "j")
+        mx = te.compute((rows,), lambda i: te.max(X[i, r].astype(I32), axis=r), name="acc_max")
+        r2 = te.reduce_axis((0, depth), "j2")
+        total = te.compute((rows,), lambda i: te.sum(exp(i, r2, mx[i]).astype(I32), axis=r2), name="acc_sum")
+
+        def out(i, c):
+            s = total[i]
+            # CountLeadingZeros(uint32 sum), sum > 0
+            h = sum((tirx.Select(s.astype(I64) < _c(1 << k, I64), _c(1, I32), _c(0, I32)) for k in range(1, 32)),
+                    _c(0, I32))
+            shifted = ((s.astype(I64) << (h - 1).astype(I64)) + _c(1 << 13, I64)) >> _c(14, I64)
+            sym = quant.clamp(shifted.astype(I32) - ((1 << 15) + (1 << 16)), -32768, 32767)
+            recip = _lut_lookup(R, sym)
+            right = (_c(31, I32) - h).astype(I64)
+            prod = exp(i, c, mx[i]).astype(I64) * recip.astype(I64) + (_c(1, I64) << (right - _c(1, I64)))
+            return quant.clamp((prod >> right).astype(I32), 0, 32767).astype(I16)
+
+        return te.compute((rows, depth), out, name="out")
+
+    return Kernel([("view", x.index, (rows, depth)), ("param", "exp_lut", exp_lut), ("param", "recip_lut", recip_lut),
+                   ("param", "multiplier", np.array([im], np.int32))], (rows, depth), I16, compute)
+
+
 # ---------------------------------------------------------------- install
 
 
@@ -572,6 +673,7 @@ FORMS = {
     "LOGISTIC": lambda op, qm: logistic_tanh(op, qm, "logistic"),
     "TANH": lambda op, qm: logistic_tanh(op, qm, "tanh"),
     "MEAN": mean,
+    "SOFTMAX": softmax,
 }
 
 
