@@ -18,12 +18,14 @@ REFUSED = {
     # TFLite Micro runs these on int16; utoe has no int16 form of them yet (SUM: utoe refuses SUM of
     # every type, for BUILTIN_REF's int8 SUM)
     "sum-int16-axis1": "SUM (operator #0: int16, const int32 -> int16): ",
-    "prelu-int16-channel-alpha": "PRELU (operator #0: int16, const int16 -> int16): " + _NO,
+    # (BUILTIN_REF does not run int16 SQUARED_DIFFERENCE either: "only supports FLOAT32 and INT32")
     "squared_difference-int16-same-shape": "SQUARED_DIFFERENCE (operator #0: int16, int16 -> int16): " + _NO,
     # ai-edge-litert 2.3's BUILTIN_REF computes garbage with an int32 bias on int16 activations
     "conv_2d-int16-int32-bias": "int16 activations with an int32 bias: the reference interpreter (BUILTIN_REF)",
     # pot_scale_int16 (the schema's default) with power-of-two scales: TFLite's other int16 ADD
     "add-int16-pot-scales": "power-of-two scales and pot_scale_int16 set",
+    # BUILTIN_REF reads PRELU's alpha as int8 whatever its type
+    "prelu-int16-int16-alpha": "int16 PRELU with an int16 alpha: the reference interpreter (BUILTIN_REF) reads",
     # a 16x8 model with one operator utoe cannot do is refused whole, before any build
     "fully_connected-int16-then-hard-swish": "HARD_SWISH (operator #1: int16 -> int16): " + _NO,
 }
@@ -52,7 +54,7 @@ class _Net:
 
 def _op(code, inputs, outs, options=None, version=1, n_live=None):
     """One operator on int16 tensors. inputs: [("act", shape, scale) | ("ints", values) |
-    ("q16", shape, scale) (an int16 constant)]; outs: [(shape, scale)]."""
+    ("q16" | "q8", shape, scale) (an int16 | int8 constant)]; outs: [(shape, scale)]."""
 
     def build(rng):
         net = _Net(code)
@@ -63,6 +65,8 @@ def _op(code, inputs, outs, options=None, version=1, n_live=None):
                 live.append(t)
             elif kind == "ints":
                 t = net.ints(rest[0])
+            elif kind == "q8":
+                t = net.const(rng.integers(-128, 128, rest[0]).astype(np.int8), I8, q(rest[1]))
             else:
                 t = net.const(rng.integers(-32768, 32768, rest[0]).astype(np.int16), I16, q(rest[1]))
             ins.append(t)
@@ -246,11 +250,15 @@ def cases():
                                        ("SoftmaxOptions", {"Beta": 1.0}), version=3)),
         Case("SOFTMAX", d, "3x16-beta-0.5", _op(OP.SOFTMAX, [("act", [3, 16], 0.0003)], [([3, 16], 1 / 32768)],
                                                 ("SoftmaxOptions", {"Beta": 0.5}), version=3)),
+        Case("PRELU", d, "channel-alpha-int8", _op(OP.PRELU, [("act", [1, 3, 3, 4], s), ("q8", [4], 0.01)],
+                                                   [([1, 3, 3, 4], 0.0004)])),
+        Case("PRELU", d, "scalar-alpha-int8-saturating", _op(OP.PRELU, [("act", [2, 3, 4], s), ("q8", [], 0.05)],
+                                                             [([2, 3, 4], 0.0001)])),
+        Case("PRELU", d, "int16-alpha", _op(OP.PRELU, [("act", [1, 3, 3, 4], s), ("q16", [4], 0.0001)],
+                                            [([1, 3, 3, 4], 0.0004)])),
         # TFLite Micro's int16 operators without an int16 form in utoe: refused by name
         Case("SUM", d, "axis1", _op(OP.SUM, [("act", [3, 5], s), ("ints", [1])], [([3], 0.002)],
                                     ("ReducerOptions", {"KeepDims": False}), version=2)),
-        Case("PRELU", d, "channel-alpha", _op(OP.PRELU, [("act", [1, 3, 3, 4], s), ("q16", [4], 0.0001)],
-                                              [([1, 3, 3, 4], 0.0004)])),
         Case("SQUARED_DIFFERENCE", d, "same-shape", _op(OP.SQUARED_DIFFERENCE, [("act", [2, 6], s),
                                                                                 ("act", [2, 6], 0.0007)],
                                                         [([2, 6], 0.002)])),

@@ -138,12 +138,10 @@ def test_binary(tmp_path, code, table, a, b, qa, qb, qy, act):
 
 
 def test_no_int16_form_refused_before_build(tmp_path):
-    """PRELU has no int16 form: the one-line refusal names it and its types."""
+    """HARD_SWISH has no int16 form: the one-line refusal names it and its types."""
     path = tmp_path / "m.tflite"
-    path.write_bytes(one_op(OP.PRELU, [("x", [2, 10], I16, q(0.001, 0), None),
-                                       ("a", [10], I16, q(0.0001, 0), np.arange(10, dtype=np.int16))],
-                            ([2, 10], I16, q(0.001, 0))))
-    with pytest.raises(CodegenError, match=r"PRELU \(operator #0: int16, const int16 -> int16\): no integer kernel"):
+    path.write_bytes(one_op(OP.HARD_SWISH, [("x", [2, 10], I16, q(0.001, 0), None)], ([2, 10], I16, q(0.001, 0))))
+    with pytest.raises(CodegenError, match=r"HARD_SWISH \(operator #0: int16 -> int16\): no integer kernel"):
         generate(str(path), str(tmp_path / "cg"), "m")
 
 
@@ -267,3 +265,13 @@ def test_softmax(tmp_path, shape, scale, beta):
     """Input scales from 0.00005 (exp's table over a small range) to 0.002 (most of a row underflows)."""
     run(tmp_path, one_op(OP.SOFTMAX, [("x", list(shape), I16, q(scale, 0), None)],
                          (list(shape), I16, q(1 / 32768, 0)), ("SoftmaxOptions", {"Beta": beta}), version=3))
+
+
+PRELU_CASES = [((1, 3, 3, 4), (4,), 0.0005, 0.01, 0.0004), ((2, 3, 4), (), 0.0005, 0.05, 0.0001)]
+
+
+@pytest.mark.parametrize("shape,ashape,sx,sa,sy", slow_after(0, PRELU_CASES))
+def test_prelu(tmp_path, shape, ashape, sx, sa, sy):
+    alpha = RNG.integers(-128, 128, ashape).astype(np.int8)  # a weight: int8 in 16x8 models
+    run(tmp_path, one_op(OP.PRELU, [("x", list(shape), I16, q(sx, 0), None), ("a", list(ashape), I8, q(sa, 0), alpha)],
+                         (list(shape), I16, q(sy, 0))))
