@@ -408,7 +408,8 @@ def prelu(op, qm):
     x, al, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
     if al.dtype != "int8":
         raise CodegenError(f"int16 PRELU with an {al.dtype} alpha: the reference interpreter (BUILTIN_REF) reads "
-                           f"alpha as int8 bytes, so no correct kernel matches it (utoe takes int8, as 16x8 models have)")
+                           f"alpha as int8 bytes, so no correct kernel matches it (utoe takes int8, as 16x8 "
+                           f"models have)")
     if not al.quantized or len(al.scales) > 1:
         raise CodegenError("int16 PRELU with an alpha that is not per-tensor quantized")
     f32 = np.float32
