@@ -22,8 +22,8 @@ REFUSED = {
     "squared_difference-int16-same-shape": "SQUARED_DIFFERENCE (operator #0: int16, int16 -> int16): " + _NO,
     # ai-edge-litert 2.3's BUILTIN_REF computes garbage with an int32 bias on int16 activations
     "conv_2d-int16-int32-bias": "int16 activations with an int32 bias: the reference interpreter (BUILTIN_REF)",
-    # pot_scale_int16 (the schema's default) with power-of-two scales: TFLite's other int16 ADD
-    "add-int16-pot-scales": "power-of-two scales and pot_scale_int16 set",
+    # pot_scale_int16 with power-of-two scales where both inputs need rescaling: TFLite refuses it too
+    "add-int16-pot-scales-both-shifted": "TFLite's power-of-two path takes one input rescaled down",
     # BUILTIN_REF reads PRELU's alpha as int8 whatever its type
     "prelu-int16-int16-alpha": "int16 PRELU with an int16 alpha: the reference interpreter (BUILTIN_REF) reads",
     # a 16x8 model with one operator utoe cannot do is refused whole, before any build
@@ -183,7 +183,11 @@ def cases():
         Case("ADD", d, "same-shape", _binary(OP.ADD, "AddOptions", [1, 4, 4, 3], [1, 4, 4, 3], s, 0.0007, 0.0009)),
         Case("ADD", d, "broadcast-channel-relu", _binary(OP.ADD, "AddOptions", [1, 4, 4, 3], [1, 1, 1, 3], 0.0004,
                                                          0.0002, 0.0003, act=1)),
-        Case("ADD", d, "pot-scales", _binary(OP.ADD, "AddOptions", [4, 4], [4, 4], 2**-10, 2**-9, 2**-8, pot=True)),
+        Case("ADD", d, "pot-scales-relu", _binary(OP.ADD, "AddOptions", [4, 8], [4, 8], 2**-10, 2**-8, 2**-8,
+                                                  act=1, pot=True)),
+        Case("ADD", d, "pot-scales-both-shifted", _binary(OP.ADD, "AddOptions", [4, 4], [4, 4], 2**-10, 2**-9,
+                                                          2**-8, pot=True)),
+        Case("SUB", d, "pot-scales", _binary(OP.SUB, "SubOptions", [4, 8], [4, 8], 2**-7, 2**-11, 2**-7, pot=True)),
         Case("SUB", d, "broadcast-saturating", _binary(OP.SUB, "SubOptions", [2, 3, 8], [8], 0.0004, 0.0007, 0.0005)),
         Case("MUL", d, "same-shape", _binary(OP.MUL, "MulOptions", [1, 3, 3, 4], [1, 3, 3, 4], 0.004, 0.003, 0.3)),
         Case("MUL", d, "broadcast-relu6", _binary(OP.MUL, "MulOptions", [1, 3, 3, 4], [4], 0.004, 0.003, 0.1, act=3)),

@@ -146,12 +146,23 @@ def test_no_int16_form_refused_before_build(tmp_path):
 
 
 def test_add_pot_scales_refused(tmp_path):
-    """pot_scale_int16 set (the schema's default) and power-of-two scales: TFLite's other int16 ADD."""
+    """pot_scale_int16 set (the schema's default), power-of-two scales, both inputs rescaled: TFLite refuses it."""
     path = tmp_path / "m.tflite"
     path.write_bytes(one_op(OP.ADD, [("a", [4], I16, q(2**-10, 0), None), ("b", [4], I16, q(2**-9, 0), None)],
                             ([4], I16, q(2**-8, 0)), ("AddOptions", {"FusedActivationFunction": 0}), version=3))
     with pytest.raises(CodegenError, match=r"ADD \(operator #0: int16, int16 -> int16\): .*power-of-two"):
         generate(str(path), str(tmp_path / "cg"), "m")
+
+
+POT_CASES = [(OP.ADD, "AddOptions", 2**-10, 2**-8, 2**-8, 1), (OP.SUB, "SubOptions", 2**-7, 2**-11, 2**-7, 0),
+             (OP.SUB, "SubOptions", 2**-12, 2**-9, 2**-9, 0)]
+
+
+@pytest.mark.parametrize("code,table,sa,sb,sy,act", slow_after(0, POT_CASES))
+def test_add_sub_pot_scales(tmp_path, code, table, sa, sb, sy, act):
+    """pot_scale_int16 set and power-of-two scales: one input shifted down, a saturating int16 sum."""
+    run(tmp_path, one_op(code, [("a", [4, 8], I16, q(sa, 0), None), ("b", [4, 8], I16, q(sb, 0), None)],
+                         ([4, 8], I16, q(sy, 0)), (table, {"FusedActivationFunction": act}), version=3))
 
 
 # ---------------------------------------------------------------- pools, RELU, RELU6, LEAKY_RELU, ABS

@@ -7,7 +7,8 @@ by MultiplyByQuantizedMultiplier(int64): the multiplier cut to 16 bits, one
 rounding) and FULLY_CONNECTED (one rounding with the full 32-bit
 multiplier, as BUILTIN_REF computes it), per-channel weights; ADD and SUB on
 the general 16-bit path (left shift 15; SUB is ADD with input 2's multiplier
-negated, as TFLite's sub.cc does for int16); LOGISTIC and TANH with
+negated, as TFLite's sub.cc does for int16) or, pot_scale_int16 set and
+power-of-two scales, the shift-and-saturate one; LOGISTIC and TANH with
 TFLite's 256-entry sigmoid table, interpolated; SOFTMAX with its two
 513-entry tables (exp, 1 / (1 + x)); the rest (MUL, QUANTIZE,
 pools, RELU, RELU6, LEAKY_RELU, ABS, PRELU, MEAN) as their int8 forms on int16's
@@ -196,8 +197,7 @@ def add(op, qm, sign=1):
     _all16(op, qm)
     a, b, y, size, args, at_a, at_b = _elementwise_args(op, qm)
     if op.options.get("PotScaleInt16", True) and all(_pot(t) for t in (a, b, y)):
-        raise CodegenError("int16 ADD/SUB with power-of-two scales and pot_scale_int16 set (TFLite's "
-                           "power-of-two path; utoe has the general one)")
+        return _add_pot(op, qm, sign)
     left = 15
     twice_max = 2.0 * float(max(np.float32(a.scale), np.float32(b.scale)))
     m1, s1 = quant.quantize_multiplier(float(a.scale) / twice_max)
@@ -211,6 +211,36 @@ def add(op, qm, sign=1):
         sa, sb = _rescaled_pair(A, B, at_a, at_b, a, b, size, left, (m1, s1), (m2, s2))
         return te.compute((size,), lambda i: _clamp16(
             quant.multiply_by_quantized_multiplier(sa[i] + sb[i], mo, so) + y.zero_point, lo, hi), name="out")
+
+    return Kernel(args, (size,), I16, compute)
+
+
+def _add_pot(op, qm, sign):
+    """ADD and SUB on int16 with pot_scale_int16 set (the schema's default)
+    and power-of-two scales, zero points 0 (reference_ops::Add(int16, pot)
+    / Sub16): the input whose scale is not the output's is divided by its
+    power of two (RoundingDivideByPOT), then the two are added (subtracted)
+    saturating to int16."""
+    from tvm import te
+
+    from .kernels import Kernel, _elementwise_args
+
+    a, b, y, size, args, at_a, at_b = _elementwise_args(op, qm)
+    la, lb, ly = (_checked_log2(t.scale)[0] for t in (a, b, y))
+    sa, sb = la - ly, lb - ly
+    if not (sa == 0 or sb == 0) or sa > 0 or sb > 0:
+        raise CodegenError(f"int16 {op.name} with power-of-two scales 2^{la}, 2^{lb} -> 2^{ly} (TFLite's "
+                           f"power-of-two path takes one input rescaled down, the other at the output's scale)")
+    lo, hi = quant.activation_range(op.options.get("FusedActivationFunction", 0), y.scale, y.zero_point, *Q16)
+
+    def compute(A, B):
+        def f(i):
+            va = quant.rounding_divide_by_pot(at_a(A, i).astype(I32), -sa)
+            vb = quant.rounding_divide_by_pot(at_b(B, i).astype(I32), -sb)
+            total = quant.clamp(va + vb if sign > 0 else va - vb, -32768, 32767)  # SaturatingAdd / Sub on int16
+            return _clamp16(total, lo, hi)
+
+        return te.compute((size,), f, name="out")
 
     return Kernel(args, (size,), I16, compute)
 
