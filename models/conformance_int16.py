@@ -26,6 +26,10 @@ REFUSED = {
     "add-int16-pot-scales-both-shifted": "TFLite's power-of-two path takes one input rescaled down",
     # BUILTIN_REF reads PRELU's alpha as int8 whatever its type
     "prelu-int16-int16-alpha": "int16 PRELU with an int16 alpha: the reference interpreter (BUILTIN_REF) reads",
+    # no integer kernel at all (any type) yet: the line names the operator and its int16 types
+    "transpose_conv-int16-2x2-s2": "TRANSPOSE_CONV (operator #0: const int32, int16, const int8 -> int16)",
+    "batch_matmul-int16-2x3x4-by-4x5": "BATCH_MATMUL (operator #0: int16, int16 -> int16)",
+    "select_v2-int16-broadcast": "SELECT_V2 (operator #0: bool, int16, int16 -> int16)",
     # a 16x8 model with one operator utoe cannot do is refused whole, before any build
     "fully_connected-int16-then-hard-swish": "HARD_SWISH (operator #1: int16 -> int16): " + _NO,
 }
@@ -54,7 +58,8 @@ class _Net:
 
 def _op(code, inputs, outs, options=None, version=1, n_live=None):
     """One operator on int16 tensors. inputs: [("act", shape, scale) | ("ints", values) |
-    ("q16" | "q8", shape, scale) (an int16 | int8 constant)]; outs: [(shape, scale)]."""
+    ("q16" | "q8", shape, scale) (an int16 | int8 constant) | ("w8", shape) (per-channel int8
+    weights) | ("bool", shape) (a bool input)]; outs: [(shape, scale)]."""
 
     def build(rng):
         net = _Net(code)
@@ -65,6 +70,13 @@ def _op(code, inputs, outs, options=None, version=1, n_live=None):
                 live.append(t)
             elif kind == "ints":
                 t = net.ints(rest[0])
+            elif kind == "bool":
+                t = net.m.tensor(f"m{len(ins)}", rest[0], TensorType.BOOL)
+                live.append(t)
+            elif kind == "w8":  # per-channel int8 weights along axis 0
+                scales = list(rng.uniform(0.002, 0.02, rest[0][0]))
+                t = net.const(rng.integers(-127, 128, rest[0]).astype(np.int8), I8,
+                              Quantization(scales, [0] * len(scales), 0))
             elif kind == "q8":
                 t = net.const(rng.integers(-128, 128, rest[0]).astype(np.int8), I8, q(rest[1]))
             else:
@@ -266,4 +278,12 @@ def cases():
         Case("SQUARED_DIFFERENCE", d, "same-shape", _op(OP.SQUARED_DIFFERENCE, [("act", [2, 6], s),
                                                                                 ("act", [2, 6], 0.0007)],
                                                         [([2, 6], 0.002)])),
+        Case("TRANSPOSE_CONV", d, "2x2-s2", _op(OP.TRANSPOSE_CONV, [("ints", [1, 6, 6, 3]), ("act", [1, 3, 3, 4], s),
+                                                                  ("w8", [3, 2, 2, 4])], [([1, 6, 6, 3], 0.002)],
+                                               ("TransposeConvOptions", {"Padding": SAME, "StrideW": 2,
+                                                                         "StrideH": 2}), version=3)),
+        Case("BATCH_MATMUL", d, "2x3x4-by-4x5", _op(OP.BATCH_MATMUL, [("act", [2, 3, 4], s), ("act", [4, 5], s)],
+                                                    [([2, 3, 5], 0.002)], ("BatchMatMulOptions", {}), version=3)),
+        Case("SELECT_V2", d, "broadcast", _op(OP.SELECT_V2, [("bool", [2, 1]), ("act", [2, 4], s), ("act", [4], s)],
+                                              [([2, 4], s)], version=2)),
     ]
