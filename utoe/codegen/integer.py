@@ -56,10 +56,14 @@ def refusal(path, qm):
 
 
 def is_quantized(qm):
-    """Quantized int8 tensors anywhere. (Models quantized only to int16 or
-    uint8 still go to TVM's float path, whose outputs the run validates: on
-    int16 ADD it matched TFLite's reference exactly.)"""
+    """Quantized int8 tensors anywhere, or quantized int16 ones (TFLite's
+    16x8 models: int16 activations, int8 weights), which TVM's float path
+    computes in float, not as TFLite's int16 kernels do; or an operator TVM
+    gets wrong whatever the types (_tvm_cannot). (Models quantized only to
+    uint8 still go to TVM's float path.)"""
     if any(t.dtype == "int8" and t.quantized for t in qm.tensors):
+        return True
+    if any(t.dtype == "int16" and t.quantized for t in qm.tensors):
         return True
     if _tvm_cannot(qm):  # the logic family's operators TVM's frontend gets wrong, whatever the types
         return True

@@ -1194,3 +1194,8 @@ for _family in (kernels_logic, kernels_math, kernels_misc, kernels_recurrent, ke
     for _op, (_ins, _outs) in getattr(_family, "EXTRA_TYPES", {}).items():
         _base = ACTIVATION_TYPES.get(_op, INT8)
         ACTIVATION_TYPES[_op] = (_base[0] | _ins, _base[1] | _outs)
+
+# int16 activations with int8 weights (TFLite's 16x8): the int16 forms sit behind the int8 kernels
+from . import kernels_int16  # noqa: E402
+
+kernels_int16.install(KERNELS, ACTIVATION_TYPES, INT8)
