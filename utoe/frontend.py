@@ -391,7 +391,7 @@ def _import_model(path):
     from tvm.relax.frontend.tflite import from_tflite
 
     try:
-        mod = from_tflite(model)
+        mod = from_tflite(model, op_converter=_converter_class())
     except tvm.error.OpNotImplemented as e:
         msg = str(e).strip().splitlines()
         text = " ".join(line for line in msg if "operators" in line or "not supported" in line) or msg[-1]
@@ -405,6 +405,35 @@ def _import_model(path):
         last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         raise ModelError(f"{path}: TVM could not import the model: {last}") from None
     return mod, fmt, io_names(model)
+
+
+_CONVERTER = None
+
+
+def _converter_class():
+    """TVM's TFLite operator converter with its bugs in TVM 0.27 fixed:
+
+    - EXPAND_DIMS calls relax.op.expand_dims(x, axis, 1), a signature Relax
+      does not have (TypeError "expand_dims() takes 2 positional arguments");
+      here it is expand_dims(x, [axis]), axis counted as TFLite does (a
+      negative one from the end of the output's dimensions)."""
+    global _CONVERTER
+    if _CONVERTER is None:
+        import numpy as np
+        from tvm import relax
+        from tvm.relax.frontend.tflite.tflite_frontend import OperatorConverter
+
+        class Converter(OperatorConverter):
+            def convert_expand_dims(self, op):
+                x, axis_t = self.get_input_tensors(op)
+                axis = int(np.asarray(self.get_tensor_value(axis_t)).reshape(-1)[0])
+                rank = len(x.tensor.ShapeAsNumpy()) if x.tensor.ShapeLength() else 0
+                if not -1 - rank <= axis <= rank:
+                    raise ValueError(f"EXPAND_DIMS: axis {axis} outside [{-1 - rank}, {rank}]")
+                return relax.op.expand_dims(self.get_tensor_expr(x), [axis % (rank + 1)])
+
+        _CONVERTER = Converter
+    return _CONVERTER
 
 
 def io_names(model):

@@ -134,6 +134,9 @@ def _generate(model_path, out_dir, name, opts):
                 raise CodegenError(f"{model_path}: {e}{_operators_of(model_path)}") from None
             g = graph_mod.build_graph(fused, names)
             prims = lower.prims_of(fused, {op.func for op in g.ops})
+            # TVM's operators keep temporaries (a padded input, a whole convolution
+            # output before its bias) that TFLite Micro's kernels do not: schedule them away
+            prims = {f: lower.shrink_temporaries(p) for f, p in prims.items()}
             used = "tvm-relax"
         except UtoeError:
             # TVM cannot take the model, but utoe's own kernels may compute every
