@@ -23,8 +23,6 @@ from utoe.conformance import check  # noqa: E402
 REFUSED = {
     # BUILTIN_REF computes int8 SUM on the bytes read as uint8: no correct kernel can match it
     "sum-int8-axis1": "SUM (operator #0: int8, const int32 -> int8): the reference interpreter (BUILTIN_REF)",
-    "fully_connected-hybrid-16-to-10": "FULLY_CONNECTED (operator #0: float32, const int8, const float32 -> "
-                                       "float32): no integer kernel for these types",
 }
 
 for _family in make_conformance.families():

@@ -416,14 +416,42 @@ def _converter_class():
     - EXPAND_DIMS calls relax.op.expand_dims(x, axis, 1), a signature Relax
       does not have (TypeError "expand_dims() takes 2 positional arguments");
       here it is expand_dims(x, [axis]), axis counted as TFLite does (a
-      negative one from the end of the output's dimensions)."""
+      negative one from the end of the output's dimensions);
+    - FULLY_CONNECTED with int8 weights and float32 activations (a hybrid,
+      dynamic-range model), which it cannot take, is computed as TFLite's
+      kernel does (hybrid_fully_connected)."""
     global _CONVERTER
     if _CONVERTER is None:
         import numpy as np
+        from tflite.TensorType import TensorType
         from tvm import relax
         from tvm.relax.frontend.tflite.tflite_frontend import OperatorConverter
 
         class Converter(OperatorConverter):
+            def convert_fully_connected(self, op):
+                ins = self.get_input_tensors(op)
+                if ins[0].tensor.Type() == TensorType.FLOAT32 and ins[1].tensor.Type() == TensorType.INT8:
+                    return hybrid_fully_connected(self, op, ins)
+                return super().convert_fully_connected(op)
+
+            def check_unsupported_ops(self):
+                # TVM refuses every dynamic-range operator up front; hybrid FULLY_CONNECTED is ours
+                keep = [i for i in range(self.subgraph.OperatorsLength())
+                        if not self._hybrid_fc(self.subgraph.Operators(i))]
+                sub = self.subgraph
+                self.subgraph = _OperatorsView(sub, keep)
+                try:
+                    super().check_unsupported_ops()
+                finally:
+                    self.subgraph = sub
+
+            def _hybrid_fc(self, op):
+                if self.get_op_code_str(op) != "FULLY_CONNECTED":
+                    return False
+                ins = self.get_input_tensors(op)
+                return len(ins) >= 2 and ins[0].tensor.Type() == TensorType.FLOAT32 \
+                    and ins[1].tensor.Type() == TensorType.INT8
+
             def convert_expand_dims(self, op):
                 x, axis_t = self.get_input_tensors(op)
                 axis = int(np.asarray(self.get_tensor_value(axis_t)).reshape(-1)[0])
@@ -434,6 +462,83 @@ def _converter_class():
 
         _CONVERTER = Converter
     return _CONVERTER
+
+
+class _OperatorsView:
+    """A TFLite subgraph showing only the operators at `keep`."""
+
+    def __init__(self, sub, keep):
+        self._sub, self._keep = sub, keep
+
+    def OperatorsLength(self):  # noqa: N802 - flatbuffer API
+        return len(self._keep)
+
+    def Operators(self, i):  # noqa: N802
+        return self._sub.Operators(self._keep[i])
+
+    def __getattr__(self, name):
+        return getattr(self._sub, name)
+
+
+def hybrid_fully_connected(conv, op, ins):
+    """A hybrid FULLY_CONNECTED (float32 input and output, int8 weights with
+    a per-tensor or per-channel scale, float32 bias) as Relax, computing what
+    TFLite's kernel computes (fully_connected.cc EvalHybridDense with
+    portable_tensor_utils.cc; TFLite Micro has no hybrid kernel):
+
+      per batch row: range = max(|min x|, |max x|); scale s = range / 127
+        (1 when range is 0); q = clamp(round(x * (127 / range)), -127, 127),
+        round half away from zero;
+      acc = sum q * w (int32, exact); out = bias + float(acc) * (s * w_scale)
+        (w_scale per output row when per-channel); then the fused activation.
+
+    Inputs quantized asymmetrically (the asymmetric_quantize_inputs option)
+    and shuffled weight formats are refused by name."""
+    import numpy as np
+    import tvm
+    from tflite.FullyConnectedOptions import FullyConnectedOptions
+    from tvm import relax
+
+    x, w = ins[0], ins[1]
+    opts = FullyConnectedOptions()
+    table = op.BuiltinOptions()
+    opts.Init(table.Bytes, table.Pos)
+    if opts.AsymmetricQuantizeInputs():
+        raise tvm.error.OpAttributeUnImplemented(
+            "hybrid 'FULLY_CONNECTED' with asymmetric_quantize_inputs (inputs quantized with a zero point) "
+            "is not supported")
+    if opts.WeightsFormat() != 0:
+        raise tvm.error.OpAttributeUnImplemented("'FULLY_CONNECTED' with shuffled weights is not supported")
+    wv = np.asarray(conv.get_tensor_value(w)).astype(np.int8)
+    q = w.tensor.Quantization()
+    scales = q.ScaleAsNumpy().astype(np.float32) if q is not None and q.ScaleLength() else np.ones(1, np.float32)
+    zps = q.ZeroPointAsNumpy() if q is not None and q.ZeroPointLength() else np.zeros(1)
+    if np.any(zps != 0):
+        raise tvm.error.OpAttributeUnImplemented("hybrid 'FULLY_CONNECTED' with non-zero weight zero points "
+                                                 "is not supported")
+    units, depth = wv.shape
+    x_shape = [int(d) for d in x.tensor.ShapeAsNumpy()]
+    batch = int(np.prod(x_shape)) // depth
+    f32 = lambda v: relax.const(np.float32(v), "float32")  # noqa: E731
+    xe = relax.op.reshape(conv.get_tensor_expr(x), [batch, depth])
+    rng = relax.op.maximum(relax.op.abs(relax.op.min(xe, axis=1, keepdims=True)),
+                           relax.op.abs(relax.op.max(xe, axis=1, keepdims=True)))
+    zero = relax.op.equal(rng, f32(0))
+    v = relax.op.multiply(xe, relax.op.divide(f32(127), relax.op.where(zero, f32(1), rng)))
+    t = relax.op.trunc(v)
+    half = relax.op.greater_equal(relax.op.abs(relax.op.subtract(v, t)), f32(0.5))
+    r = relax.op.add(t, relax.op.where(half, relax.op.sign(v), f32(0)))
+    qx = relax.op.astype(relax.op.minimum(relax.op.maximum(r, f32(-127)), f32(127)), "int8")
+    acc = relax.op.matmul(qx, relax.const(np.ascontiguousarray(wv.T), "int8"), out_dtype="int32")
+    s = relax.op.where(zero, f32(1), relax.op.divide(rng, f32(127)))
+    ws = scales.reshape(1, -1) if len(scales) > 1 else scales.reshape(1, 1)
+    out = relax.op.multiply(relax.op.astype(acc, "float32"), relax.op.multiply(s, relax.const(ws, "float32")))
+    if len(ins) == 3 and ins[2].tensor_idx != -1:
+        out = relax.op.add(relax.const(np.asarray(conv.get_tensor_value(ins[2]), np.float32), "float32"), out)
+    out = conv.convert_fused_activation_function(out, opts.FusedActivationFunction())
+    if opts.KeepNumDims():
+        out = relax.op.reshape(out, x_shape[:-1] + [units])
+    return out
 
 
 def io_names(model):

@@ -54,9 +54,36 @@ def _integer_graph(model_path, importer):
     model = _tflite_model(model_path)
     if importer == "auto":
         qm = tflite_model.read(model_path, model)
-        if not integer.is_quantized(qm):
+        if not integer.is_quantized(qm) or _hybrid(qm, model_path):
             return None
     return integer.build(model_path, model)
+
+
+HYBRID_OPS = ("FULLY_CONNECTED",)  # those TVM's frontend computes as TFLite does (frontend.hybrid_fully_connected)
+
+
+def _hybrid(qm, model_path):
+    """Is this a hybrid (dynamic-range) model: int8 weights, float32
+    activations, no quantized tensor computed at run time? Such a model goes
+    to the float path, where hybrid FULLY_CONNECTED is computed as TFLite's
+    kernel does; any other hybrid operator is refused here by name (TFLite
+    Micro runs none)."""
+    if any(t.quantized and t.data is None and t.dtype in ("int8", "int16", "uint8") for t in qm.tensors):
+        return False  # quantized activations: the integer path
+    from . import integer
+
+    hybrid = [op for op in qm.ops
+              if any(i >= 0 and qm.tensors[i].data is not None and qm.tensors[i].dtype == "int8" for i in op.inputs)
+              and any(i >= 0 and qm.tensors[i].data is None and qm.tensors[i].dtype == "float32" for i in op.inputs)]
+    if not hybrid:
+        return False
+    other = [op for op in hybrid if op.name not in HYBRID_OPS]
+    if other:
+        op = other[0]
+        raise CodegenError(f"{model_path}: {op.name} (operator #{op.index}: {integer.types(op, qm)}) is a hybrid "
+                           "(dynamic-range) operator: int8 weights with float32 activations; utoe computes hybrid "
+                           f"{', '.join(HYBRID_OPS)} only (TFLite Micro runs no hybrid operator)")
+    return True
 
 
 def _own_kernels(model_path, importer):
