@@ -4,7 +4,8 @@
     python3 benchmarks/float_arena.py [--out benchmarks/results/float_arena.json]
 
 For each float model of the zoo (models/registry.toml: sine, sinus, the
-LeNet-5 of the ONNX and PyTorch front ends) it prints utoe's arena (bytes of
+LeNet-5 of the ONNX and PyTorch front ends; the zoo's lenet5, float in and
+out with int8 inside, for the mixed case) it prints utoe's arena (bytes of
 the activation arena metadata.json reports, operator workspace included),
 the same before lower.shrink_temporaries (TVM's temporaries as they come),
 the planner's lower bound, and TFLite Micro's arena head (the non-persistent
@@ -36,7 +37,8 @@ import numpy as np  # noqa: E402
 from utoe import models as zoo  # noqa: E402
 from utoe.files import write_json  # noqa: E402
 
-FLOAT_MODELS = ("sine", "sinus", "lenet5_onnx", "lenet5_torch")
+FLOAT_MODELS = ("sine", "sinus", "lenet5_onnx", "lenet5_torch",
+                "lenet5")  # float in and out, int8 inside (QUANTIZE ... DEQUANTIZE): utoe's integer path
 TFLM_TABLE = os.path.join(ROOT, "..", "shared", "reference", "tflm_arena.md")
 
 
