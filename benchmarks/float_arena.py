@@ -18,6 +18,13 @@ utoe compiles too and which is checked against TFLite's reference
 interpreter. TFLite Micro's figure is measured with the `tflite-micro`
 package when it imports (pip install tflite-micro), otherwise taken from
 ../shared/reference/tflm_arena.md for the files it lists, otherwise left out.
+
+The price, measured once (QEMU, mps2-an386 Cortex-M4F, trials=1): LeNet-5
+(lenet5_onnx) went from 4,900,527 to 5,339,645 instructions per inference
+(+9%: the first convolution, SAME-padded, reads its input through a bounds
+test per tap, as TFLite Micro's reference kernel does, instead of a padded
+copy; the second, VALID, got 1% faster), and its measured RAM from 45,616 to
+23,816 bytes.
 """
 
 import argparse

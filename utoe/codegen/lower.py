@@ -102,13 +102,17 @@ def shrink_temporaries(prim):
 
     TVM's schedule primitives check every step (a step they refuse is
     skipped), so the function computes the same values in the same order."""
+    try:
+        return _shrink(prim)
+    except Exception:  # noqa: BLE001 - an optimisation: what TVM cannot schedule stays as it came
+        return prim
+
+
+def _shrink(prim):
     from tvm import s_tir
 
-    try:
-        sch = s_tir.Schedule(prim)
-        root = sch.get_sblock("root")
-    except Exception:  # noqa: BLE001 - no block structure to schedule: leave it as it is
-        return prim
+    sch = s_tir.Schedule(prim)
+    root = sch.get_sblock("root")
     for _ in range(8):  # each round inlines or moves something; a few are plenty
         changed = False
         outs = sch.get_output_blocks(root)
