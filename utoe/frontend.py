@@ -492,8 +492,10 @@ def hybrid_fully_connected(conv, op, ins):
       acc = sum q * w (int32, exact); out = bias + float(acc) * (s * w_scale)
         (w_scale per output row when per-channel); then the fused activation.
 
-    Inputs quantized asymmetrically (the asymmetric_quantize_inputs option)
-    and shuffled weight formats are refused by name."""
+    With asymmetric_quantize_inputs each row is quantized to [-128, 127] with
+    a zero point as TFLite's PortableAsymmetricQuantizeFloats does (in
+    double), and acc loses zero point x the weight row's sum. Shuffled weight
+    formats are refused by name."""
     import numpy as np
     import tvm
     from tflite.FullyConnectedOptions import FullyConnectedOptions
@@ -503,10 +505,6 @@ def hybrid_fully_connected(conv, op, ins):
     opts = FullyConnectedOptions()
     table = op.BuiltinOptions()
     opts.Init(table.Bytes, table.Pos)
-    if opts.AsymmetricQuantizeInputs():
-        raise tvm.error.OpAttributeUnImplemented(
-            "hybrid 'FULLY_CONNECTED' with asymmetric_quantize_inputs (inputs quantized with a zero point) "
-            "is not supported")
     if opts.WeightsFormat() != 0:
         raise tvm.error.OpAttributeUnImplemented("'FULLY_CONNECTED' with shuffled weights is not supported")
     wv = np.asarray(conv.get_tensor_value(w)).astype(np.int8)
@@ -521,24 +519,84 @@ def hybrid_fully_connected(conv, op, ins):
     batch = int(np.prod(x_shape)) // depth
     f32 = lambda v: relax.const(np.float32(v), "float32")  # noqa: E731
     xe = relax.op.reshape(conv.get_tensor_expr(x), [batch, depth])
-    rng = relax.op.maximum(relax.op.abs(relax.op.min(xe, axis=1, keepdims=True)),
-                           relax.op.abs(relax.op.max(xe, axis=1, keepdims=True)))
-    zero = relax.op.equal(rng, f32(0))
-    v = relax.op.multiply(xe, relax.op.divide(f32(127), relax.op.where(zero, f32(1), rng)))
-    t = relax.op.trunc(v)
-    half = relax.op.greater_equal(relax.op.abs(relax.op.subtract(v, t)), f32(0.5))
-    r = relax.op.add(t, relax.op.where(half, relax.op.sign(v), f32(0)))
-    qx = relax.op.astype(relax.op.minimum(relax.op.maximum(r, f32(-127)), f32(127)), "int8")
-    acc = relax.op.matmul(qx, relax.const(np.ascontiguousarray(wv.T), "int8"), out_dtype="int32")
-    s = relax.op.where(zero, f32(1), relax.op.divide(rng, f32(127)))
-    ws = scales.reshape(1, -1) if len(scales) > 1 else scales.reshape(1, 1)
-    out = relax.op.multiply(relax.op.astype(acc, "float32"), relax.op.multiply(s, relax.const(ws, "float32")))
+    wconst = relax.const(np.ascontiguousarray(wv.T), "int8")
+    ws = relax.const(scales.reshape(1, -1) if len(scales) > 1 else scales.reshape(1, 1), "float32")
+    if opts.AsymmetricQuantizeInputs():
+        qx, s, offset = _asymmetric_rows(conv, xe, batch, depth)
+        acc = relax.op.matmul(qx, wconst, out_dtype="int32")
+        row_sums = relax.const(wv.astype(np.int32).sum(axis=1).reshape(1, -1), "int32")
+        acc = relax.op.subtract(acc, relax.op.multiply(row_sums, offset))
+    else:
+        rng = relax.op.maximum(relax.op.abs(relax.op.min(xe, axis=1, keepdims=True)),
+                               relax.op.abs(relax.op.max(xe, axis=1, keepdims=True)))
+        zero = relax.op.equal(rng, f32(0))
+        v = relax.op.multiply(xe, relax.op.divide(f32(127), relax.op.where(zero, f32(1), rng)))
+        qx = relax.op.astype(relax.op.minimum(relax.op.maximum(_round_half_away(v), f32(-127)), f32(127)), "int8")
+        acc = relax.op.matmul(qx, wconst, out_dtype="int32")
+        s = relax.op.where(zero, f32(1), relax.op.divide(rng, f32(127)))
+    out = relax.op.multiply(relax.op.astype(acc, "float32"), relax.op.multiply(s, ws))
     if len(ins) == 3 and ins[2].tensor_idx != -1:
         out = relax.op.add(relax.const(np.asarray(conv.get_tensor_value(ins[2]), np.float32), "float32"), out)
     out = conv.convert_fused_activation_function(out, opts.FusedActivationFunction())
     if opts.KeepNumDims():
         out = relax.op.reshape(out, x_shape[:-1] + [units])
     return out
+
+
+def _round_half_away(v, dtype="float32"):
+    """TfLiteRound (std::round) exactly: trunc, then one step away from zero
+    when the dropped fraction is at least a half."""
+    import numpy as np
+    from tvm import relax
+
+    t = relax.op.trunc(v)
+    half = relax.op.greater_equal(relax.op.abs(relax.op.subtract(v, t)), relax.const(np.dtype(dtype).type(0.5), dtype))
+    return relax.op.add(t, relax.op.where(half, relax.op.sign(v), relax.op.zeros_like(v)))
+
+
+def _asymmetric_rows(conv, xe, batch, depth):
+    """Per row: (int8 q, float32 scale, int32 zero point) as TFLite's
+    PortableAsymmetricQuantizeFloats computes them. The scale and zero point
+    are computed in double, as there, inside one operator (a TE function:
+    utoe's executor keeps no float64 tensor); the rest in float32."""
+    import numpy as np
+    import tvm
+    from tvm import relax, te
+
+    def params(x):
+        k = te.reduce_axis((0, depth), "k")
+        lo = te.compute((batch,), lambda b: te.min(x[b, k], axis=k), "row_min")
+        k2 = te.reduce_axis((0, depth), "k2")
+        hi = te.compute((batch,), lambda b: te.max(x[b, k2], axis=k2), "row_max")
+
+        def f(b, j):
+            f64 = lambda v: tvm.tirx.const(v, "float64")  # noqa: E731
+            rmin = tvm.tirx.min(lo[b], tvm.tirx.const(0, "float32")).astype("float64")
+            rmax = tvm.tirx.max(hi[b], tvm.tirx.const(0, "float32")).astype("float64")
+            same = rmin == rmax
+            scale = tvm.tirx.Select(same, f64(1), (rmax - rmin) / f64(255))
+            zp_min = f64(-128) - rmin / scale
+            zp_max = f64(127) - rmax / scale
+            err_min = f64(128) + tvm.tirx.abs(rmin / scale)
+            err_max = f64(127) + tvm.tirx.abs(rmax / scale)
+            zp = tvm.tirx.Select(err_min < err_max, zp_min, zp_max)
+            t = tvm.tirx.trunc(zp)
+            rounded = t + tvm.tirx.Select(tvm.tirx.abs(zp - t) >= f64(0.5),
+                                          tvm.tirx.Select(zp < f64(0), f64(-1), f64(1)), f64(0))
+            nudged = tvm.tirx.Select(zp <= f64(-128), f64(-128), tvm.tirx.Select(zp >= f64(127), f64(127), rounded))
+            offset = tvm.tirx.Select(same, f64(0), nudged)
+            return tvm.tirx.Select(j == 0, tvm.tirx.Select(same, tvm.tirx.const(1, "float32"), scale.astype("float32")),
+                                   offset.astype("float32"))
+
+        return te.compute((batch, 2), f, "asymmetric_params")
+
+    p = conv.bb.emit_te(params, conv.bb.emit(xe))
+    s = relax.op.strided_slice(p, axes=[1], begin=[0], end=[1])
+    off_f = relax.op.strided_slice(p, axes=[1], begin=[1], end=[2])
+    f32 = lambda v: relax.const(np.float32(v), "float32")  # noqa: E731
+    v = relax.op.add(off_f, relax.op.multiply(xe, relax.op.divide(f32(1), s)))
+    q = relax.op.minimum(relax.op.maximum(_round_half_away(v), f32(-128)), f32(127))
+    return relax.op.astype(q, "int8"), s, relax.op.astype(off_f, "int32")
 
 
 def io_names(model):

@@ -134,7 +134,7 @@ def test_tvm_operators_fixed(tmp_path, code, shape, out_shape, extra, options):
 # ---------------------------------------------------------------- hybrid FULLY_CONNECTED
 
 
-def hybrid_fc(n, x, units, rng, scales=(0.01,), bias=True, act=0, name="y"):
+def hybrid_fc(n, x, units, rng, scales=(0.01,), bias=True, act=0, name="y", asym=False):
     depth = x.shape[-1]
     w = rng.integers(-127, 128, [units, depth]).astype(np.int8)
     wq = Quantization(list(scales), [0] * len(scales), 0)
@@ -143,8 +143,9 @@ def hybrid_fc(n, x, units, rng, scales=(0.01,), bias=True, act=0, name="y"):
         ins.append(n.t(name + "/b", [units], data=rng.uniform(-0.2, 0.2, units).astype(np.float32)))
     batch = int(np.prod(x.shape)) // depth
     y = n.t(name, [batch, units])
-    return n.op(OP.FULLY_CONNECTED, ins, [y], ("FullyConnectedOptions", {"FusedActivationFunction": act}),
-                version=3)
+    return n.op(OP.FULLY_CONNECTED, ins, [y], ("FullyConnectedOptions", {"FusedActivationFunction": act,
+                                                                         "AsymmetricQuantizeInputs": asym}),
+                version=9 if asym else 3)
 
 
 def ties_model(path, rng, batch=2, depth=12, units=7, scales=(0.01,), act=0):
@@ -167,7 +168,7 @@ def ties_model(path, rng, batch=2, depth=12, units=7, scales=(0.01,), act=0):
     return n.save(path, y)
 
 
-def masked_model(path, rng, scales=(0.02,)):
+def masked_model(path, rng, scales=(0.02,), asym=False):
     """3 rows of x times a mask whose middle row is zero (TFLite: range 0,
     scale 1, output = bias), then a hybrid FULLY_CONNECTED with ReLU."""
     n = Net()
@@ -176,14 +177,20 @@ def masked_model(path, rng, scales=(0.02,)):
     mask[1] = 0
     m = n.t("m", [3, 16])
     n.op(OP.MUL, [x, n.t("mask", [3, 16], data=mask)], [m], ("MulOptions", {}))
-    y = hybrid_fc(n, m, 10, rng, scales, act=RELU)
+    y = hybrid_fc(n, m, 10, rng, scales, act=RELU, asym=asym)
     return n.save(path, y)
 
 
-def plain_model(path, rng, batch=1, depth=16, units=10, scales=(0.01,), bias=True):
+def plain_model(path, rng, batch=1, depth=16, units=10, scales=(0.01,), bias=True, asym=False, shift=0.0):
+    """x, or x + shift (all positive, say: a zero point far from 0 when the
+    input is quantized asymmetrically), into a hybrid FULLY_CONNECTED."""
     n = Net()
     x = n.t("x", [batch, depth])
-    return n.save(path, hybrid_fc(n, x, units, rng, scales, bias=bias))
+    if shift:
+        xs = n.t("xs", [batch, depth])
+        n.op(OP.ADD, [x, n.t("shift", [1], data=np.array([shift], np.float32))], [xs], ("AddOptions", {}))
+        x = xs
+    return n.save(path, hybrid_fc(n, x, units, rng, scales, bias=bias, asym=asym))
 
 
 HYBRID = [
@@ -193,6 +200,10 @@ HYBRID = [
     pytest.param("zero-row-relu", lambda p, r: masked_model(p, r), marks=pytest.mark.slow),
     pytest.param("plain-batch4-no-bias", lambda p, r: plain_model(p, r, batch=4, depth=20, units=5, bias=False),
                  marks=pytest.mark.slow),
+    ("asymmetric-inputs-batch3", lambda p, r: plain_model(p, r, batch=3, depth=24, units=6, asym=True)),
+    pytest.param("asymmetric-positive-per-channel", lambda p, r: plain_model(
+        p, r, batch=2, units=4, scales=(0.01, 0.02, 0.005, 0.03), asym=True, shift=1.5), marks=pytest.mark.slow),
+    pytest.param("asymmetric-zero-row-relu", lambda p, r: masked_model(p, r, asym=True), marks=pytest.mark.slow),
 ]
 
 
