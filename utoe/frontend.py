@@ -419,7 +419,9 @@ def _converter_class():
       negative one from the end of the output's dimensions);
     - FULLY_CONNECTED with int8 weights and float32 activations (a hybrid,
       dynamic-range model), which it cannot take, is computed as TFLite's
-      kernel does (hybrid_fully_connected)."""
+      kernel does (hybrid_fully_connected);
+    - DEQUANTIZE of a constant (weight-only quantization) is folded at
+      import (TVM's converter takes it for a run-time tensor: KeyError)."""
     global _CONVERTER
     if _CONVERTER is None:
         import numpy as np
@@ -433,6 +435,23 @@ def _converter_class():
                 if ins[0].tensor.Type() == TensorType.FLOAT32 and ins[1].tensor.Type() == TensorType.INT8:
                     return hybrid_fully_connected(self, op, ins)
                 return super().convert_fully_connected(op)
+
+            def convert_dequantize(self, op):
+                # a constant (weights quantized once, DEQUANTIZEd at the start): folded here, as
+                # TFLite's reference computes it (scale * (q - zero point), rounded once to float32);
+                # TVM's converter looks a constant up as a run-time tensor and fails
+                x = self.get_input_tensors(op)[0]
+                if self.has_expr(x.tensor_idx) or x.tensor.Type() not in (TensorType.INT8, TensorType.INT16):
+                    return super().convert_dequantize(op)
+                q = x.tensor.Quantization()
+                values = np.asarray(self.get_tensor_value(x)).astype(np.float64)
+                scales = q.ScaleAsNumpy().astype(np.float64)
+                zps = q.ZeroPointAsNumpy().astype(np.float64) if q.ZeroPointLength() else np.zeros_like(scales)
+                if len(scales) > 1:
+                    shape = [1] * values.ndim
+                    shape[q.QuantizedDimension()] = -1
+                    scales, zps = scales.reshape(shape), zps.reshape(shape)
+                return relax.const(((values - zps) * scales).astype(np.float32), "float32")
 
             def check_unsupported_ops(self):
                 # TVM refuses every dynamic-range operator up front; hybrid FULLY_CONNECTED is ours

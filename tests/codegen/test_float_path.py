@@ -270,3 +270,21 @@ def test_zoo_float_arena_is_the_lower_bound(tmp_path, name):
     meta = generate(os.path.join(ROOT, "models", name), str(tmp_path), "m")
     assert meta["memory"]["workspace_pool_bytes"] == 0
     assert meta["memory"]["arena_bytes"] == planner._align(meta["memory"]["arena_lower_bound_bytes"])
+
+
+@pytest.mark.slow
+def test_weights_dequantized_once(tmp_path):
+    """int8 weights DEQUANTIZEd to float32 at the model's start (weight-only
+    quantization), then a float FULLY_CONNECTED: the float path."""
+    rng = np.random.default_rng(11)
+    n = Net()
+    x = n.t("x", [2, 12])
+    wf = n.t("wf", [6, 12])
+    n.op(OP.DEQUANTIZE, [n.t("wq", [6, 12], I8, data=rng.integers(-127, 128, [6, 12]).astype(np.int8),
+                             quant=Quantization([0.02], [0]))], [wf], version=2)
+    y = n.t("y", [2, 6])
+    n.op(OP.FULLY_CONNECTED, [x, wf, n.t("b", [6], data=rng.uniform(-0.2, 0.2, 6).astype(np.float32))], [y],
+         ("FullyConnectedOptions", {"FusedActivationFunction": 0}))
+    outcome = check(n.save(tmp_path / "m.tflite", y), name="m")
+    assert outcome.status == "pass", outcome.detail
+    assert outcome.importer == "tvm-relax"

@@ -63,11 +63,12 @@ HYBRID_OPS = ("FULLY_CONNECTED",)  # those TVM's frontend computes as TFLite doe
 
 
 def _hybrid(qm, model_path):
-    """Is this a hybrid (dynamic-range) model: int8 weights, float32
-    activations, no quantized tensor computed at run time? Such a model goes
-    to the float path, where hybrid FULLY_CONNECTED is computed as TFLite's
-    kernel does; any other hybrid operator is refused here by name (TFLite
-    Micro runs none)."""
+    """Is this a model with quantized weights only: int8 constants, float32
+    activations, no quantized tensor computed at run time (a hybrid,
+    dynamic-range model, or weights DEQUANTIZEd once)? Such a model goes to
+    the float path, where hybrid FULLY_CONNECTED is computed as TFLite's
+    kernel does; any other hybrid operator (int8 weights meeting float32
+    activations) is refused here by name (TFLite Micro runs none)."""
     if any(t.quantized and t.data is None and t.dtype in ("int8", "int16", "uint8") for t in qm.tensors):
         return False  # quantized activations: the integer path
     from . import integer
@@ -75,8 +76,6 @@ def _hybrid(qm, model_path):
     hybrid = [op for op in qm.ops
               if any(i >= 0 and qm.tensors[i].data is not None and qm.tensors[i].dtype == "int8" for i in op.inputs)
               and any(i >= 0 and qm.tensors[i].data is None and qm.tensors[i].dtype == "float32" for i in op.inputs)]
-    if not hybrid:
-        return False
     other = [op for op in hybrid if op.name not in HYBRID_OPS]
     if other:
         op = other[0]
