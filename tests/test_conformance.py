@@ -23,11 +23,6 @@ from utoe.conformance import check  # noqa: E402
 REFUSED = {
     # BUILTIN_REF computes int8 SUM on the bytes read as uint8: no correct kernel can match it
     "sum-int8-axis1": "SUM (operator #0: int8, const int32 -> int8): the reference interpreter (BUILTIN_REF)",
-    # TVM 0.27's float path: its TFLite frontend's EXPAND_DIMS and its C back end's fabs
-    "expand_dims-float32-axis1": "TVM could not import the model: expand_dims()",
-    "abs-float32-requantize": "TVM's C back end failed: Unresolved call",
-    "fully_connected-hybrid-16-to-10": "FULLY_CONNECTED (operator #0: float32, const int8, const float32 -> "
-                                       "float32): no integer kernel for these types",
 }
 
 for _family in make_conformance.families():

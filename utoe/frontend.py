@@ -391,7 +391,7 @@ def _import_model(path):
     from tvm.relax.frontend.tflite import from_tflite
 
     try:
-        mod = from_tflite(model)
+        mod = from_tflite(model, op_converter=_converter_class())
     except tvm.error.OpNotImplemented as e:
         msg = str(e).strip().splitlines()
         text = " ".join(line for line in msg if "operators" in line or "not supported" in line) or msg[-1]
@@ -405,6 +405,217 @@ def _import_model(path):
         last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         raise ModelError(f"{path}: TVM could not import the model: {last}") from None
     return mod, fmt, io_names(model)
+
+
+_CONVERTER = None
+
+
+def _converter_class():
+    """TVM's TFLite operator converter with its bugs in TVM 0.27 fixed:
+
+    - EXPAND_DIMS calls relax.op.expand_dims(x, axis, 1), a signature Relax
+      does not have (TypeError "expand_dims() takes 2 positional arguments");
+      here it is expand_dims(x, [axis]), axis counted as TFLite does (a
+      negative one from the end of the output's dimensions);
+    - FULLY_CONNECTED with int8 weights and float32 activations (a hybrid,
+      dynamic-range model), which it cannot take, is computed as TFLite's
+      kernel does (hybrid_fully_connected);
+    - DEQUANTIZE of a constant (weight-only quantization) is folded at
+      import (TVM's converter takes it for a run-time tensor: KeyError)."""
+    global _CONVERTER
+    if _CONVERTER is None:
+        import numpy as np
+        from tflite.TensorType import TensorType
+        from tvm import relax
+        from tvm.relax.frontend.tflite.tflite_frontend import OperatorConverter
+
+        class Converter(OperatorConverter):
+            def convert_fully_connected(self, op):
+                ins = self.get_input_tensors(op)
+                if ins[0].tensor.Type() == TensorType.FLOAT32 and ins[1].tensor.Type() == TensorType.INT8:
+                    return hybrid_fully_connected(self, op, ins)
+                return super().convert_fully_connected(op)
+
+            def convert_dequantize(self, op):
+                # a constant (weights quantized once, DEQUANTIZEd at the start): folded here, as
+                # TFLite's reference computes it (scale * (q - zero point), rounded once to float32);
+                # TVM's converter looks a constant up as a run-time tensor and fails
+                x = self.get_input_tensors(op)[0]
+                if self.has_expr(x.tensor_idx) or x.tensor.Type() not in (TensorType.INT8, TensorType.INT16):
+                    return super().convert_dequantize(op)
+                q = x.tensor.Quantization()
+                values = np.asarray(self.get_tensor_value(x)).astype(np.float64)
+                scales = q.ScaleAsNumpy().astype(np.float64)
+                zps = q.ZeroPointAsNumpy().astype(np.float64) if q.ZeroPointLength() else np.zeros_like(scales)
+                if len(scales) > 1:
+                    shape = [1] * values.ndim
+                    shape[q.QuantizedDimension()] = -1
+                    scales, zps = scales.reshape(shape), zps.reshape(shape)
+                return relax.const(((values - zps) * scales).astype(np.float32), "float32")
+
+            def check_unsupported_ops(self):
+                # TVM refuses every dynamic-range operator up front; hybrid FULLY_CONNECTED is ours
+                keep = [i for i in range(self.subgraph.OperatorsLength())
+                        if not self._hybrid_fc(self.subgraph.Operators(i))]
+                sub = self.subgraph
+                self.subgraph = _OperatorsView(sub, keep)
+                try:
+                    super().check_unsupported_ops()
+                finally:
+                    self.subgraph = sub
+
+            def _hybrid_fc(self, op):
+                if self.get_op_code_str(op) != "FULLY_CONNECTED":
+                    return False
+                ins = self.get_input_tensors(op)
+                return len(ins) >= 2 and ins[0].tensor.Type() == TensorType.FLOAT32 \
+                    and ins[1].tensor.Type() == TensorType.INT8
+
+            def convert_expand_dims(self, op):
+                x, axis_t = self.get_input_tensors(op)
+                axis = int(np.asarray(self.get_tensor_value(axis_t)).reshape(-1)[0])
+                rank = len(x.tensor.ShapeAsNumpy()) if x.tensor.ShapeLength() else 0
+                if not -1 - rank <= axis <= rank:
+                    raise ValueError(f"EXPAND_DIMS: axis {axis} outside [{-1 - rank}, {rank}]")
+                return relax.op.expand_dims(self.get_tensor_expr(x), [axis % (rank + 1)])
+
+        _CONVERTER = Converter
+    return _CONVERTER
+
+
+class _OperatorsView:
+    """A TFLite subgraph showing only the operators at `keep`."""
+
+    def __init__(self, sub, keep):
+        self._sub, self._keep = sub, keep
+
+    def OperatorsLength(self):  # noqa: N802 - flatbuffer API
+        return len(self._keep)
+
+    def Operators(self, i):  # noqa: N802
+        return self._sub.Operators(self._keep[i])
+
+    def __getattr__(self, name):
+        return getattr(self._sub, name)
+
+
+def hybrid_fully_connected(conv, op, ins):
+    """A hybrid FULLY_CONNECTED (float32 input and output, int8 weights with
+    a per-tensor or per-channel scale, float32 bias) as Relax, computing what
+    TFLite's kernel computes (fully_connected.cc EvalHybridDense with
+    portable_tensor_utils.cc; TFLite Micro has no hybrid kernel):
+
+      per batch row: range = max(|min x|, |max x|); scale s = range / 127
+        (1 when range is 0); q = clamp(round(x * (127 / range)), -127, 127),
+        round half away from zero;
+      acc = sum q * w (int32, exact); out = bias + float(acc) * (s * w_scale)
+        (w_scale per output row when per-channel); then the fused activation.
+
+    With asymmetric_quantize_inputs each row is quantized to [-128, 127] with
+    a zero point as TFLite's PortableAsymmetricQuantizeFloats does (in
+    double), and acc loses zero point x the weight row's sum. Shuffled weight
+    formats are refused by name."""
+    import numpy as np
+    import tvm
+    from tflite.FullyConnectedOptions import FullyConnectedOptions
+    from tvm import relax
+
+    x, w = ins[0], ins[1]
+    opts = FullyConnectedOptions()
+    table = op.BuiltinOptions()
+    opts.Init(table.Bytes, table.Pos)
+    if opts.WeightsFormat() != 0:
+        raise tvm.error.OpAttributeUnImplemented("'FULLY_CONNECTED' with shuffled weights is not supported")
+    wv = np.asarray(conv.get_tensor_value(w)).astype(np.int8)
+    q = w.tensor.Quantization()
+    scales = q.ScaleAsNumpy().astype(np.float32) if q is not None and q.ScaleLength() else np.ones(1, np.float32)
+    zps = q.ZeroPointAsNumpy() if q is not None and q.ZeroPointLength() else np.zeros(1)
+    if np.any(zps != 0):
+        raise tvm.error.OpAttributeUnImplemented("hybrid 'FULLY_CONNECTED' with non-zero weight zero points "
+                                                 "is not supported")
+    units, depth = wv.shape
+    x_shape = [int(d) for d in x.tensor.ShapeAsNumpy()]
+    batch = int(np.prod(x_shape)) // depth
+    f32 = lambda v: relax.const(np.float32(v), "float32")  # noqa: E731
+    xe = relax.op.reshape(conv.get_tensor_expr(x), [batch, depth])
+    wconst = relax.const(np.ascontiguousarray(wv.T), "int8")
+    ws = relax.const(scales.reshape(1, -1) if len(scales) > 1 else scales.reshape(1, 1), "float32")
+    if opts.AsymmetricQuantizeInputs():
+        qx, s, offset = _asymmetric_rows(conv, xe, batch, depth)
+        acc = relax.op.matmul(qx, wconst, out_dtype="int32")
+        row_sums = relax.const(wv.astype(np.int32).sum(axis=1).reshape(1, -1), "int32")
+        acc = relax.op.subtract(acc, relax.op.multiply(row_sums, offset))
+    else:
+        rng = relax.op.maximum(relax.op.abs(relax.op.min(xe, axis=1, keepdims=True)),
+                               relax.op.abs(relax.op.max(xe, axis=1, keepdims=True)))
+        zero = relax.op.equal(rng, f32(0))
+        v = relax.op.multiply(xe, relax.op.divide(f32(127), relax.op.where(zero, f32(1), rng)))
+        qx = relax.op.astype(relax.op.minimum(relax.op.maximum(_round_half_away(v), f32(-127)), f32(127)), "int8")
+        acc = relax.op.matmul(qx, wconst, out_dtype="int32")
+        s = relax.op.where(zero, f32(1), relax.op.divide(rng, f32(127)))
+    out = relax.op.multiply(relax.op.astype(acc, "float32"), relax.op.multiply(s, ws))
+    if len(ins) == 3 and ins[2].tensor_idx != -1:
+        out = relax.op.add(relax.const(np.asarray(conv.get_tensor_value(ins[2]), np.float32), "float32"), out)
+    out = conv.convert_fused_activation_function(out, opts.FusedActivationFunction())
+    if opts.KeepNumDims():
+        out = relax.op.reshape(out, x_shape[:-1] + [units])
+    return out
+
+
+def _round_half_away(v, dtype="float32"):
+    """TfLiteRound (std::round) exactly: trunc, then one step away from zero
+    when the dropped fraction is at least a half."""
+    import numpy as np
+    from tvm import relax
+
+    t = relax.op.trunc(v)
+    half = relax.op.greater_equal(relax.op.abs(relax.op.subtract(v, t)), relax.const(np.dtype(dtype).type(0.5), dtype))
+    return relax.op.add(t, relax.op.where(half, relax.op.sign(v), relax.op.zeros_like(v)))
+
+
+def _asymmetric_rows(conv, xe, batch, depth):
+    """Per row: (int8 q, float32 scale, int32 zero point) as TFLite's
+    PortableAsymmetricQuantizeFloats computes them. The scale and zero point
+    are computed in double, as there, inside one operator (a TE function:
+    utoe's executor keeps no float64 tensor); the rest in float32."""
+    import numpy as np
+    import tvm
+    from tvm import relax, te
+
+    def params(x):
+        k = te.reduce_axis((0, depth), "k")
+        lo = te.compute((batch,), lambda b: te.min(x[b, k], axis=k), "row_min")
+        k2 = te.reduce_axis((0, depth), "k2")
+        hi = te.compute((batch,), lambda b: te.max(x[b, k2], axis=k2), "row_max")
+
+        def f(b, j):
+            f64 = lambda v: tvm.tirx.const(v, "float64")  # noqa: E731
+            rmin = tvm.tirx.min(lo[b], tvm.tirx.const(0, "float32")).astype("float64")
+            rmax = tvm.tirx.max(hi[b], tvm.tirx.const(0, "float32")).astype("float64")
+            same = rmin == rmax
+            scale = tvm.tirx.Select(same, f64(1), (rmax - rmin) / f64(255))
+            zp_min = f64(-128) - rmin / scale
+            zp_max = f64(127) - rmax / scale
+            err_min = f64(128) + tvm.tirx.abs(rmin / scale)
+            err_max = f64(127) + tvm.tirx.abs(rmax / scale)
+            zp = tvm.tirx.Select(err_min < err_max, zp_min, zp_max)
+            t = tvm.tirx.trunc(zp)
+            rounded = t + tvm.tirx.Select(tvm.tirx.abs(zp - t) >= f64(0.5),
+                                          tvm.tirx.Select(zp < f64(0), f64(-1), f64(1)), f64(0))
+            nudged = tvm.tirx.Select(zp <= f64(-128), f64(-128), tvm.tirx.Select(zp >= f64(127), f64(127), rounded))
+            offset = tvm.tirx.Select(same, f64(0), nudged)
+            return tvm.tirx.Select(j == 0, tvm.tirx.Select(same, tvm.tirx.const(1, "float32"), scale.astype("float32")),
+                                   offset.astype("float32"))
+
+        return te.compute((batch, 2), f, "asymmetric_params")
+
+    p = conv.bb.emit_te(params, conv.bb.emit(xe))
+    s = relax.op.strided_slice(p, axes=[1], begin=[0], end=[1])
+    off_f = relax.op.strided_slice(p, axes=[1], begin=[1], end=[2])
+    f32 = lambda v: relax.const(np.float32(v), "float32")  # noqa: E731
+    v = relax.op.add(off_f, relax.op.multiply(xe, relax.op.divide(f32(1), s)))
+    q = relax.op.minimum(relax.op.maximum(_round_half_away(v), f32(-128)), f32(127))
+    return relax.op.astype(q, "int8"), s, relax.op.astype(off_f, "int32")
 
 
 def io_names(model):

@@ -34,10 +34,11 @@ def test_byte_identical_reruns(tmp_path, codegen):
 
 
 def test_workspace_pool_sized_from_operators(codegen):
-    # TVM's Relax path pads into TVMBackendAllocWorkspace temporaries
+    # TVM's Relax path used to pad into TVMBackendAllocWorkspace temporaries; lower.shrink_temporaries
+    # now schedules them away (a pool > 0 is tested in tests/codegen/test_float_path.py)
     _, meta = codegen(shared_model("kws_ref_model.tflite"), "kws", {"importer": "tvm"})
     per_op = [op["workspace_bytes"] for op in meta["operators"]]
-    assert meta["memory"]["workspace_pool_bytes"] == max(per_op) > 0
+    assert meta["memory"]["workspace_pool_bytes"] == max(per_op)
 
 
 def test_unsupported_operator_named(tmp_path):

@@ -54,7 +54,7 @@ def _integer_graph(model_path, importer):
     model = _tflite_model(model_path)
     if importer == "auto":
         qm = tflite_model.read(model_path, model)
-        if not integer.is_quantized(qm):
+        if not integer.is_quantized(qm) or _hybrid(qm, model_path):
             return None
     return integer.build(model_path, model)
 
@@ -90,6 +90,32 @@ def _instead_of_tvm(model_path):
     raise CodegenError(f"{model_path}: {op.name} (operator #{op.index}: {integer.types(op, qm)}): {why}; "
                        "utoe's own kernels do not cover the rest of the model, so it is refused rather than "
                        "computed wrong")
+
+
+HYBRID_OPS = ("FULLY_CONNECTED",)  # those TVM's frontend computes as TFLite does (frontend.hybrid_fully_connected)
+
+
+def _hybrid(qm, model_path):
+    """Is this a model with quantized weights only: int8 constants, float32
+    activations, no quantized tensor computed at run time (a hybrid,
+    dynamic-range model, or weights DEQUANTIZEd once)? Such a model goes to
+    the float path, where hybrid FULLY_CONNECTED is computed as TFLite's
+    kernel does; any other hybrid operator (int8 weights meeting float32
+    activations) is refused here by name (TFLite Micro runs none)."""
+    if any(t.quantized and t.data is None and t.dtype in ("int8", "int16", "uint8") for t in qm.tensors):
+        return False  # quantized activations: the integer path
+    from . import integer
+
+    hybrid = [op for op in qm.ops
+              if any(i >= 0 and qm.tensors[i].data is not None and qm.tensors[i].dtype == "int8" for i in op.inputs)
+              and any(i >= 0 and qm.tensors[i].data is None and qm.tensors[i].dtype == "float32" for i in op.inputs)]
+    other = [op for op in hybrid if op.name not in HYBRID_OPS]
+    if other:
+        op = other[0]
+        raise CodegenError(f"{model_path}: {op.name} (operator #{op.index}: {integer.types(op, qm)}) is a hybrid "
+                           "(dynamic-range) operator: int8 weights with float32 activations; utoe computes hybrid "
+                           f"{', '.join(HYBRID_OPS)} only (TFLite Micro runs no hybrid operator)")
+    return True
 
 
 def _own_kernels(model_path, importer):
@@ -170,6 +196,9 @@ def _generate(model_path, out_dir, name, opts):
             except CodegenError as e:  # TVM failed on one of the model's operators: name the model and them
                 msg = str(e) if str(e).startswith(str(model_path)) else f"{model_path}: {e}"
                 raise CodegenError(f"{msg}{_operators_of(model_path)}") from None
+            # TVM's operators keep temporaries (a padded input, a whole convolution
+            # output before its bias) that TFLite Micro's kernels do not: schedule them away
+            prims = {f: lower.shrink_temporaries(p) for f, p in prims.items()}
             used = "tvm-relax"
         except UtoeError:
             # TVM cannot take the model, but utoe's own kernels may compute every

@@ -7,7 +7,10 @@ writes every PrimFunc as a TVM-FFI packed function `__tvm_ffi_<name>`.
 
 Operator temporaries larger than what TVM keeps on the stack become
 `TVMBackendAllocWorkspace` calls with constant sizes; `workspace_needs` reads
-them back so the executor's pool is sized at codegen time.
+them back so the executor's pool is sized at codegen time. On the float
+path `shrink_temporaries` first schedules most of them away (a padded copy of
+a convolution's input, a whole convolution output kept before its bias and
+activation), as TFLite Micro's reference kernels have none.
 """
 
 import re
@@ -42,6 +45,103 @@ def fuse(mod):
     except Exception as e:
         last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         raise CodegenError(f"TVM could not lower the model to fused operators: {last}") from None
+
+
+def _innermost_spatial_loop(sch, block):
+    """The innermost loop around `block` outside all of its reduction loops
+    (the loop under which one element, or one row, of its result is
+    complete), or None when it has no loop or its outermost is a reduction."""
+    loops = sch.get_loops(block)
+    if not loops:
+        return None
+    blk = sch.get(block)
+    realize = _find_realize(sch.get(loops[0]), blk)
+    if realize is None:
+        return None
+    from tvm.tirx.analysis import undefined_vars
+
+    reduce_vars = set()
+    for iv, value in zip(blk.iter_vars, realize.iter_values):
+        if iv.iter_type != 0:  # not data parallel: a reduction (2) or anything else
+            reduce_vars.update(v.name for v in undefined_vars(value))
+    spatial = None
+    for loop in loops:
+        if sch.get(loop).loop_var.name in reduce_vars:
+            break
+        spatial = loop
+    return spatial
+
+
+def _find_realize(stmt, blk):
+    from tvm.s_tir import SBlockRealize
+    from tvm.tirx import SeqStmt
+
+    if isinstance(stmt, SBlockRealize):
+        return stmt if stmt.block.same_as(blk) else None
+    children = list(stmt.seq) if isinstance(stmt, SeqStmt) else [getattr(stmt, "body", None)]
+    for child in children:
+        if child is not None:
+            found = _find_realize(child, blk)
+            if found is not None:
+                return found
+    return None
+
+
+def shrink_temporaries(prim):
+    """prim scheduled so its temporaries (buffers it allocates itself, which
+    utoe plans as workspace in the arena) shrink or vanish, results unchanged:
+
+    - every block that is not an output and computes each element on its own
+      (padding, a bias add, a cast) is inlined into its consumers: a padded
+      input is read through a bounds test, as TFLite Micro's reference
+      convolution and pooling do, instead of being copied;
+    - what consumes a reduction (a convolution's or matrix product's bias and
+      activation, softmax's exp after its max) is computed inside the
+      reduction's spatial loops, right after each element is complete, so the
+      reduction's buffer compacts to that element (a scalar on the stack).
+
+    TVM's schedule primitives check every step (a step they refuse is
+    skipped), so the function computes the same values in the same order."""
+    try:
+        return _shrink(prim)
+    except Exception:  # noqa: BLE001 - an optimisation: what TVM cannot schedule stays as it came
+        return prim
+
+
+def _shrink(prim):
+    from tvm import s_tir
+
+    sch = s_tir.Schedule(prim)
+    root = sch.get_sblock("root")
+    for _ in range(8):  # each round inlines or moves something; a few are plenty
+        changed = False
+        outs = sch.get_output_blocks(root)
+        is_out = lambda b: any(sch.get(b).same_as(sch.get(o)) for o in outs)  # noqa: E731
+        for b in sch.get_child_blocks(root):
+            if not is_out(b):
+                try:
+                    sch.compute_inline(b)
+                    changed = True
+                except s_tir.ScheduleError:
+                    pass
+        for b in sch.get_child_blocks(root):
+            if is_out(b):
+                continue
+            loop = _innermost_spatial_loop(sch, b)
+            if loop is None:
+                continue
+            target = sch.get(loop)
+            for c in sch.get_consumers(b):
+                if any(sch.get(lp).same_as(target) for lp in sch.get_loops(c)):
+                    continue  # already computed there
+                try:
+                    sch.reverse_compute_at(c, loop)
+                    changed = True
+                except s_tir.ScheduleError:
+                    pass
+        if not changed:
+            break
+    return sch.mod["main"]
 
 
 def prims_of(mod, funcs):
@@ -83,9 +183,34 @@ def dedupe(prims, order):
     return {n: prims[n] for _, _, n in seen}, body_of
 
 
+_FABS = {"float32": "fabsf", "float64": "fabs"}
+
+
+def _lower_fabs():
+    """TVM 0.27 registers no C lowering for tirx.fabs (a float |x|: Relax's
+    abs, TFLite's float ABS), and its C back end stops at it ("Unresolved
+    call"): lower it to C's fabsf/fabs, as it lowers exp to expf. Once per
+    process; a lowering TVM has (a later TVM) is left alone."""
+    import tvm
+    from tvm.tirx import call_pure_extern
+
+    op = tvm.ir.Op.get("tirx.fabs")
+    if op.get_attr("default.FLowerIntrinsic") is not None:
+        return
+
+    def lower_fabs(call):
+        dtype = str(call.ty.dtype)
+        name = _FABS.get(dtype)
+        return call if name is None else call_pure_extern(dtype, name, call.args[0])
+
+    tvm.tirx.register_intrin_lowering("tirx.fabs", "default", f=lower_fabs, level=10)
+
+
 def build_prims(prims):
     """C source for {name: PrimFunc}: one `__tvm_ffi_<name>` each."""
     import tvm
+
+    _lower_fabs()
 
     prims = {tvm.ir.GlobalVar(n): f.with_attr("global_symbol", n) for n, f in sorted(prims.items())}
     with tvm.transform.PassContext(opt_level=3, config={"tirx.disable_assert": True}):
