@@ -26,10 +26,9 @@ REFUSED = {
     "add-int16-pot-scales-both-shifted": "TFLite's power-of-two path takes one input rescaled down",
     # BUILTIN_REF reads PRELU's alpha as int8 whatever its type
     "prelu-int16-int16-alpha": "int16 PRELU with an int16 alpha: the reference interpreter (BUILTIN_REF) reads",
-    # no integer kernel at all (any type) yet: the line names the operator and its int16 types
+    # no int16 form yet (int8 and float32 only): the line names the operator and its int16 types
     "transpose_conv-int16-2x2-s2": "TRANSPOSE_CONV (operator #0: const int32, int16, const int8 -> int16)",
     "batch_matmul-int16-2x3x4-by-4x5": "BATCH_MATMUL (operator #0: int16, int16 -> int16)",
-    "select_v2-int16-broadcast": "SELECT_V2 (operator #0: bool, int16, int16 -> int16)",
     # a 16x8 model with one operator utoe cannot do is refused whole, before any build
     "fully_connected-int16-then-hard-swish": "HARD_SWISH (operator #1: int16 -> int16): " + _NO,
 }

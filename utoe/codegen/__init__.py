@@ -104,6 +104,8 @@ def _hybrid(qm, model_path):
     activations) is refused here by name (TFLite Micro runs none)."""
     if any(t.quantized and t.data is None and t.dtype in ("int8", "int16", "uint8") for t in qm.tensors):
         return False  # quantized activations: the integer path
+    if not any(t.data is not None and t.dtype == "int8" for t in qm.tensors):
+        return False  # no int8 weights: a float model (on the integer path only for an operator TVM gets wrong)
     from . import integer
 
     hybrid = [op for op in qm.ops
