@@ -877,11 +877,12 @@ def gather(op, qm):
     return Kernel([("tensor", x.index), ("param", "indices", flat)], shape, y.dtype, compute)
 
 
-def prelu(op, qm):
-    """PRELU (reference_ops::BroadcastPrelu4DSlow, int8): x - zx >= 0 is
-    requantized by in_scale / out_scale, below it (x - zx) * (alpha - za) by
-    in_scale * alpha_scale / out_scale (float32 quotients, as PreluPrepare
-    computes them); alpha broadcasts against the input, numpy-style."""
+def prelu(op, qm, out_dtype="int8"):
+    """PRELU (reference_ops::BroadcastPrelu4DSlow, int8 or int16 output): x -
+    zx >= 0 is requantized by in_scale / out_scale, below it (x - zx) *
+    (alpha - za) by in_scale * alpha_scale / out_scale (float32 quotients,
+    as PreluPrepare computes them); alpha broadcasts against the input,
+    numpy-style."""
     from tvm import te, tirx
 
     x, al, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
@@ -903,11 +904,13 @@ def prelu(op, qm):
         def f(*i):
             pos = quant.multiply_by_quantized_multiplier(v(*i), m1, s1)
             neg = quant.multiply_by_quantized_multiplier(p(*i), m2, s2)
-            return quant.clamp(tirx.Select(v(*i) >= 0, pos, neg) + y.zero_point, -128, 127).astype("int8")
+            info = np.iinfo(out_dtype)
+            return quant.clamp(tirx.Select(v(*i) >= 0, pos, neg) + y.zero_point, int(info.min),
+                               int(info.max)).astype(out_dtype)
 
         return te.compute(shape, f, name="out")
 
-    return Kernel([("view", x.index, sx), ("view", al.index, sa)], shape, "int8", compute)
+    return Kernel([("view", x.index, sx), ("view", al.index, sa)], shape, out_dtype, compute)
 
 
 def _broadcast_shape(op, t, shape):

@@ -430,39 +430,15 @@ def prelu(op, qm):
     it (x - zx) * (alpha - za) by in_scale * alpha_scale / out_scale; alpha
     is a weight, int8 in 16x8 models (BUILTIN_REF reads alpha as int8
     whatever its type: an int16 alpha is refused), broadcast numpy-style."""
-    from tvm import te, tirx
-
-    from .kernels import Kernel, _broadcast_shape
+    from . import kernels
 
     _all16(op, qm)
-    x, al, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
+    al = qm.tensors[op.inputs[1]]
     if al.dtype != "int8":
         raise CodegenError(f"int16 PRELU with an {al.dtype} alpha: the reference interpreter (BUILTIN_REF) reads "
                            f"alpha as int8 bytes, so no correct kernel matches it (utoe takes int8, as 16x8 "
                            f"models have)")
-    if not al.quantized or len(al.scales) > 1:
-        raise CodegenError("int16 PRELU with an alpha that is not per-tensor quantized")
-    f32 = np.float32
-    m1, s1 = quant.quantize_multiplier(float(f32(x.scale) / f32(y.scale)))
-    m2, s2 = quant.quantize_multiplier(float(f32(f32(x.scale) * f32(al.scale)) / f32(y.scale)))
-    shape = tuple(y.shape) or (1,)
-    sx, sa = (_broadcast_shape(op, t, shape) for t in (x, al))
-
-    def compute(X, A):
-        def load(T, ts, idx):
-            return T(*[0 if d == 1 else i for d, i in zip(ts, idx)])
-
-        v = te.compute(shape, lambda *i: load(X, sx, i).astype(I32) - x.zero_point, name="stage_a")
-        p = te.compute(shape, lambda *i: v(*i) * (load(A, sa, i).astype(I32) - al.zero_point), name="stage_b")
-
-        def f(*i):
-            pos = quant.multiply_by_quantized_multiplier(v(*i), m1, s1)
-            neg = quant.multiply_by_quantized_multiplier(p(*i), m2, s2)
-            return _clamp16(tirx.Select(v(*i) >= 0, pos, neg) + y.zero_point)
-
-        return te.compute(shape, f, name="out")
-
-    return Kernel([("view", x.index, sx), ("view", al.index, sa)], shape, I16, compute)
+    return kernels.prelu(op, qm, I16)
 
 
 # ---------------------------------------------------------------- LOGISTIC, TANH, MEAN, SOFTMAX
