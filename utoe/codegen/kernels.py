@@ -47,12 +47,14 @@ def _requant_out(acc, bias, mult, shift, out_zp, lo, hi, single_rounding=False):
     return quant.clamp(v, lo, hi).astype("int8")
 
 
-def conv2d(op, qm, depthwise=False):
+def conv_sum(op, qm, depthwise, acc_dtype):
+    """The accumulator of CONV_2D / DEPTHWISE_CONV_2D as TFLite's reference
+    sums it: (x - zx) * w over the window (padding contributes nothing), in
+    acc_dtype (int32 for int8 activations, int64 for int16). Returns
+    make(X, W) -> the te stage "acc" of the output's shape."""
     from tvm import te, tirx
 
-    x, w = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]]
-    b = qm.tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
-    y = qm.tensors[op.outputs[0]]
+    x, w, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
     o = op.options
     n, h, wd, c = x.shape
     _, oh, ow, oc = y.shape
@@ -60,18 +62,11 @@ def conv2d(op, qm, depthwise=False):
     sh, sw, dh, dw = o["StrideH"], o["StrideW"], o.get("DilationHFactor", 1), o.get("DilationWFactor", 1)
     pt = _pad_before(h, kh, sh, dh, oh, o["Padding"])
     pl = _pad_before(wd, kw, sw, dw, ow, o["Padding"])
-    mult, shift = _per_channel_multipliers(x.scale, w.scales, y.scale, oc)
-    lo, hi = quant.activation_range(o["FusedActivationFunction"], y.scale, y.zero_point)
-    in_zp, out_zp = x.zero_point, y.zero_point
     dm = o.get("DepthMultiplier", 1) if depthwise else 1
-    args = [("tensor", x.index), ("tensor", w.index)]
-    if b is not None:
-        args.append(("tensor", b.index))
-    args += [("param", "multiplier", mult), ("param", "shift", shift)]
+    in_zp = tirx.const(x.zero_point, acc_dtype)
+    zero = tirx.const(0, acc_dtype)
 
-    def compute(X, W, *rest):
-        B = rest[0] if b is not None else None
-        M, S = rest[-2], rest[-1]
+    def make(X, W):
         rh = te.reduce_axis((0, kh), "kh")
         rw = te.reduce_axis((0, kw), "kw")
 
@@ -79,24 +74,39 @@ def conv2d(op, qm, depthwise=False):
             ih = yy * sh - pt + rh * dh
             iw = xx * sw - pl + rw * dw
             inside = tirx.all(ih >= 0, ih < h, iw >= 0, iw < wd)
-            return tirx.if_then_else(inside, X[nn, ih, iw, ch].astype(I32) - in_zp, 0)
+            return tirx.if_then_else(inside, X[nn, ih, iw, ch].astype(acc_dtype) - in_zp, zero)
 
         if depthwise:
-            acc = te.compute((n, oh, ow, oc), lambda nn, yy, xx, k: te.sum(
-                tap(nn, yy, xx, k // dm) * W[0, rh, rw, k].astype(I32), axis=[rh, rw]), name="acc")
-        else:
-            rc = te.reduce_axis((0, c), "ic")
+            return te.compute((n, oh, ow, oc), lambda nn, yy, xx, k: te.sum(
+                tap(nn, yy, xx, k // dm) * W[0, rh, rw, k].astype(acc_dtype), axis=[rh, rw]), name="acc")
+        rc = te.reduce_axis((0, c), "ic")
+        return te.compute((n, oh, ow, oc), lambda nn, yy, xx, k: te.sum(
+            tap(nn, yy, xx, rc) * W[k, rh, rw, rc].astype(acc_dtype), axis=[rh, rw, rc]), name="acc")
 
-            def conv(nn, yy, xx, k):
-                ih = yy * sh - pt + rh * dh
-                iw = xx * sw - pl + rw * dw
-                inside = tirx.all(ih >= 0, ih < h, iw >= 0, iw < wd)
-                v = tirx.if_then_else(inside, X[nn, ih, iw, rc].astype(I32) - in_zp, 0)
-                return te.sum(v * W[k, rh, rw, rc].astype(I32), axis=[rh, rw, rc])
+    return make
 
-            acc = te.compute((n, oh, ow, oc), conv, name="acc")
-        return te.compute((n, oh, ow, oc), lambda nn, yy, xx, k: _requant_out(
-            acc[nn, yy, xx, k], B[k] if B is not None else None, M[k], S[k], out_zp, lo, hi), name="out")
+
+def conv2d(op, qm, depthwise=False):
+    from tvm import te
+
+    x, w = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]]
+    b = qm.tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    y = qm.tensors[op.outputs[0]]
+    oc = y.shape[3]
+    mult, shift = _per_channel_multipliers(x.scale, w.scales, y.scale, oc)
+    lo, hi = quant.activation_range(op.options["FusedActivationFunction"], y.scale, y.zero_point)
+    args = [("tensor", x.index), ("tensor", w.index)]
+    if b is not None:
+        args.append(("tensor", b.index))
+    args += [("param", "multiplier", mult), ("param", "shift", shift)]
+    make_acc = conv_sum(op, qm, depthwise, I32)
+
+    def compute(X, W, *rest):
+        B = rest[0] if b is not None else None
+        M, S = rest[-2], rest[-1]
+        acc = make_acc(X, W)
+        return te.compute(y.shape, lambda nn, yy, xx, k: _requant_out(
+            acc[nn, yy, xx, k], B[k] if B is not None else None, M[k], S[k], y.zero_point, lo, hi), name="out")
 
     return Kernel(args, y.shape, "int8", compute)
 

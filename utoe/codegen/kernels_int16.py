@@ -80,9 +80,9 @@ def conv2d(op, qm, depthwise=False):
     """reference_integer_ops::ConvPerChannel / DepthwiseConvPerChannel, int16
     input, int8 weights, int64 (or int32) bias: an int64 sum of
     (x - zx) * w, plus bias, scaled by the 16-bit reduced multiplier."""
-    from tvm import te, tirx
+    from tvm import te
 
-    from .kernels import Kernel, _pad_before, _per_channel_multipliers
+    from .kernels import Kernel, _per_channel_multipliers, conv_sum
 
     _all16(op, qm)
     x, w = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]]
@@ -90,48 +90,26 @@ def conv2d(op, qm, depthwise=False):
     y = qm.tensors[op.outputs[0]]
     if w.dtype != "int8":
         raise CodegenError(f"int16 convolution with {w.dtype} weights (utoe takes int8)")
-    o = op.options
-    n, h, wd, c = x.shape
-    _, oh, ow, oc = y.shape
-    kh, kw = w.shape[1], w.shape[2]
-    sh, sw, dh, dw = o["StrideH"], o["StrideW"], o.get("DilationHFactor", 1), o.get("DilationWFactor", 1)
-    pt = _pad_before(h, kh, sh, dh, oh, o["Padding"])
-    pl = _pad_before(wd, kw, sw, dw, ow, o["Padding"])
+    oc = y.shape[3]
     _bias(b)
     red, total = _reduced(*_per_channel_multipliers(x.scale, w.scales, y.scale, oc))
-    lo, hi = quant.activation_range(o["FusedActivationFunction"], y.scale, y.zero_point, *Q16)
-    in_zp, out_zp = x.zero_point, y.zero_point
-    dm = o.get("DepthMultiplier", 1) if depthwise else 1
+    lo, hi = quant.activation_range(op.options["FusedActivationFunction"], y.scale, y.zero_point, *Q16)
     args = [("tensor", x.index), ("tensor", w.index)]
     if b is not None:
         args.append(("tensor", b.index))
     args += [("param", "multiplier", red), ("param", "shift", total)]
+    make_acc = conv_sum(op, qm, depthwise, I64)
 
     def compute(X, W, *rest):
         B = rest[0] if b is not None else None
         M, S = rest[-2], rest[-1]
-        rh = te.reduce_axis((0, kh), "kh")
-        rw = te.reduce_axis((0, kw), "kw")
-
-        def tap(nn, yy, xx, ch):
-            ih = yy * sh - pt + rh * dh
-            iw = xx * sw - pl + rw * dw
-            inside = tirx.all(ih >= 0, ih < h, iw >= 0, iw < wd)
-            return tirx.if_then_else(inside, X[nn, ih, iw, ch].astype(I64) - _c(in_zp, I64), _c(0, I64))
-
-        if depthwise:
-            acc = te.compute((n, oh, ow, oc), lambda nn, yy, xx, k: te.sum(
-                tap(nn, yy, xx, k // dm) * W[0, rh, rw, k].astype(I64), axis=[rh, rw]), name="acc")
-        else:
-            rc = te.reduce_axis((0, c), "ic")
-            acc = te.compute((n, oh, ow, oc), lambda nn, yy, xx, k: te.sum(
-                tap(nn, yy, xx, rc) * W[k, rh, rw, rc].astype(I64), axis=[rh, rw, rc]), name="acc")
+        acc = make_acc(X, W)
 
         def out(nn, yy, xx, k):
             v = acc[nn, yy, xx, k] + (B[k].astype(I64) if B is not None else _c(0, I64))
-            return _clamp16(_mbqm64(v, M[k], S[k]) + out_zp, lo, hi)
+            return _clamp16(_mbqm64(v, M[k], S[k]) + y.zero_point, lo, hi)
 
-        return te.compute((n, oh, ow, oc), out, name="out")
+        return te.compute(y.shape, out, name="out")
 
     return Kernel(args, y.shape, I16, compute)
 
