@@ -151,7 +151,10 @@ def fully_connected(op, qm):
     return Kernel(args, (batch, oc), "int8", compute)
 
 
-def pool2d(op, qm, kind):
+def pool2d(op, qm, kind, out_dtype="int8"):
+    """AVERAGE_POOL_2D and MAX_POOL_2D (reference_integer_ops AveragePool /
+    MaxPool, and their int16 forms): int32 window sums or maxima, the
+    average rounded half away from zero over the in-bounds count."""
     from tvm import te, tirx
 
     x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
@@ -161,7 +164,9 @@ def pool2d(op, qm, kind):
     kh, kw, sh, sw = o["FilterHeight"], o["FilterWidth"], o["StrideH"], o["StrideW"]
     pt = _pad_before(h, kh, sh, 1, oh, o["Padding"])
     pl = _pad_before(wd, kw, sw, 1, ow, o["Padding"])
-    lo, hi = quant.activation_range(o["FusedActivationFunction"], y.scale, y.zero_point)
+    info = np.iinfo(out_dtype)
+    lo, hi = quant.activation_range(o["FusedActivationFunction"], y.scale, y.zero_point, int(info.min),
+                                    int(info.max))
     if x.scale != y.scale or x.zero_point != y.zero_point:
         raise CodegenError(f"{kind} pool with different input and output quantization")
 
@@ -176,10 +181,11 @@ def pool2d(op, qm, kind):
         if kind == "max":
             def f(nn, yy, xx, k):
                 ih, iw, inside = window(yy, xx)
-                return te.max(tirx.if_then_else(inside, X[nn, ih, iw, k].astype(I32), -128), axis=[rh, rw])
+                low = int(info.min)
+                return te.max(tirx.if_then_else(inside, X[nn, ih, iw, k].astype(I32), low), axis=[rh, rw])
 
             acc = te.compute((n, oh, ow, c), f, name="acc")
-            return te.compute(y.shape, lambda *i: quant.clamp(acc[i], lo, hi).astype("int8"), name="out")
+            return te.compute(y.shape, lambda *i: quant.clamp(acc[i], lo, hi).astype(out_dtype), name="out")
 
         def f(nn, yy, xx, k):
             ih, iw, inside = window(yy, xx)
@@ -195,11 +201,11 @@ def pool2d(op, qm, kind):
             a = acc[nn, yy, xx, k]
             half = tirx.truncdiv(cnt, 2)
             v = tirx.Select(a > 0, tirx.truncdiv(a + half, cnt), tirx.truncdiv(a - half, cnt))
-            return quant.clamp(v, lo, hi).astype("int8")
+            return quant.clamp(v, lo, hi).astype(out_dtype)
 
         return te.compute(y.shape, avg, name="out")
 
-    return Kernel([("tensor", x.index)], y.shape, "int8", compute)
+    return Kernel([("tensor", x.index)], y.shape, out_dtype, compute)
 
 
 def _elementwise_args(op, qm):

@@ -286,56 +286,10 @@ def quantize(op, qm):
 def pool2d(op, qm, kind):
     """AVERAGE_POOL_2D and MAX_POOL_2D, int16 (AveragePool16 / MaxPool16):
     as int8's, on int16's range."""
-    from tvm import te, tirx
-
-    from .kernels import Kernel, _pad_before
+    from . import kernels
 
     _all16(op, qm)
-    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
-    o = op.options
-    n, h, wd, c = x.shape
-    _, oh, ow, _ = y.shape
-    kh, kw, sh, sw = o["FilterHeight"], o["FilterWidth"], o["StrideH"], o["StrideW"]
-    pt = _pad_before(h, kh, sh, 1, oh, o["Padding"])
-    pl = _pad_before(wd, kw, sw, 1, ow, o["Padding"])
-    lo, hi = quant.activation_range(o["FusedActivationFunction"], y.scale, y.zero_point, *Q16)
-    if x.scale != y.scale or x.zero_point != y.zero_point:
-        raise CodegenError(f"{kind} pool with different input and output quantization")
-
-    def compute(X):
-        rh = te.reduce_axis((0, kh), "kh")
-        rw = te.reduce_axis((0, kw), "kw")
-
-        def window(yy, xx):
-            ih, iw = yy * sh - pt + rh, xx * sw - pl + rw
-            return ih, iw, tirx.all(ih >= 0, ih < h, iw >= 0, iw < wd)
-
-        if kind == "max":
-            def f(nn, yy, xx, k):
-                ih, iw, inside = window(yy, xx)
-                return te.max(tirx.if_then_else(inside, X[nn, ih, iw, k].astype(I32), -32768), axis=[rh, rw])
-
-            acc = te.compute((n, oh, ow, c), f, name="acc")
-            return te.compute(y.shape, lambda *i: _clamp16(acc[i], lo, hi), name="out")
-
-        def f(nn, yy, xx, k):
-            ih, iw, inside = window(yy, xx)
-            return te.sum(tirx.if_then_else(inside, X[nn, ih, iw, k].astype(I32), 0), axis=[rh, rw])
-
-        acc = te.compute((n, oh, ow, c), f, name="acc")
-
-        def avg(nn, yy, xx, k):
-            y0, x0 = yy * sh - pt, xx * sw - pl
-            cnt = ((tirx.min(kh, h - y0) - tirx.max(0, 0 - y0)) * (tirx.min(kw, wd - x0) - tirx.max(0, 0 - x0)))
-            cnt = cnt.astype(I32)
-            a = acc[nn, yy, xx, k]
-            half = tirx.truncdiv(cnt, 2)
-            v = tirx.Select(a > 0, tirx.truncdiv(a + half, cnt), tirx.truncdiv(a - half, cnt))
-            return _clamp16(v, lo, hi)
-
-        return te.compute(y.shape, avg, name="out")
-
-    return Kernel([("tensor", x.index)], y.shape, I16, compute)
+    return kernels.pool2d(op, qm, kind, I16)
 
 
 def _unary(op, qm, f):
