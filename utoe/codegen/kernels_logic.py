@@ -301,7 +301,7 @@ def embedding_lookup(op, qm):
     are refused, as GATHER's indices are."""
     from tvm import tirx
 
-    ids_t, x, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
+    x, y = qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
     ids = np.asarray(_const_data(op, qm, 0, "ids")).astype(np.int64).reshape(-1)
     if ids.size and (ids.min() < 0 or ids.max() >= x.shape[0]):
         raise CodegenError(f"EMBEDDING_LOOKUP id outside the table's {x.shape[0]} rows")
