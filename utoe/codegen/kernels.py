@@ -614,8 +614,10 @@ def reduce(op, qm, kind):
         acc = te.compute(out_shape, at, name="acc")
         if kind in ("max", "min"):
             return te.compute(out_shape, lambda *i: acc[i].astype(y.dtype), name="out")
+        info = np.iinfo(y.dtype)  # int8, or int16 (kernels_int16.mean)
         return te.compute(out_shape, lambda *i: quant.clamp(quant.multiply_by_quantized_multiplier(
-            acc[i] - zp_total, mult, shift) + y.zero_point, -128, 127).astype("int8"), name="out")
+            acc[i] - zp_total, mult, shift) + y.zero_point, int(info.min), int(info.max)).astype(y.dtype),
+            name="out")
 
     return Kernel([("tensor", x.index)], out_shape, y.dtype, compute)
 

@@ -465,44 +465,10 @@ def mean(op, qm):
     """MEAN on int16 (QuantizedMeanOrSum<int16_t>, as int8's in kernels.reduce):
     the int32 sum minus zero point x count, times in_scale / (out_scale x
     count) folded into one multiplier, clamped to int16."""
-    from tvm import te
-
-    from .kernels import Kernel, _axis, _const_data
+    from . import kernels
 
     _all16(op, qm)
-    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
-    rank = len(x.shape)
-    axes = sorted({_axis(a, rank) for a in np.asarray(_const_data(op, qm, 1, "axis")).reshape(-1)})
-    keep = bool(op.options.get("KeepDims", False))
-    count = int(np.prod([x.shape[a] for a in axes])) if axes else 1
-    kept = [d for d in range(rank) if d not in axes]
-    out_shape = tuple(1 if d in axes else x.shape[d] for d in range(rank)) if keep else tuple(x.shape[d] for d in kept)
-    if int(np.prod(out_shape)) != int(np.prod(y.shape)):
-        raise CodegenError(f"output shape {y.shape} is not the input's {x.shape} reduced over axes {axes}")
-    mult, shift = quant.quantize_multiplier(float(x.scale) / float(y.scale))
-    if count > 0:
-        s = min(count.bit_length() - 1, 32, 31 + shift)
-        mult, shift = int((mult << s) // count), shift - s
-    zp_total = x.zero_point * count
-    out_shape = out_shape or (1,)
-
-    def compute(X):
-        red = [te.reduce_axis((0, x.shape[a]), f"r{a}") for a in axes]
-
-        def src(idx):
-            out_at = iter(idx if not keep else [idx[d] for d in kept])
-            it = iter(red)
-            return tuple(next(it) if d in axes else next(out_at) for d in range(rank))
-
-        def at(*idx):
-            v = X[src(idx)].astype(I32)
-            return te.sum(v, axis=red) if red else v
-
-        acc = te.compute(out_shape, at, name="acc")
-        return te.compute(out_shape, lambda *i: _clamp16(quant.multiply_by_quantized_multiplier(
-            acc[i] - zp_total, mult, shift) + y.zero_point), name="out")
-
-    return Kernel([("tensor", x.index)], out_shape, I16, compute)
+    return kernels.reduce(op, qm, "mean")
 
 
 def _lut_int16(transform, input_scale, input_zp, output_scale, output_zp):
