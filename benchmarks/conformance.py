@@ -80,7 +80,8 @@ def run(only=None, board="native"):
             rows.append({"id": case.id, "op": case.op, "dtype": case.dtype, "case": case.name, "status": o.status,
                          "importer": o.importer, "codegen_s": round(o.compile_s, 3),
                          "total_s": round(time.perf_counter() - t0, 3), "max_abs_error": o.max_abs_error,
-                         "exact": o.exact, "detail": o.detail.splitlines()[0] if o.detail else ""})
+                         "exact": o.exact, "reference": o.extra.get("reference"),
+                         "detail": o.detail.splitlines()[0] if o.detail else ""})
             print(f"{case.id:55s} {o.status:8s} {rows[-1]['total_s']:6.2f} s  {rows[-1]['detail'][:100]}",
                   flush=True)
     return rows
@@ -116,6 +117,8 @@ def table(rows, pair_status, untested):
         mine = [r for r in rows if (r["op"], r["dtype"]) == (op, dtype)]
         notes = "; ".join(sorted({f"{r['case']}: {r['detail'].split(': ', 1)[-1]}" for r in mine
                                   if r["status"] != "pass"}))
+        if any(r.get("reference") == "tflite-micro" for r in mine):  # BUILTIN_REF has no kernel for it
+            notes = "; ".join(filter(None, [notes, "checked against TFLite Micro's interpreter"]))
         path = {"utoe-integer": "integer path", "tvm-relax": "TVM"}.get(mine[0]["importer"], "")
         lines.append(f"| {op} | {dtype} | {status}{' (' + path + ')' if path and status == 'pass' else ''} | "
                      f"{len(mine)} | {notes} |")

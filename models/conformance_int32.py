@@ -76,6 +76,8 @@ def cases():
         Case("STRIDED_SLICE", i32, "stride2", _model(i32, OP.STRIDED_SLICE, [[6, 4], None, None, None], [3, 2],
                                                      consts=[[0, 1], [6, 4], [2, 2]],
                                                      options=("StridedSliceOptions", {}))),
+        Case("MIRROR_PAD", i32, "reflect", _model(i32, OP.MIRROR_PAD, [[3, 4], None], [5, 7],
+                                                  consts=[[[1, 1], [2, 1]]], options=("MirrorPadOptions", {"Mode": 0}))),
         Case("GATHER", i32, "axis0", _model(i32, OP.GATHER, [[5, 3], None], [4, 3], consts=[[4, 0, 2, 4]],
                                             options=("GatherOptions", {"Axis": 0}))),
     ]

@@ -124,11 +124,13 @@ def _float32():
         unary("SIN"),
         unary("COS"),
         unary("FLOOR"),
-        # CEIL, ROUND and ELU (float32 and int8) have no case: BUILTIN_REF has
-        # no kernel for them, so a case cannot be validated (and
-        # utoe.conformance.check fails on the unvalidated result). utoe's int8
-        # ELU is checked against TFLite's builtin kernel in
-        # tests/codegen/test_kernels_math.py instead.
+        # CEIL, ROUND and ELU: BUILTIN_REF has no kernel for them, so these
+        # cases are validated against TFLite Micro's interpreter (the second
+        # reference, utoe.reference)
+        unary("CEIL"),
+        unary("ROUND"),
+        unary("ELU"),
+        Case("ELU", "int8", "requantize", _single("int8", OP.ELU, [("act", shape, (0.05, 3))], (shape, (0.03, -20)))),
         unary("LOG_SOFTMAX", options=("LogSoftmaxOptions", {})),
         unary("L2_NORMALIZATION", options=("L2NormOptions", {})),
         Case("DIV", f, "const-broadcast", _div(f, [2, 3, 8], [8], _UNUSED, _UNUSED, _UNUSED)),

@@ -24,7 +24,7 @@ def _dus(dtype, operand, update, start=None):
 
     def build(rng):
         m = Model(f"utoe conformance: dynamic_update_slice {dtype}")
-        qp = Quantization([0.05], [-3]) if dtype == "int8" else None
+        qp = {"int8": Quantization([0.05], [-3]), "int16": Quantization([0.05], [0])}.get(dtype)
         x = m.tensor("operand", operand, TYPES[dtype], quantization=qp)
         u = m.tensor("update", update, TYPES[dtype], quantization=qp)
         if start is None:
@@ -58,7 +58,7 @@ def cases():
     from make_conformance import Case
 
     out = []
-    for dt in ("int8", "float32", "int32"):
+    for dt in ("int8", "int16", "float32", "int32"):
         # TVM 0.27's frontend has no DYNAMIC_UPDATE_SLICE: utoe's (type-generic) kernel computes all three
         own = "utoe-integer"
         out += [
