@@ -71,3 +71,19 @@ def test_ctrl_c_while_scons_starts_is_no_traceback(project_copy, tmp_path):
         if "Traceback" in out + err:
             found.append(err[-400:])
     assert found == []
+
+
+def test_an_interrupt_python_cannot_raise_is_still_one_line():
+    """A Ctrl-C landing in a callback Python cannot raise from (importlib's
+    module-lock weakref while SCons imports: seen once under load) reaches
+    utoe's unraisable hook: one line and exit 2, not "Exception ignored ...
+    Traceback" and a lost interrupt."""
+    import subprocess
+    import sys
+
+    code = ("import types, sys\nfrom utoe import cli\n"
+            "cli._unraisable(types.SimpleNamespace(exc_type=KeyboardInterrupt, exc_value=KeyboardInterrupt(), "
+            "exc_traceback=None, err_msg=None, object=None))\nprint('not reached')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip() == "utoe: interrupted (SIGINT) while starting SCons; nothing was built"

@@ -49,6 +49,10 @@ def main(argv=None):
     # SCons runs in this process. While it imports itself it has no handler of
     # its own: Ctrl-C (or kill) there would print a KeyboardInterrupt traceback.
     previous = {s: signal.signal(s, _interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+    # A Ctrl-C that lands in a callback Python cannot raise from (importlib's
+    # module-lock weakref, while SCons still imports) would be printed as
+    # "Exception ignored ... Traceback" and then lost: it is the interrupt.
+    sys.unraisablehook = _unraisable
     import SCons.Script
 
     for s, handler in previous.items():
@@ -58,6 +62,12 @@ def main(argv=None):
     except KeyboardInterrupt:  # before SCons's own handling starts (its option parser, say)
         print("utoe: interrupted (SIGINT) while starting SCons; nothing was built", file=sys.stderr)
         return 2
+
+
+def _unraisable(info, default=sys.unraisablehook):
+    if issubclass(info.exc_type, KeyboardInterrupt):
+        _interrupted(signal.SIGINT, None)
+    default(info)
 
 
 def _interrupted(signum, frame):
