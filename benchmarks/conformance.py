@@ -95,7 +95,7 @@ def summarize(rows):
         pairs.setdefault(key, []).append(r["status"])
     pair_status = {k: ("fail" if "fail" in v else "pass" if all(s == "pass" for s in v) else
                        "partly refused" if "pass" in v else "refused") for k, v in pairs.items()}
-    tested_ops = sorted({op for op, _ in pairs})
+    tested_ops = sorted({op for op, _ in pairs} & set(TFLM_BUILTINS))
     untested = [op for op in TFLM_BUILTINS if op not in tested_ops]
     return totals, pair_status, tested_ops, untested
 
