@@ -45,7 +45,7 @@ class WebsocketTransport(Transport):
         self._stack = contextlib.ExitStack()
         try:
             self.ws = self._stack.enter_context(
-                connect(url, subprotocols=[user, "token", token], open_timeout=20, max_size=None))
+                connect(url, subprotocols=[user, "token", token], open_timeout=20, close_timeout=2, max_size=None))
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as e:
             raise RunError(f"IoT-LAB: cannot open {self.what} at {url}: {e}") from None
 
