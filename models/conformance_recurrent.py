@@ -53,30 +53,6 @@ class VarModel(Model):
         tflite.TensorAddIsVariable(b, True)
         return tflite.TensorEnd(b)
 
-    def _operator(self, b, op):
-        """With op.intermediates (tensor indices) when set: the integer LSTM's."""
-        mids = getattr(op, "intermediates", None)
-        if not mids:
-            return super()._operator(b, op)
-        from tflite_builder import int_vector
-
-        mids_off = int_vector(b, tflite.OperatorStartIntermediatesVector, mids)
-        table, fields = op.options
-        getattr(tflite, f"{table}Start")(b)
-        for fname, value in fields.items():
-            getattr(tflite, f"{table}Add{fname}")(b, value)
-        options = getattr(tflite, f"{table}End")(b)
-        in_off = int_vector(b, tflite.OperatorStartInputsVector, op.inputs)
-        out_off = int_vector(b, tflite.OperatorStartOutputsVector, op.outputs)
-        tflite.OperatorStart(b)
-        tflite.OperatorAddOpcodeIndex(b, op.opcode_index)
-        tflite.OperatorAddInputs(b, in_off)
-        tflite.OperatorAddOutputs(b, out_off)
-        tflite.OperatorAddBuiltinOptionsType(b, getattr(tflite.BuiltinOptions, table))
-        tflite.OperatorAddBuiltinOptions(b, options)
-        tflite.OperatorAddIntermediates(b, mids_off)
-        return tflite.OperatorEnd(b)
-
 
 def _svdf(dtype, batch, n_in, n_unit, rank, n_mem, steps=1, act=NONE, bias=True,
           in_q=(0.05, -128), state_scale=0.002, out_q=(0.1, 127)):

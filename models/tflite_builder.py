@@ -236,6 +236,8 @@ class Model:
             options = getattr(tflite, f"{table}End")(b)
         in_off = int_vector(b, tflite.OperatorStartInputsVector, op.inputs)
         out_off = int_vector(b, tflite.OperatorStartOutputsVector, op.outputs)
+        mids = getattr(op, "intermediates", None)  # tensor indices (the integer LSTM's), when set
+        mids_off = int_vector(b, tflite.OperatorStartIntermediatesVector, mids) if mids else None
         tflite.OperatorStart(b)
         tflite.OperatorAddOpcodeIndex(b, op.opcode_index)
         tflite.OperatorAddInputs(b, in_off)
@@ -243,6 +245,8 @@ class Model:
         if options is not None:
             tflite.OperatorAddBuiltinOptionsType(b, getattr(BuiltinOptions, op.options[0]))
             tflite.OperatorAddBuiltinOptions(b, options)
+        if mids_off is not None:
+            tflite.OperatorAddIntermediates(b, mids_off)
         return tflite.OperatorEnd(b)
 
     def _signature(self, b, key, inputs, outputs):
