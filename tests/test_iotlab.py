@@ -121,7 +121,12 @@ def test_refused_submission_is_explained(testbed, firmware, tmp_path):
 def test_sigint_to_a_running_process_stops_the_experiment(testbed, firmware, tmp_path):
     """A real Ctrl-C (SIGINT) to a process evaluating on a silent node."""
     testbed.mute = True
+    # Ctrl-C as a terminal delivers it to a foreground process: Python's own
+    # SIGINT handling, even when this suite runs as a background job (which
+    # starts its children with SIGINT ignored)
     script = textwrap.dedent(f"""
+        import signal
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from utoe import boards
         from utoe.runners import get
         get("iotlab", boards.get("iotlab-m3"), 60, {{}}).run({firmware!r}, {str(tmp_path / 'run.log')!r})
