@@ -96,7 +96,14 @@ def test_sigkill_after_a_new_configuration_began_leaves_no_older_result(project_
     proc = subprocess.Popen([sys.executable, "-m", "SCons", "-Q", *SINE, "trials=4"], cwd=project_copy, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t0 = time.time()
-    while "UTOE_CONFIG_TRIALS 4u" not in (config.read_text() if config.exists() else ""):
+
+    def written():  # SCons removes a target before rebuilding it: the file may vanish between two looks
+        try:
+            return config.read_text()
+        except FileNotFoundError:
+            return ""
+
+    while "UTOE_CONFIG_TRIALS 4u" not in written():
         assert proc.poll() is None and time.time() - t0 < 120, proc.communicate()
         time.sleep(0.002)
     os.kill(proc.pid, signal.SIGKILL)
