@@ -19,7 +19,7 @@ def kws(codegen):
 def plant_fault(cg_dir, func):
     """Start one operator's accumulators at 5000 instead of 0."""
     src = (cg_dir / "ops.c").read_text()
-    start = src.index(f"int32_t __tvm_ffi_{func}(void* self_handle, void* args, int32_t num_args, void* result) {{")
+    start = src.index(f"int32_t utoe_op_{func}(")
     body_end = src.index("return 0;", start)
     body = src[start:body_end]
     faulty, n = re.subn(r"acc_ptr\[0\] = 0;", "acc_ptr[0] = 5000;", body, count=1)
@@ -84,6 +84,6 @@ def test_a_nameless_model_is_diagnosed_too(tmp_path):
     assert first_divergence(boards.get("native"), str(cg), meta, seed=1) is None
     op = meta["operators"][0]
     assert op["outputs"][0].startswith("tensor_")
-    plant_fault(cg, op["function"].removeprefix("__tvm_ffi_"))
+    plant_fault(cg, op["function"].removeprefix("utoe_op_"))
     found = first_divergence(boards.get("native"), str(cg), meta, seed=1)
     assert found is not None and found[:3] == (0, op["name"], op["outputs"][0]), found

@@ -179,7 +179,7 @@ def test_crash_is_reported_with_the_fault(tmp_path, lenet):
     shutil.copy(lenet.path("build", "nrf52840dk", "lenet5", "firmware.elf"), bad)
     with open(bad, "rb") as f:
         elf = ELFFile(f)
-        sym = next(s for s in elf.get_section_by_name(".symtab").iter_symbols() if s.name.startswith("__tvm_ffi_"))
+        sym = next(s for s in elf.get_section_by_name(".symtab").iter_symbols() if s.name.startswith("utoe_op_"))
         addr = sym["st_value"] & ~1
         text = next(sec for sec in elf.iter_sections()
                     if sec["sh_addr"] <= addr < sec["sh_addr"] + sec["sh_size"] and sec["sh_type"] == "SHT_PROGBITS")

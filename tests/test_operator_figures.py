@@ -7,8 +7,9 @@ counts charged all four calls to the first copy (conv_2d_4/6/8 showed 1
 instruction). Codegen now emits each distinct body once and the plugin
 attributes instructions per executor call, so folding cannot move them.
 
-Item 6: the executor's DLTensor and argument tables are const (flash, not
-.data), tensors of one shape share a shape array, and every operator has its
+Item 6: the executor keeps no tables in RAM: it calls each operator as a
+plain C function with typed pointers (issue 13: no TVM-FFI packed calls, no
+DLTensor or argument tables at all), and every operator has its
 multiply-accumulates in metadata.json and its instructions per MAC in
 result.json and the report.
 
@@ -17,6 +18,7 @@ Real TVM, real arm-none-eabi-gcc, real QEMU and utoe's real TCG plugin."""
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -87,7 +89,7 @@ def test_identical_bodies_are_emitted_once(kws):
     assert by_name["conv_2d_6"]["shares_body_with"] == ["conv_2d_2", "conv_2d_4", "conv_2d_8"]
     # and the firmware has one function per body: nothing left for the linker to fold
     with open_elf(str(kws["pair"] / "firmware.elf"), RunError, "") as (elf, symtab):
-        ffi = {s.name for s in symtab.iter_symbols() if s.name.startswith("__tvm_ffi_")
+        ffi = {s.name for s in symtab.iter_symbols() if s.name.startswith("utoe_op_")
                and s["st_info"]["type"] == "STT_FUNC"}
     assert ffi == set(defined)
 
@@ -95,7 +97,7 @@ def test_identical_bodies_are_emitted_once(kws):
 def icount_definitions(src):
     from utoe.codegen.lower import FUNC_RE
 
-    return ["__tvm_ffi_" + m.group(1) for m in FUNC_RE.finditer(src)]
+    return ["utoe_op_" + m.group(1) for m in FUNC_RE.finditer(src)]
 
 
 def test_sequence_follows_the_executor(kws):
@@ -126,17 +128,17 @@ def test_measure_refuses_calls_that_differ_from_the_trials(kws, edit, operator, 
 FOLDED_OPS = r"""
 #define BODY { int s = 0; for (int i = 0; i < n; i++) { s += i * n; s ^= s >> 3; s += (s << 5) / (i + 7); \
     s = s * 31 + (i & 0x55); } for (int i = 0; i < n; i++) s -= (s % (i + 3)) * 5; return s; }
-int __tvm_ffi_op_a(int n) BODY
-int __tvm_ffi_op_b(int n) BODY
+int utoe_op_a(int n) BODY
+int utoe_op_b(int n) BODY
 """
 FOLDED = r"""
-int __tvm_ffi_op_a(int n);
-int __tvm_ffi_op_b(int n);
+int utoe_op_a(int n);
+int utoe_op_b(int n);
 volatile int small = 10, big = 1000, sink;
 __attribute__((noinline)) int utoe_model_run(void) {
-    int a = __tvm_ffi_op_a(small);
-    int b = __tvm_ffi_op_b(big);
-    return a + b + __tvm_ffi_op_b(small);
+    int a = utoe_op_a(small);
+    int b = utoe_op_b(big);
+    return a + b + utoe_op_b(small);
 }
 static void sh(int op, const void *arg) { register int r0 __asm__("r0") = op; register const void *r1 __asm__("r1") = arg;
     __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory"); }
@@ -156,20 +158,20 @@ def test_plugin_attributes_folded_functions_per_call(tmp_path):
                     "-Wl,--section-start=.vectors=0", "-Wl,-e,reset", str(c), str(ops), "-o", str(elf)], check=True)
     funcs = {name: (start, end) for start, end, name in icount.functions(str(elf))}
     # the premise: op_b is folded into op_a (a 4-byte thunk), as kws_ref_model's convolutions were
-    assert funcs["__tvm_ffi_op_b"][1] - funcs["__tvm_ffi_op_b"][0] <= 4
+    assert funcs["utoe_op_b"][1] - funcs["utoe_op_b"][0] <= 4
     icount.write_symbols(str(elf), str(syms))
     subprocess.run(["qemu-system-arm", "-M", "mps2-an385", "-nographic", "-monitor", "none", "-serial", "none",
                     "-semihosting-config", "enable=on,target=native", "-icount", "shift=0", "-kernel", str(elf),
                     *icount.qemu_args(icount.plugin_path(), str(syms), str(out))], check=True, timeout=30)
     doc = icount.read_counts(str(out))
     # per symbol, op_b's two calls are its thunk's two instructions: the bug per-call attribution fixes
-    assert doc["functions"]["__tvm_ffi_op_b"]["instructions"] == 2
-    assert [f for f, _ in doc["sequence"]] == ["__tvm_ffi_op_a", "__tvm_ffi_op_b", "__tvm_ffi_op_b"]
+    assert doc["functions"]["utoe_op_b"]["instructions"] == 2
+    assert [f for f, _ in doc["sequence"]] == ["utoe_op_a", "utoe_op_b", "utoe_op_b"]
     small, big, small2 = (n for _, n in doc["sequence"])
     assert small2 == small + 1  # the same work plus the thunk's branch
     assert 90 * small < big < 110 * small  # 100 times the iterations, plus fixed prologues
     # every instruction of the operators is in exactly one call
-    assert small + big + small2 == sum(doc["functions"][f]["instructions"] for f in ("__tvm_ffi_op_a", "__tvm_ffi_op_b"))
+    assert small + big + small2 == sum(doc["functions"][f]["instructions"] for f in ("utoe_op_a", "utoe_op_b"))
 
 
 # ---------------------------------------------------------------- item 6
@@ -185,17 +187,24 @@ def _symbols_by_section(elf_path, prefixes):
         return out
 
 
-def test_executor_tables_are_in_flash_not_ram(kws):
-    where = _symbols_by_section(str(kws["pair"] / "firmware.elf"), ("utoe_tensor_", "utoe_args_", "utoe_shape_"))
+def test_executor_calls_operators_directly_with_no_tables(kws):
+    """No packed-call overhead (issue 13, item 3): the operators are plain C
+    functions taking one typed pointer per tensor, the executor calls them
+    directly, and no TVM-FFI entry, DLTensor or argument table is left in the
+    C or the firmware."""
     meta = kws["metadata"]
-    called = [op for op in meta["operators"] if op["function"]]
-    assert sum(n.startswith("utoe_args_") for n in where) == len(called)
-    assert sum(n.startswith("utoe_tensor_") for n in where) >= len(called) + 1
-    assert {sec for sec in where.values()} == {".rodata"}, {n: s for n, s in where.items() if s != ".rodata"}
-    # tensors of one shape share their shape array: kws has 13 operators' worth of tensors but few shapes
-    shapes = {tuple(t["shape"]) for t in meta["inputs"] + meta["outputs"] + meta["params"]}
-    assert sum(n.startswith("utoe_shape_") for n in where) < sum(n.startswith("utoe_tensor_") for n in where)
-    assert sum(n.startswith("utoe_shape_") for n in where) >= len(shapes)
+    model_c = (kws["codegen"] / "model.c").read_text()
+    ops_c = (kws["codegen"] / "ops.c").read_text()
+    for text in (model_c, ops_c):
+        assert "__tvm_ffi" not in text and "TVMFFIAny" not in text and "DLTensor" not in text
+    # conv_2d_0's call: input from the arena, weights/bias/multipliers/shifts from flash, output to the arena
+    assert re.search(r"utoe_op_conv_2d_0\(\(int8_t \*\)&utoe_arena\[\d+\], \(int8_t \*\)utoe_param_p\d+, "
+                     r"\(int32_t \*\)utoe_param_p\d+, \(int32_t \*\)utoe_param_p\d+, \(int32_t \*\)utoe_param_p\d+, "
+                     r"\(int8_t \*\)&utoe_arena\[\d+\]\)", model_c), model_c
+    assert re.search(r"^int32_t utoe_op_conv_2d_0\(int8_t\* \w+, int8_t\* \w+, int32_t\* \w+, int32_t\* \w+, "
+                     r"int32_t\* \w+, int8_t\* \w+\) \{$", ops_c, re.M)
+    where = _symbols_by_section(str(kws["pair"] / "firmware.elf"), ("utoe_tensor_", "utoe_args_", "utoe_shape_"))
+    assert where == {}
     # the model's RAM is its arena: nothing else of the model's is in .data or .bss
     ram = kws["result"]["ram"]
     assert ram["model"]["other"] == 0
@@ -242,7 +251,7 @@ def test_reshape_aliases_its_input(kws):
     r = {op["name"]: op for op in kws["result"]["operators"]}
     assert r["reshape_10"]["instructions"] == 0
     model_c = (kws["codegen"] / "model.c").read_text()
-    assert "reshape_10: aliases its input" in model_c and "__tvm_ffi_reshape" not in model_c
+    assert "reshape_10: aliases its input" in model_c and "utoe_op_reshape" not in model_c
     # the arena map: the pool's output and the reshape's output at one offset
     pool_out, reshape_out = ops["average_pool_2d_9"]["outputs"][0], ops["reshape_10"]["outputs"][0]
     offsets = {}

@@ -17,8 +17,10 @@ from .errors import BuildError
 # The workspace lives inside the arena; these are its bookkeeping variables.
 MODEL_RAM = {"arena": ("utoe_arena",), "workspace": ("utoe_ws_base", "utoe_ws_size", "utoe_ws_top")}
 MODEL_WEIGHT_PREFIX = "utoe_param_"
-MODEL_CODE_PREFIXES = ("__tvm_ffi_", "utoe_model_", "TVMBackend", "utoe_args_", "utoe_tensor_",
-                       "utoe_shape_", "utoe_op_names", "utoe_inputs", "utoe_outputs")
+# The operators' functions, called directly by the executor (utoe.codegen.lower.direct_calls).
+OP_PREFIX = "utoe_op_"
+MODEL_CODE_PREFIXES = (OP_PREFIX, "utoe_model_", "TVMBackend", "utoe_operator_names", "utoe_operator_outputs",
+                       "utoe_inputs", "utoe_outputs")
 
 
 def _classify(section):

@@ -10,7 +10,7 @@ executor, the workspace allocator) and the harness's. Every other function,
 library code such as memcpy or libgcc's division, counts for the owner that
 called it (see the plugin's header).
 
-Operators ("op": TVM's packed functions) and the executor functions that call
+Operators ("op": the model's operator functions, utoe_op_*) and the executor functions that call
 them ("run") are marked in the syms file, so the plugin also records every
 operator call in the order the executor made it, with its instructions: the
 per-operator figures are attributed per call site, not per symbol, and stay
@@ -22,14 +22,13 @@ import shutil
 import subprocess
 import sys
 
-from .elfsize import open_elf
+from .elfsize import OP_PREFIX, open_elf
 from .errors import BuildError, RunError
 from .files import read_json, remove, write_text
 
 PLUGIN_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "qemu_plugin", "utoe_icount.c")
-OWNER_PREFIXES = ("__tvm_ffi_", "utoe_", "TVMBackend")
+OWNER_PREFIXES = ("utoe_", "TVMBackend")
 SCHEMA = "utoe.icount/2"
-OP_PREFIX = "__tvm_ffi_"
 RUN_FUNCTIONS = ("utoe_model_run", "utoe_model_run_op")
 
 

@@ -23,7 +23,7 @@ MODES = ("per-model", "per-operator")
 
 # Functions that run inside an inference: operators, the executor (run and
 # run_op) and the workspace allocator.
-MODEL_RUN_PREFIXES = ("__tvm_ffi_", "utoe_model_run", "TVMBackend")
+MODEL_RUN_PREFIXES = ("utoe_op_", "utoe_model_run", "TVMBackend")
 
 _FNV_OFFSET, _FNV_PRIME = 0x811C9DC5, 0x01000193
 

@@ -283,7 +283,7 @@ def metadata(g, plan, workspace, info, model_path, fmt, opts):
             "index": op.index,
             "name": op.func,
             # an aliasing reshape calls nothing: its output is its input's bytes
-            "function": None if op.alias else f"__tvm_ffi_{op.body}",
+            "function": None if op.alias else f"utoe_op_{op.body}",
             "alias_of": ins[0].name if op.alias else None,
             "shares_body_with": [] if op.alias else [n for n in sharing[op.body] if n != op.func],
             "params": [t.name for t in ins if t.kind == "param"],

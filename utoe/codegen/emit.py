@@ -10,14 +10,12 @@ import os
 import jinja2
 import numpy as np
 
-from .graph import DTYPES
+from ..errors import CodegenError
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates", "codegen")
 
 CTYPES = {"float32": "float", "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t",
           "int32": "int32_t", "int64": "int64_t", "bool": "uint8_t"}
-# DLPack type codes: kDLInt 0, kDLUInt 1, kDLFloat 2, kDLBool 6
-DLCODES = {"float32": 2, "int8": 0, "uint8": 1, "int16": 0, "int32": 0, "int64": 0, "bool": 6}
 UTOE_DTYPES = {"float32": "UTOE_DT_FLOAT32", "int8": "UTOE_DT_INT8", "uint8": "UTOE_DT_UINT8",
                "int16": "UTOE_DT_INT16", "int32": "UTOE_DT_INT32", "int64": "UTOE_DT_INT64",
                "bool": "UTOE_DT_BOOL"}
@@ -99,20 +97,27 @@ def render(graph, plan, workspace, ops_src, info):
     workspace: {op index: bytes}, placed in the arena by the plan."""
     from .planner import workspace_key
 
+    from .lower import signatures
+
+    sigs = signatures(ops_src)
     params = []
     for t in graph.params():
         params.append(dict(name=t.name, dtype=t.dtype, shape=t.shape, bytes=t.bytes, count=t.count,
                            ctype=CTYPES[t.dtype], init=c_values(t.value)))
-    dltensors = []
-    shapes = {}  # shape -> index of its shared array
-    used = {a for o in graph.ops if not o.alias for a in o.args}  # an aliasing reshape passes none
-    for t in graph.tensors:
-        if t.id not in used:
-            continue
+
+    def pointer(tid, ctype):
+        t = graph.tensors[tid]
         data = f"utoe_param_{t.name}" if t.kind == "param" else f"&utoe_arena[{plan.offsets[t.id]}]"
-        shape_index = shapes.setdefault(tuple(t.shape), len(shapes))
-        dltensors.append(dict(id=t.id, shape=t.shape, shape_index=shape_index, data=data, dl_code=DLCODES[t.dtype],
-                              dl_bits=8 * DTYPES[t.dtype] if t.dtype != "bool" else 8))
+        return f"({ctype} *){data}"
+
+    def call(o):
+        """The operator's direct call: one typed pointer per tensor, as its
+        function takes them (lower.direct_calls)."""
+        types = sigs.get(o.body)
+        if types is None or len(types) != len(o.args):
+            raise CodegenError(f"operator {o.func}: its C function utoe_op_{o.body} takes "
+                               f"{'no' if types is None else len(types)} arguments, the executor has {len(o.args)}")
+        return f"utoe_op_{o.body}({', '.join(pointer(a, ct) for a, ct in zip(o.args, types))})"
 
     def io(tid):
         t = graph.tensors[tid]
@@ -126,11 +131,11 @@ def render(graph, plan, workspace, ops_src, info):
     placed.sort(key=lambda d: (d["offset"], d["name"]))
     ctx = dict(
         info,
-        shapes=list(shapes),
-        bodies=list(dict.fromkeys(o.body for o in graph.ops if not o.alias)),
+        prototypes=[f"int32_t utoe_op_{b}({', '.join(t + ' *' for t in sigs[b]) or 'void'});"
+                    for b in dict.fromkeys(o.body for o in graph.ops if not o.alias)],
         params=params,
-        dltensors=dltensors,
-        ops=[dict(index=o.index, func=o.func, body=o.body, alias=o.alias, args=o.args, ws_bytes=workspace.get(o.index, 0),
+        ops=[dict(index=o.index, func=o.func, body=o.body, alias=o.alias, call=None if o.alias else call(o),
+                  ws_bytes=workspace.get(o.index, 0),
                   ws_offset=plan.offsets.get(workspace_key(graph, o.index), 0)) for o in graph.ops],
         inputs=[io(t) for t in graph.inputs],
         outputs=[io(t) for t in graph.outputs],

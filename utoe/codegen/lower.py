@@ -3,7 +3,10 @@
 Relax passes: LegalizeOps (ops to TIR), FoldConstant (weights pre-transposed
 at compile time, not on the device), AnnotateTIROpPattern + FuseOps + FuseTIR
 (one PrimFunc per fused operator), DeadCodeElimination. TVM's C back end then
-writes every PrimFunc as a TVM-FFI packed function `__tvm_ffi_<name>`.
+writes every PrimFunc as a TVM-FFI packed function `__tvm_ffi_<name>`, which
+`direct_calls` rewrites as a plain C function `utoe_op_<name>` taking one
+typed pointer per tensor: the executor calls operators directly, with no
+argument unpacking and no descriptor tables.
 
 Operator temporaries larger than what TVM keeps on the stack become
 `TVMBackendAllocWorkspace` calls with constant sizes; `workspace_needs` reads
@@ -22,7 +25,9 @@ from ..errors import CodegenError
 ALLOC_RE = re.compile(r"(\w+)\s*=\s*\(\([^;]*?TVMBackendAllocWorkspace\(\s*\d+\s*,\s*\w+\s*,\s*\(uint64_t\)(\d+)ULL")
 FREE_RE = re.compile(r"TVMBackendFreeWorkspace\(\s*\d+\s*,\s*\w+\s*,\s*(\w+)\s*\)")
 ANY_ALLOC_RE = re.compile(r"TVMBackendAllocWorkspace\(")
-FUNC_RE = re.compile(r"^TVM_DLL int32_t __tvm_ffi_(\w+)\(void\* self_handle, void\* args, int32_t num_args, void\* result\) \{$", re.M)
+PACKED_RE = re.compile(r"^TVM_DLL int32_t __tvm_ffi_(\w+)\(void\* self_handle, void\* args, int32_t num_args, void\* result\) \{$", re.M)
+# an operator as the executor calls it (direct_calls)
+FUNC_RE = re.compile(r"^int32_t utoe_op_(\w+)\(([^)]*)\) \{$", re.M)
 WS_ALIGN = 16
 
 
@@ -207,7 +212,8 @@ def _lower_fabs():
 
 
 def build_prims(prims):
-    """C source for {name: PrimFunc}: one `__tvm_ffi_<name>` each."""
+    """C source for {name: PrimFunc}: one plain C function `utoe_op_<name>`
+    each (TVM's packed entries rewritten by direct_calls)."""
     import tvm
 
     _lower_fabs()
@@ -219,7 +225,7 @@ def build_prims(prims):
         except Exception as e:
             last = str(e).strip().splitlines()[-1]
             raise CodegenError(f"TVM's C back end failed: {last}") from None
-    return exact_float_literals(lib.inspect_source(), [f.script() for f in prims.values()])
+    return direct_calls(exact_float_literals(lib.inspect_source(), [f.script() for f in prims.values()]))
 
 
 # TVM's C back end prints a float constant with 6 significant digits
@@ -258,8 +264,77 @@ def exact_float_literals(src, scripts):
     return _C_FLOAT.sub(sub, src)
 
 
+OP_PREFIX = "utoe_op_"  # the executor's direct-call operators (utoe.elfsize.OP_PREFIX too)
+_PROLOGUE = [re.compile(p) for p in (
+    r"int32_t \w+_type_index = \(\(\(TVMFFIAny\*\)args\)\[\d+\]\.type_index\);",
+    r"void\* condval(_\d+)?;",
+    r"if \(\w+_type_index == \d+\) \{",
+    r"condval(_\d+)? = .*;",
+    r"\} else \{",
+    r"\}",
+    r"void\* \w+_handle = \(void\*\)condval(_\d+)?;",
+    r"int64_t\* \w+_(shape|strides) = \(int64_t\*\)\(\(\(DLTensor\*\)\w+_handle\)\[0\]\.(shape|strides)\);",
+    r"int32_t dev_id = \(\(\(DLTensor\*\)\w+_handle\)\[0\]\.device\.device_id\);",
+    r"if \(!\(\w+_strides == NULL\)\) \{",
+)]
+_ARG_RE = re.compile(r"int32_t (\w+)_type_index = \(\(\(TVMFFIAny\*\)args\)\[(\d+)\]\.type_index\);")
+_DATA_RE = re.compile(r"^(\w+)\* (\w+) = \(\(\1\*\)\(\(\1\*\)\(\(\(DLTensor\*\)(\w+)_handle\)\[0\]\.data\)\)\);$")
+
+
+def direct_calls(src):
+    """TVM's C with every packed function `__tvm_ffi_<name>(self, args,
+    num_args, result)` rewritten as a plain C function `utoe_op_<name>(T0 *a0,
+    ..., T *out)`: TVM 0.27 always emits the packed entry, whose prologue
+    unpacks a TVMFFIAny array of DLTensors (two thirds of an operator's C)
+    and whose executor needs descriptor tables. The prologue is recognised
+    line by line; anything else in it is an error, never a guess."""
+    out, last = [], 0
+    for m in PACKED_RE.finditer(src):
+        out.append(src[last:m.start()])
+        body_start = m.end()
+        end = src.index("\n}\n", body_start) + 3
+        lines = src[body_start:end].split("\n")
+        args, data, keep = {}, {}, []
+        i = 1
+        while i < len(lines):
+            text = lines[i].strip()
+            a = _ARG_RE.fullmatch(text)
+            d = _DATA_RE.match(text)
+            if a:
+                args[int(a.group(2))] = a.group(1)
+            elif d:
+                data[d.group(3)] = (d.group(1), d.group(2))
+            elif not args or not any(p.fullmatch(text) for p in _PROLOGUE):
+                break
+            i += 1
+        body = lines[i:]
+        if len(data) > len(args) or any(h not in args.values() for h in data):
+            raise CodegenError(f"operator {m.group(1)}: TVM's packed entry has a prologue utoe does not recognise")
+        params = []
+        for k in range(len(args)):
+            name = args[k]
+            ctype, var = data.get(name, ("void", f"{name}_unused"))
+            params.append(f"{ctype}* {var}")
+        uses_dev = any("dev_id" in line for line in body)
+        head = f"int32_t {OP_PREFIX}{m.group(1)}({', '.join(params) or 'void'}) {{"
+        out.append(head + "\n" + ("  int32_t dev_id = 0;\n" if uses_dev else "") + "\n".join(body))
+        last = end
+    out.append(src[last:])
+    text = "".join(out)
+    # forward declarations of the packed entries, and the library context only they used
+    text = re.sub(r"(#ifdef __cplusplus\nextern \"C\"\n#endif\n)?TVM_DLL int32_t __tvm_ffi_(\w+)\(void\* self_handle, "
+                  r"void\* args, int32_t num_args, void\* result\);\n", "", text)
+    return text.replace("void* __tvm_ffi__library_ctx = NULL;\n", "")
+
+
+def signatures(src):
+    """{name: [C type of each argument]} of the direct-call operators in src."""
+    return {m.group(1): [p.rsplit("*", 1)[0].strip() for p in m.group(2).split(",")] if m.group(2) != "void" else []
+            for m in FUNC_RE.finditer(src)}
+
+
 def split_functions(src):
-    """{function name: body text} for the packed functions in TVM's C output."""
+    """{function name: body text} for the operators in the C (direct_calls)."""
     heads = list(FUNC_RE.finditer(src))
     out = {}
     for i, m in enumerate(heads):
