@@ -144,3 +144,199 @@ def test_real_model_ops_bit_exact(name, tmp_path):
     assert results, f"no operator of {name} went to CMSIS-NN; refused: {refused}"
     bad = {i: r for i, r in results.items() if not r[1]}
     assert not bad, f"{name}: operators differing from BUILTIN_REF (index: name, ok, max |diff|): {bad}"
+
+
+COVERED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "MUL",
+           "SOFTMAX")
+
+
+def _conformance_cases():
+    sys.path.insert(0, os.path.join(ROOT, "models"))
+    import make_conformance
+
+    return [c for c in make_conformance.cases() if c.op in COVERED and c.dtype == "int8"]
+
+
+@pytest.mark.parametrize("case", _conformance_cases(), ids=lambda c: c.id)
+def test_conformance_case(case, tmp_path):
+    """The matrix's int8 single-operator models: accepted ones bit-exact,
+    refused ones with a reason (broadcasting ADD/MUL, SOFTMAX)."""
+    path = tmp_path / f"{case.id}.tflite"
+    path.write_bytes(case.serialize())
+    results, refused = _check_model(path, tmp_path)
+    assert results or refused
+    bad = {i: r for i, r in results.items() if not r[1]}
+    assert not bad, f"{case.id}: differs from BUILTIN_REF: {bad}"
+    if "broadcast" in case.name:
+        assert any("broadcast" in r for r in refused.values())
+
+
+@pytest.mark.parametrize("name", ["ad01_int8.tflite", "kws_ref_model.tflite"])
+def test_wrong_rounding_is_caught(name, tmp_path):
+    """The check has teeth: FULLY_CONNECTED built with CMSIS-NN's default
+    double rounding, or the convolutions with single rounding, differ from
+    BUILTIN_REF by 1 LSB somewhere (why `rounding` is per kernel)."""
+    flipped = "double" if name.startswith("ad01") else "single"
+    results, _ = _check_model(shared_model(name), tmp_path, rounding_override=flipped)
+    assert any(not ok for _, ok, _ in results.values())
+    assert max(d for _, _, d in results.values()) == 1
+
+
+def test_rounding_per_operator():
+    qm = _qmodel(shared_model("kws_ref_model.tflite"))
+    seen = {op.name: cmsis_nn.kernel(op, qm, "dsp", "f").rounding
+            for op in qm.ops if cmsis_nn.why_not(op, qm, "dsp") is None}
+    assert seen == {"CONV_2D": "double", "DEPTHWISE_CONV_2D": "double", "AVERAGE_POOL_2D": "double",
+                    "FULLY_CONNECTED": "single"}
+
+
+# ----------------------------------------------------------- scratch sizes
+
+def _generic_sizes_lib(tmp, dsp):
+    """CMSIS-NN's generic *_get_buffer_size as an Arm build compiles it
+    (ARM_MATH_DSP defined for the DSP cores), built for this host."""
+    root = cmsis_nn.root()
+    lib = tmp / f"generic{'-dsp' if dsp else ''}.so"
+    cmd = ["gcc", "-O1", "-shared", "-fPIC", "-w", "-I", os.path.join(root, "Include"), "-o", str(lib)]
+    cmd += ["-DARM_MATH_DSP"] if dsp else []
+    subprocess.run(cmd + [os.path.join(root, s) for s in cmsis_nn._SIZE_SOURCES], check=True)
+    return ctypes.CDLL(str(lib))
+
+
+def _call(lib, func, *args):
+    f = getattr(lib, func)
+    f.restype = ctypes.c_int32
+    return f(*[ctypes.byref(a) if isinstance(a, ctypes.Structure) else ctypes.c_int(a) for a in args])
+
+
+def test_workspace_is_what_cmsis_nn_asks(tmp_path):
+    """workspace_bytes of every conv/depthwise/avgpool of the real models, on
+    each arch, equals CMSIS-NN's generic get_buffer_size compiled as that
+    arch's build compiles it (plain: no DSP; dsp: ARM_MATH_DSP); the FC's
+    kernel-sum param is the size Helium asks for; plain and dsp differ
+    somewhere."""
+    C = cmsis_nn
+    libs = {"plain": _generic_sizes_lib(tmp_path, False), "dsp": _generic_sizes_lib(tmp_path, True)}
+    differ = checked = 0
+    for name in REAL:
+        qm = _qmodel(shared_model(name))
+        for op in qm.ops:
+            if C.why_not(op, qm, "plain") is not None:
+                continue
+            ks = {arch: C.kernel(op, qm, arch, "f") for arch in ("plain", "dsp", "mve")}
+            differ += ks["plain"].workspace_bytes != ks["dsp"].workspace_bytes
+            if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+                x, w, y = (qm.tensors[i] for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+                (sw, sh), (pw, ph), (dw, dh) = C._conv_geometry(op, qm)
+                lo, hi = C._act(op, y)
+                ind, outd = C._Dims(*x.shape), C._Dims(*y.shape)
+                if op.name == "CONV_2D":
+                    p = C._ConvParams(-x.zero_point, y.zero_point, C._Tile(sw, sh), C._Tile(pw, ph), C._Tile(dw, dh),
+                                      C._Act(lo, hi))
+                    func, fd = "arm_convolve_wrapper_s8_get_buffer_size", C._Dims(*w.shape)
+                else:
+                    p = C._DwParams(-x.zero_point, y.zero_point, w.shape[3] // x.shape[3], C._Tile(sw, sh),
+                                    C._Tile(pw, ph), C._Tile(dw, dh), C._Act(lo, hi))
+                    func, fd = "arm_depthwise_conv_wrapper_s8_get_buffer_size", C._Dims(1, *w.shape[1:])
+                for arch, lib in libs.items():
+                    assert ks[arch].workspace_bytes == _call(lib, func, p, ind, fd, outd), (name, op.index, arch)
+                    checked += 1
+                assert ks["mve"].workspace_bytes == _call(libs["plain"], func + "_mve", p, ind, fd, outd)
+            elif op.name == "AVERAGE_POOL_2D":
+                y = qm.tensors[op.outputs[0]]
+                for arch, lib in libs.items():
+                    assert ks[arch].workspace_bytes == _call(lib, "arm_avgpool_s8_get_buffer_size", y.shape[2],
+                                                             y.shape[3])
+                    checked += 1
+            elif op.name == "FULLY_CONNECTED":
+                w = qm.tensors[op.inputs[1]]
+                ksum = [a for a in ks["mve"].args if a[0] == "param" and a[1] == "kernel_sum"][0][2]
+                assert ksum.nbytes == _call(libs["plain"], "arm_fully_connected_s8_get_buffer_size_mve",
+                                            C._Dims(w.shape[1], 1, 1, w.shape[0]))
+                assert all(k.workspace_bytes == 0 for k in ks.values())
+    assert checked > 50 and differ > 0
+
+
+# ------------------------------------------------------------ Arm builds
+
+def _arm_build(tmp, kernels, cpu_flags, tag):
+    """Link the kernels with their CMSIS-NN sources into a Cortex-M ELF
+    (newlib's nosys stubs): every symbol must resolve on that core's path."""
+    root = cmsis_nn.root()
+    main = ["#include <stdint.h>", "#include <stdlib.h>",
+            "void *TVMBackendAllocWorkspace(int a, int b, uint64_t n, int c, int d) { return malloc(n); }",
+            "int TVMBackendFreeWorkspace(int a, int b, void *p) { free(p); return 0; }"]
+    main += [f"extern int32_t utoe_op_op{i}();" for i in range(len(kernels))]
+    main += ["volatile void *keep[] = {" + ", ".join(f"(void *)utoe_op_op{i}" for i in range(len(kernels))) + "};",
+             "int main(void) { return keep[0] != 0; }"]
+    objs = []
+    for rounding in ("double", "single"):
+        group = [k for k in kernels if k.rounding == rounding]
+        if not group:
+            continue
+        unit = tmp / f"{tag}-{rounding}.c"
+        unit.write_text("".join(k.c_source for k in group)
+                        + "".join(f'#include "{os.path.join(root, s)}"\n' for s in sorted({s for k in group
+                                                                                              for s in k.sources})))
+        objs.append((unit, ["-DCMSIS_NN_USE_SINGLE_ROUNDING"] if rounding == "single" else []))
+    (tmp / f"{tag}-main.c").write_text("\n".join(main) + "\n")
+    cmd = ["arm-none-eabi-gcc", "-O2", "-mthumb", *cpu_flags, "--specs=nosys.specs", "-ffunction-sections",
+           "-Wl,--gc-sections", "-I", os.path.join(root, "Include")] + sum((["-I", d] for d in _tvm_include()), [])
+    compiled = []
+    for unit, defs in objs:
+        obj = str(unit) + ".o"
+        r = subprocess.run(cmd + defs + ["-c", str(unit), "-o", obj], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-3000:]
+        compiled.append(obj)
+    r = subprocess.run(cmd + [str(tmp / f"{tag}-main.c")] + compiled + ["-o", str(tmp / f"{tag}.elf")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="no arm-none-eabi-gcc")
+@pytest.mark.parametrize("cpu", [["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+                                 ["-mcpu=cortex-m0plus", "-mfloat-abi=soft"]], ids=["m4", "m0plus"])
+def test_builds_for_cortex_m(cpu, tmp_path):
+    """Every covered operator of kws (conv, depthwise, avgpool, FC) and
+    resnet (ADD) builds for the core: the double- and single-rounding units
+    (the lead's two unity files) link together without a clash."""
+    arch = cmsis_nn.arch_of(cpu)
+    kernels = []
+    for name in ("kws_ref_model.tflite", "pretrainedResnet_quant.tflite", "mnist_0.983_quantized.tflite"):
+        qm = _qmodel(shared_model(name))
+        for op in qm.ops:
+            if cmsis_nn.why_not(op, qm, arch) is None:
+                kernels.append(cmsis_nn.kernel(op, qm, arch, f"op{len(kernels)}"))
+    _arm_build(tmp_path, kernels, cpu, "all")
+
+
+def test_arch_of_boards():
+    import tomllib
+
+    seen = {}
+    for f in sorted(os.listdir(os.path.join(ROOT, "boards"))):
+        with open(os.path.join(ROOT, "boards", f), "rb") as fh:
+            cflags = tomllib.load(fh).get("toolchain", {}).get("cflags", [])
+        seen[f[:-5]] = cmsis_nn.arch_of(cflags)
+    assert seen["mps2-an386"] == seen["nrf52840dk"] == seen["stm32f746g-disco"] == "dsp"
+    assert seen["arduino-zero"] == seen["iotlab-m3"] == seen["mps2-an385"] == "plain"
+    assert seen["native"] is seen["hifive1b"] is seen["esp32-wroom-32"] is None
+    assert cmsis_nn.arch_of(["-mcpu=cortex-m55"]) == "mve"
+    assert cmsis_nn.arch_of(["-mcpu=cortex-m33+nodsp"]) == "plain"
+
+
+def test_missing_tree_says_run_setup(monkeypatch, tmp_path):
+    from utoe.errors import BuildError
+
+    monkeypatch.setenv("UTOE_CMSIS_NN", str(tmp_path / "nowhere"))
+    assert not cmsis_nn.available()
+    with pytest.raises(BuildError, match=r"run \./setup\.sh") as e:
+        cmsis_nn.require()
+    assert "\n" not in str(e.value)
+
+
+def test_sources_closure():
+    srcs = cmsis_nn.sources_for(["arm_convolve_wrapper_s8"])
+    assert "Source/ConvolutionFunctions/arm_convolve_s8.c" in srcs
+    assert "Source/NNSupportFunctions/arm_nn_mat_mult_nt_t_s8.c" in srcs  # via the 1x1 fast path
+    assert cmsis_nn.sources_for(["arm_max_pool_s8"]) == ["Source/PoolingFunctions/arm_max_pool_s8.c"]
