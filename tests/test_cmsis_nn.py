@@ -160,7 +160,7 @@ def _conformance_cases():
 @pytest.mark.parametrize("case", _conformance_cases(), ids=lambda c: c.id)
 def test_conformance_case(case, tmp_path):
     """The matrix's int8 single-operator models: accepted ones bit-exact,
-    refused ones with a reason (broadcasting ADD/MUL, SOFTMAX)."""
+    refused ones with a reason (broadcasting ADD/MUL)."""
     path = tmp_path / f"{case.id}.tflite"
     path.write_bytes(case.serialize())
     results, refused = _check_model(path, tmp_path)
@@ -186,7 +186,7 @@ def test_rounding_per_operator():
     qm = _qmodel(shared_model("kws_ref_model.tflite"))
     seen = {op.name: cmsis_nn.kernel(op, qm, "dsp", "f").rounding
             for op in qm.ops if cmsis_nn.why_not(op, qm, "dsp") is None}
-    assert seen == {"CONV_2D": "double", "DEPTHWISE_CONV_2D": "double", "AVERAGE_POOL_2D": "double",
+    assert seen == {"CONV_2D": "double", "DEPTHWISE_CONV_2D": "double", "AVERAGE_POOL_2D": "double", "SOFTMAX": "double",
                     "FULLY_CONNECTED": "single"}
 
 
@@ -340,3 +340,113 @@ def test_sources_closure():
     assert "Source/ConvolutionFunctions/arm_convolve_s8.c" in srcs
     assert "Source/NNSupportFunctions/arm_nn_mat_mult_nt_t_s8.c" in srcs  # via the 1x1 fast path
     assert cmsis_nn.sources_for(["arm_max_pool_s8"]) == ["Source/PoolingFunctions/arm_max_pool_s8.c"]
+
+
+def _matrix_model(tmp, build):
+    path = tmp / "case.tflite"
+    path.write_bytes(build(np.random.default_rng(0)).serialize())
+    return path
+
+
+_QS = [((0.05, 3), (0.01, 0), (0.02, -3)), ((0.1, -20), (0.07, 5), (0.3, 7)), ((0.003, 1), (0.5, -2), (0.2, 0))]
+
+
+@pytest.mark.parametrize("op", ["ADD", "MUL"])
+@pytest.mark.parametrize("qs", _QS, ids=["a", "b", "c"])
+def test_elementwise_bit_exact_and_double_rounding(op, qs, tmp_path):
+    """6400 elements: bit-exact with the double rounding the kernel asks
+    for; the single-rounding build differs (measured: ADD in all three,
+    MUL in two of the three quantizations)."""
+    sys.path.insert(0, os.path.join(ROOT, "models"))
+    import make_conformance as m
+
+    code, table = (m.OP.ADD, "AddOptions") if op == "ADD" else (m.OP.MUL, "MulOptions")
+    path = _matrix_model(tmp_path, m._binary("int8", code, table, [1, 20, 20, 16], [1, 20, 20, 16], *qs))
+    results, _ = _check_model(path, tmp_path)
+    assert [r[:2] for r in results.values()] == [(op, True)]
+    if op == "ADD" or qs is not _QS[0]:
+        results, _ = _check_model(path, tmp_path, rounding_override="single")
+        assert [r[:2] for r in results.values()] == [(op, False)]
+
+
+@pytest.mark.parametrize("scale", [0.01, 0.1, 0.5, 1.0])
+@pytest.mark.parametrize("beta", [1.0, 0.5])
+def test_softmax_bit_exact(scale, beta, tmp_path):
+    """500 rows of 10: arm_softmax_s8 with TFLite's scaling is bit-exact with
+    BUILTIN_REF (measured for 12 scale/beta pairs, under either rounding)."""
+    sys.path.insert(0, os.path.join(ROOT, "models"))
+    import make_conformance as m
+
+    path = _matrix_model(tmp_path, m._unary("int8", m.OP.SOFTMAX, [500, 10], (scale, 3), (1 / 256, -128),
+                                            options=("SoftmaxOptions", {"Beta": beta})))
+    results, _ = _check_model(path, tmp_path)
+    assert [r[:2] for r in results.values()] == [("SOFTMAX", True)]
+
+
+def _conv_model(kind, n, h, w, c, kh, kw, out_ch, stride, dilation, same, act=0, mult=1, zp=3, per_channel=True):
+    """A CONV_2D / DEPTHWISE_CONV_2D model of any geometry (batch,
+    rectangular kernels, per-axis strides and dilations)."""
+    sys.path.insert(0, os.path.join(ROOT, "models"))
+    import make_conformance as m
+
+    sh, sw = stride
+    dh, dw = dilation
+
+    def out(size, k, s, d):
+        ek = (k - 1) * d + 1
+        return (size + s - 1) // s if same else (size - ek) // s + 1
+
+    def build(rng):
+        net = m._Net(kind, "int8")
+        oc = out_ch if kind == "conv" else c * mult
+        wshape = [oc, kh, kw, c] if kind == "conv" else [1, kh, kw, oc]
+        x = net.act([n, h, w, c], m.q(0.05, zp))
+        y = net.act([n, out(h, kh, sh, dh), out(w, kw, sw, dw), oc], m.q(0.1, -5))
+        scales = list(rng.uniform(0.002, 0.02, oc)) if per_channel else [0.01]
+        wt = net.const(m._w_int8(rng, wshape), m.I8, m.Quantization(scales, [0] * len(scales),
+                                                                    0 if kind == "conv" else 3))
+        b = net.const(rng.integers(-2000, 2000, oc).astype(np.int32), m.I32,
+                      m.Quantization([0.05 * s for s in (scales if per_channel else scales * oc)], [0] * oc, 0))
+        opts = {"Padding": m.SAME if same else m.VALID, "StrideW": sw, "StrideH": sh,
+                "FusedActivationFunction": act, "DilationWFactor": dw, "DilationHFactor": dh}
+        if kind == "conv":
+            net.m.operator(m.OP.CONV_2D, [x, wt, b], [y], version=3, options=("Conv2DOptions", opts))
+        else:
+            opts["DepthMultiplier"] = mult
+            net.m.operator(m.OP.DEPTHWISE_CONV_2D, [x, wt, b], [y], version=3,
+                           options=("DepthwiseConv2DOptions", opts))
+        return net.done([x], [y])
+
+    return build
+
+
+# (kind, n, h, w, c, kh, kw, out_ch, stride, dilation, same, act, mult, zp): each CMSIS-NN path
+GEOMETRIES = {
+    "conv-1x1-fast": ("conv", 1, 7, 7, 16, 1, 1, 8, (1, 1), (1, 1), False, 0, 1, 3),
+    "conv-1x1-s2": ("conv", 1, 8, 8, 12, 1, 1, 8, (2, 2), (1, 1), False, 1, 1, -128),
+    "conv-1xn": ("conv", 1, 1, 20, 8, 1, 5, 6, (1, 1), (1, 1), True, 0, 1, 10),
+    "conv-1xn-s2": ("conv", 1, 1, 21, 4, 1, 3, 5, (2, 2), (1, 1), True, 3, 1, -7),
+    "conv-generic-batch2": ("conv", 2, 9, 7, 5, 3, 2, 7, (2, 1), (1, 1), True, 0, 1, 3),
+    "conv-dilated": ("conv", 1, 12, 12, 4, 3, 3, 6, (1, 1), (2, 2), True, 1, 1, 0),
+    "conv-5x5-same": ("conv", 1, 10, 10, 3, 5, 5, 4, (1, 1), (1, 1), True, 0, 1, 127),
+    "dw-3x3": ("dw", 1, 9, 9, 8, 3, 3, 0, (1, 1), (1, 1), True, 0, 1, 3),
+    "dw-3x3-s2-valid": ("dw", 1, 10, 10, 6, 3, 3, 0, (2, 2), (1, 1), False, 3, 1, -100),
+    "dw-5x5-opt": ("dw", 1, 12, 12, 10, 5, 5, 0, (1, 1), (1, 1), True, 1, 1, 5),
+    "dw-mult3": ("dw", 1, 8, 8, 3, 3, 3, 0, (1, 1), (1, 1), True, 0, 3, 0),
+    "dw-mult4": ("dw", 1, 8, 8, 2, 3, 3, 0, (1, 1), (1, 1), False, 0, 4, 0),
+    "dw-batch2": ("dw", 2, 7, 7, 4, 3, 3, 0, (1, 1), (1, 1), True, 0, 1, 3),
+    "dw-dilated": ("dw", 1, 12, 12, 4, 3, 3, 0, (1, 1), (2, 2), True, 0, 1, 3),
+    "dw-1-in-ch": ("dw", 1, 8, 8, 1, 3, 3, 0, (1, 1), (1, 1), True, 0, 16, 3),
+}
+
+
+@pytest.mark.parametrize("geometry", list(GEOMETRIES))
+def test_conv_geometries(geometry, tmp_path):
+    """Every path CMSIS-NN's wrappers pick (1x1 fast, 1x1 strided, 1xN,
+    im2col, dilated, batched; depthwise 3x3, opt, generic with multipliers,
+    batched, dilated) bit-exact on its host path, scratch exactly as asked."""
+    kind, *g = GEOMETRIES[geometry]
+    *geo, act, mult, zp = g
+    path = _matrix_model(tmp_path, _conv_model(kind, *geo, act=act, mult=mult, zp=zp))
+    results, refused = _check_model(path, tmp_path)
+    assert not refused and [r[1] for r in results.values()] == [True], (results, refused)

@@ -318,6 +318,10 @@ def why_not(op, qm, arch):
         if not (tuple(a.shape) == tuple(b2.shape) == tuple(y.shape)):
             return "broadcasting (CMSIS-NN's elementwise kernels take equal shapes only)"
         return None
+    if name == "SOFTMAX":
+        if abs(y.scale - 1 / 256) > 1e-9 or y.zero_point != -128:
+            return "output quantization is not scale 1/256, zero point -128"
+        return None
     return f"{name} has no CMSIS-NN kernel in utoe"
 
 
@@ -516,5 +520,26 @@ int32_t utoe_op_{fname}(int8_t *a0, int8_t *a1, int8_t *out)
                    rounding="double")
 
 
+def _softmax(op, qm, arch, fname):
+    """SOFTMAX: arm_softmax_s8 with TFLite's PreprocessSoftmaxScaling and
+    CalculateInputRadius (5 integer bits), as TFLite Micro sets it up."""
+    x, y = qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]
+    depth = x.shape[-1]
+    rows = int(np.prod(x.shape)) // depth
+    beta = float(np.float32(op.options.get("Beta", 1.0)))
+    real = min(beta * float(x.scale) * (1 << (31 - 5)), (1 << 31) - 1.0)
+    m, s = quant.quantize_multiplier(real)
+    diff_min = -int(np.floor(1.0 * ((1 << 5) - 1) * (1 << (31 - 5)) / (1 << s)))
+    src = (_HEAD + f"""
+int32_t utoe_op_{fname}(int8_t *a0, int8_t *out)
+{{
+    arm_softmax_s8(a0, {rows}, {depth}, {m}, {s}, {diff_min}, out);
+    return 0;
+}}
+""")
+    return CKernel([("view", x.index, (rows, depth))], y.index, src, 0, ["arm_softmax_s8"], rounding="double")
+
+
 _MAKERS = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _dwconv, "FULLY_CONNECTED": _fc,
-           "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool, "ADD": _add, "MUL": _mul}
+           "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool, "ADD": _add, "MUL": _mul,
+           "SOFTMAX": _softmax}
