@@ -20,6 +20,28 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
+# CMSIS-NN (Arm's int8/int16 kernels, called on Cortex-M cores) at a pinned
+# commit, in third_party/CMSIS-NN: cloned when the network works, else taken
+# from the offline archive next to the project (../shared/vendor).
+CMSIS_NN_COMMIT=99f736a63036613032f9b70de36b493bcd7802d4
+CMSIS_NN_DIR=third_party/CMSIS-NN
+CMSIS_NN_ARCHIVE=../shared/vendor/CMSIS-NN-${CMSIS_NN_COMMIT:0:8}.tar.gz
+if [ "$(cat "$CMSIS_NN_DIR/.utoe-commit" 2>/dev/null)" != "$CMSIS_NN_COMMIT" ]; then
+    rm -rf "$CMSIS_NN_DIR" "$CMSIS_NN_DIR.tmp"
+    mkdir -p third_party
+    if timeout 60 git clone -q --no-checkout https://github.com/ARM-software/CMSIS-NN "$CMSIS_NN_DIR.tmp" 2>/dev/null \
+            && git -C "$CMSIS_NN_DIR.tmp" -c advice.detachedHead=false checkout -q "$CMSIS_NN_COMMIT"; then
+        :
+    elif [ -f "$CMSIS_NN_ARCHIVE" ]; then
+        rm -rf "$CMSIS_NN_DIR.tmp" && mkdir -p "$CMSIS_NN_DIR.tmp"
+        tar xzf "$CMSIS_NN_ARCHIVE" -C "$CMSIS_NN_DIR.tmp" --strip-components=1
+    else
+        echo "utoe: cannot get CMSIS-NN: no network and no $CMSIS_NN_ARCHIVE" >&2; exit 1
+    fi
+    echo "$CMSIS_NN_COMMIT" > "$CMSIS_NN_DIR.tmp/.utoe-commit"
+    mv "$CMSIS_NN_DIR.tmp" "$CMSIS_NN_DIR"
+fi
+
 PY=${PYTHON:-python3}
 $PY -m pip install -q --disable-pip-version-check -e '.[test]'
 $PY -m utoe.icount build >/dev/null  # the TCG plugin, built with the host gcc
