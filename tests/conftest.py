@@ -5,6 +5,9 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_MODELS = os.environ.get("UTOE_SHARED_MODELS") or os.path.join(os.path.dirname(ROOT), "shared", "models")
+# Project copies (copy_project) leave third_party out: every utoe the tests
+# start, in any copy, builds with the checkout's CMSIS-NN (./setup.sh installs it)
+os.environ.setdefault("UTOE_CMSIS_NN", os.path.join(ROOT, "third_party", "CMSIS-NN"))
 
 
 def shared_model(name):
@@ -18,7 +21,9 @@ def shared_model(name):
 def copy_project(directory):
     """Copy the project's build inputs into directory/utoe; return that path."""
     dst = directory / "utoe"
-    ignore = shutil.ignore_patterns("build", "__pycache__", ".git", ".pytest_cache", "*.egg-info", ".sconsign*")
+    # third_party (CMSIS-NN) is not the project's: the copy uses the checkout's (UTOE_CMSIS_NN, scons_helpers)
+    ignore = shutil.ignore_patterns("build", "__pycache__", ".git", ".pytest_cache", "*.egg-info", ".sconsign*",
+                                    "third_party")
     shutil.copytree(ROOT, dst, ignore=ignore)
     return dst
 

@@ -102,7 +102,7 @@ def test_utoe_version_rebuilds_every_stage(build):
             ["app", "firmware", "measure", "run", "sizes"]
         assert result(build, board)["tools"]["utoe"] == "9.9.9-test"
     assert ("codegen", "sine") in stages
-    assert compiled["native/sine"] == ["host.c", "model.c", "ops.c", "utoe_eval.c", "weights.c"]
+    assert compiled["native/sine"] == ["cmsis_nn.c", "cmsis_nn_sr.c", "host.c", "model.c", "ops.c", "utoe_eval.c", "weights.c"]
 
 
 def test_board_memory_edit_relinks_without_recompiling(build):
@@ -151,7 +151,7 @@ def test_compiler_version_is_an_input(build, tmp_path, monkeypatch):
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
     stages, compiled = run(build)
-    assert compiled == {"native/sine": ["host.c", "model.c", "ops.c", "utoe_eval.c", "weights.c"]}
+    assert compiled == {"native/sine": ["cmsis_nn.c", "cmsis_nn_sr.c", "host.c", "model.c", "ops.c", "utoe_eval.c", "weights.c"]}
     assert not any(label.startswith("hifive1b/") for _, label in stages)  # its compiler did not change
     assert result(build, "native")["tools"]["gcc"] == "gcc (wrapped) 99.1.0"
 

@@ -12,8 +12,14 @@ from .codegen.planner import PLANNERS
 from .errors import ConfigError
 
 MODES = ("per-model", "per-operator")
-DEFAULTS = {"mode": "per-model", "trials": 10, "seed": 1, "planner": "greedy", "importer": "auto", "timeout": 300}
+DEFAULTS = {"mode": "per-model", "trials": 10, "seed": 1, "planner": "greedy", "importer": "auto", "timeout": 300,
+            "kernels": "auto"}
 IMPORTERS = ("auto", "utoe", "tvm")
+# Which kernel library computes the operators: auto (CMSIS-NN on Arm Cortex-M
+# cores for every operator it supports, utoe's own TVM-generated kernels for
+# the rest and on other cores), tvm (utoe's own everywhere), cmsis-nn (as auto,
+# but an error on a core CMSIS-NN does not target).
+KERNELS = ("auto", "tvm", "cmsis-nn")
 
 
 @dataclass(frozen=True)
@@ -27,13 +33,36 @@ class Settings:
     planner: str
     importer: str
     timeout: int
+    kernels: str = DEFAULTS["kernels"]
     # The RIOT tree the firmware is built with (runners that run riot_app), else None.
     riotbase: str = None
     # Options of the runner (port=, baudrate=, flash=, iotlab_...=), only those it takes.
     runner_options: dict = None
 
+    def kernel_library(self):
+        """The library kernels= resolves to on this board: 'cmsis-nn' or 'tvm'."""
+        from . import cmsis_nn
+
+        if self.kernels == "tvm" or cmsis_nn.arch_of(self.board.toolchain.get("cflags")) is None:
+            return "tvm"
+        return "cmsis-nn"
+
     def codegen_options(self):
-        return {"planner": self.planner, "importer": self.importer}
+        """What the C depends on. CMSIS-NN's scratch sizes depend on the core's
+        extensions (none, DSP, MVE), so its codegen is per extension set."""
+        from . import cmsis_nn
+
+        opts = {"planner": self.planner, "importer": self.importer, "kernels": self.kernel_library()}
+        if opts["kernels"] == "cmsis-nn":
+            opts["cmsis_nn_arch"] = cmsis_nn.arch_of(self.board.toolchain.get("cflags"))
+        return opts
+
+    def codegen_dir(self, build):
+        """build/codegen/<model>-<planner>-<importer>[-cmsis-nn-<arch>]: shared by
+        every board whose codegen options are the same."""
+        opts = self.codegen_options()
+        cmsis = f"-cmsis-nn-{opts['cmsis_nn_arch']}" if opts["kernels"] == "cmsis-nn" else ""
+        return f"{build}/codegen/{self.model.name}-{opts['planner']}-{opts['importer']}{cmsis}"
 
     def app_options(self, codegen_dir):
         riot_opts = riot.app_options(self.board, self.riotbase, codegen_dir) if self.riotbase else None
@@ -48,7 +77,8 @@ class Settings:
         '@<runner>' when the runner is not the board's default. Empty for
         the defaults."""
         parts = [f"+{self.mode}"] if self.mode != DEFAULTS["mode"] else []
-        parts += [f"+{k}-{getattr(self, k)}" for k in ("planner", "importer") if getattr(self, k) != DEFAULTS[k]]
+        parts += [f"+{k}-{getattr(self, k)}" for k in ("planner", "importer", "kernels")
+              if getattr(self, k) != DEFAULTS[k]]
         if self.runner != self.board.runners[0]:
             parts.append(f"@{self.runner}")
         return "".join(parts)
@@ -116,7 +146,7 @@ RUNNER_NUMBERS = {"baudrate": (50, 20_000_000), "iotlab_duration": (1, 7 * 24 * 
 
 
 def settings(board, model, mode=None, trials=None, seed=None, runner=None, planner=None, importer=None,
-             timeout=None, riotbase=None, runner_options=None):
+             timeout=None, riotbase=None, runner_options=None, kernels=None):
     for key, value in (("board", board), ("model", model)):
         if not isinstance(value, str):
             raise ConfigError(f"{key}= takes a name (a string), not {type(value).__name__} {value!r:.40}")
@@ -131,6 +161,15 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
     importer = importer or DEFAULTS["importer"]
     if importer not in IMPORTERS:
         raise ConfigError(f"importer={importer}: choose one of {', '.join(IMPORTERS)}")
+    kernels = kernels or DEFAULTS["kernels"]
+    if kernels not in KERNELS:
+        raise ConfigError(f"kernels={kernels}: choose one of {', '.join(KERNELS)}")
+    if kernels == "cmsis-nn":
+        from . import cmsis_nn
+
+        if cmsis_nn.arch_of(b.toolchain.get("cflags")) is None:
+            raise ConfigError(f"kernels=cmsis-nn: board '{b.name}' has a {b.core} core; CMSIS-NN's kernels are for "
+                              f"Arm Cortex-M cores (kernels=auto or tvm uses utoe's own)")
     runner = runner or b.runners[0]
     if runner not in b.runners:
         raise ConfigError(f"runner={runner}: board '{b.name}' runs with {', '.join(b.runners)}")
@@ -167,6 +206,7 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
         runner=runner,
         planner=planner,
         importer=importer,
+        kernels=kernels,
         timeout=_int("timeout", DEFAULTS["timeout"] if timeout is None else timeout, 1, 86400),
         riotbase=base,
         runner_options=given,

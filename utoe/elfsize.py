@@ -19,8 +19,10 @@ MODEL_RAM = {"arena": ("utoe_arena",), "workspace": ("utoe_ws_base", "utoe_ws_si
 MODEL_WEIGHT_PREFIX = "utoe_param_"
 # The operators' functions, called directly by the executor (utoe.codegen.lower.direct_calls).
 OP_PREFIX = "utoe_op_"
+# CMSIS-NN's functions (arm_*; utoe_sr_arm_* where compiled twice, for
+# single rounding) are the kernels of the operators that call them.
 MODEL_CODE_PREFIXES = (OP_PREFIX, "utoe_model_", "TVMBackend", "utoe_operator_names", "utoe_operator_outputs",
-                       "utoe_inputs", "utoe_outputs")
+                       "utoe_inputs", "utoe_outputs", "arm_", "utoe_sr_arm_")
 
 
 def _classify(section):

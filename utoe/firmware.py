@@ -19,7 +19,7 @@ from .files import read_json, remove
 C_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "c")
 COMMON_FLAGS = ["-std=gnu11", "-Wall", "-ffunction-sections", "-fdata-sections"]
 # TVM's generated operators declare shape/stride locals they never read.
-OPS_FLAGS = ["-Wno-unused-variable", "-Wno-unused-but-set-variable"]
+OPS_FLAGS = ["-Wno-unused-variable", "-Wno-unused-but-set-variable", "-Wno-unused-parameter"]
 
 
 # What each platform adds to the board's own toolchain flags. Bare-metal
@@ -82,8 +82,22 @@ def harness_sources(board):
     return [os.path.join(C_DIR, "utoe_eval.c"), os.path.join(C_DIR, "platform", board.platform + ".c")] + shared
 
 
+MODEL_C = ("model.c", "ops.c", "cmsis_nn.c", "cmsis_nn_sr.c", "weights.c")
+# Generated or third-party operator code: TVM's declares locals it never reads,
+# CMSIS-NN's (as #included by cmsis_nn*.c) has parameters some paths do not use.
+OPERATOR_C = ("ops.c", "cmsis_nn.c", "cmsis_nn_sr.c")
+
+
 def model_sources(codegen_dir):
-    return [os.path.join(codegen_dir, f) for f in ("model.c", "ops.c", "weights.c")]
+    return [os.path.join(codegen_dir, f) for f in MODEL_C]
+
+
+def cmsis_nn_include_dirs():
+    """CMSIS-NN's tree and its headers, when installed (./setup.sh): the
+    cmsis_nn*.c files of a codegen that uses it #include its sources."""
+    from . import cmsis_nn
+
+    return [cmsis_nn.root(), os.path.join(cmsis_nn.root(), "Include")] if cmsis_nn.available() else []
 
 
 def compiler(board):
@@ -145,7 +159,8 @@ def flags(board, app_dir, codegen_dir):
     return {
         "cc": tc["cc"],
         "ccflags": COMMON_FLAGS + list(tc["cflags"]) + defines,
-        "cpppath": [app_dir, codegen_dir, C_DIR, os.path.join(C_DIR, "platform")] + tvm_include_dirs(),
+        "cpppath": [app_dir, codegen_dir, C_DIR, os.path.join(C_DIR, "platform")] + tvm_include_dirs()
+        + cmsis_nn_include_dirs(),
         "ops_flags": list(OPS_FLAGS),
         "linkflags": list(tc["cflags"]) + list(tc["ldflags"]) + ldflags + ["-Wl,--gc-sections"],
         "libs": list(tc.get("libs", [])),
@@ -208,7 +223,7 @@ def build(board, app_dir, codegen_dir, elf_path):
     remove(elf_path)
     for src in f["sources"]:
         obj = os.path.join(obj_dir, os.path.splitext(os.path.basename(src))[0] + ".o")
-        extra = f["ops_flags"] if os.path.basename(src) == "ops.c" else []
+        extra = f["ops_flags"] if os.path.basename(src) in OPERATOR_C else []
         _run([cc, *f["ccflags"], *extra, *inc_flags, "-c", src, "-o", obj],
              f"board '{board.name}': compiling {os.path.basename(src)}")
         objs.append(obj)

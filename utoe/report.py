@@ -40,7 +40,7 @@ KIND_NOTES = {
 MODEL_HEADERS = ["Board", "Model", "Memory (KB)", "Storage (KB)", "95-CI (ms)",
                  "Mean (ms)", "Median (ms)", "Min. (ms)", "Max. (ms)",
                  "Latency kind"]
-OPERATOR_HEADERS = ["op", "latency us", "latency %", "params", "memory KB",
+OPERATOR_HEADERS = ["op", "kernels", "latency us", "latency %", "params", "memory KB",
                     "storage KB"]
 
 RESULTS_CSV_COLUMNS = [
@@ -55,7 +55,7 @@ OPERATORS_CSV_COLUMNS = [
     "board", "model", "runner", "mode", "index", "name", "params",
     "param_bytes", "memory_bytes", "storage_bytes", "latency_kind",
     "latency_median_ms", "latency_mean_ms", "latency_min_ms",
-    "latency_max_ms", "share_pct", "instructions", "macs", "instructions_per_mac",
+    "latency_max_ms", "share_pct", "instructions", "macs", "instructions_per_mac", "kernels",
 ]
 
 
@@ -263,6 +263,7 @@ def operator_table(result, fmt="plain"):
         lat, share = op.get("latency"), op.get("share_pct")
         rows.append([
             op["name"],
+            op.get("library") or "-",
             fmt_time(lat["median_ms"] * 1000) if lat else "-",
             f"{share:.2f}" if share is not None else "-",
             ", ".join(op["params"]),
@@ -271,7 +272,7 @@ def operator_table(result, fmt="plain"):
         ] + ([f"{op['instructions']:,}", _per_mac(op.get("instructions_per_mac"))] if counted else []))
     table = tabulate(rows, headers=OPERATOR_HEADERS + (["instructions", "instr/MAC"] if counted else []),
                      tablefmt=fmt, disable_numparse=True,
-                     colalign=("left", "right", "right", "left", "right",
+                     colalign=("left", "left", "right", "right", "left", "right",
                                "right") + (("right", "right") if counted else ()))
     kind = result["latency"]["kind"]
     notes = []
@@ -370,7 +371,7 @@ def _operator_rows(r):
                op["memory_bytes"], op["storage_bytes"], r["latency"]["kind"],
                lat.get("median_ms"), lat.get("mean_ms"), lat.get("min_ms"),
                lat.get("max_ms"), op.get("share_pct"), op.get("instructions"), op.get("macs"),
-               op.get("instructions_per_mac")]
+               op.get("instructions_per_mac"), op.get("library")]
 
 
 def _csv(columns, rows):

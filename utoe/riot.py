@@ -169,10 +169,11 @@ def _packed_ref(git, ref):
 
 def app_options(board, riotbase, codegen_dir):
     """What the app stage renders into utoe.mk (app.render's options["riot"])."""
-    from .firmware import tvm_include_dirs
+    from .firmware import cmsis_nn_include_dirs, tvm_include_dirs
 
     return {"board": check_board(riotbase, board), "c_dir": C_DIR, "model_dir": os.path.abspath(codegen_dir),
-            "tvm_includes": tvm_include_dirs(), "stack_bytes": STACK_BYTES}
+            "tvm_includes": tvm_include_dirs(), "cmsis_nn_includes": cmsis_nn_include_dirs(),
+            "stack_bytes": STACK_BYTES}
 
 
 def app_files():

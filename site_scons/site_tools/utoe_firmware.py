@@ -139,7 +139,7 @@ def firmware_nodes(env, target, source, **kw):
                LINKCOM=utoe_action(_link, "firmware", ["UTOE_LINKCMD"]))
     objs = []
     for src in f["sources"]:
-        extra = f["ops_flags"] if os.path.basename(src) == "ops.c" else []
+        extra = f["ops_flags"] if os.path.basename(src) in firmware.OPERATOR_C else []
         obj = pair.Dir("obj").File(os.path.splitext(os.path.basename(src))[0] + ".o")
         objs += fw.Object(obj, src, CCFLAGS=f["ccflags"] + extra)
     facts = _build_facts(board)  # for the link; an object's flags are on its command line already

@@ -102,9 +102,14 @@ def _schedule(func):
     return sch.mod["main"]
 
 
-def build(path, model, name_prefix=""):
-    """(Graph, {function name: PrimFunc}) for a quantized TFLite model."""
+def build(path, model, name_prefix="", cmsis_nn_arch=None):
+    """(Graph, {function name: PrimFunc or cmsis_nn.CKernel}) for a quantized
+    TFLite model. With cmsis_nn_arch ("plain", "dsp", "mve"), every operator
+    CMSIS-NN computes exactly (cmsis_nn.why_not) calls CMSIS-NN; the rest
+    are utoe's own kernels."""
     from tvm import te
+
+    from .. import cmsis_nn
 
     qm = tflite_model.read(path, model)
     if unsupported(qm):
@@ -142,6 +147,15 @@ def build(path, model, name_prefix=""):
                 model_tensor(i, "state")
     funcs = {}
     for op in qm.ops:
+        if cmsis_nn_arch and cmsis_nn.why_not(op, qm, cmsis_nn_arch) is None:
+            fname = f"{name_prefix}{op.name.lower()}_{op.index}"
+            ck = cmsis_nn.kernel(op, qm, cmsis_nn_arch, fname)
+            args = []
+            for spec in ck.args:
+                args.append(param(spec[2], str(spec[2].dtype)) if spec[0] == "param" else model_tensor(spec[1]))
+            funcs[fname] = ck
+            g.ops.append(Op(len(g.ops), fname, args + [model_tensor(ck.output)], 1, library="cmsis-nn"))
+            continue
         try:
             made = kernels.KERNELS[op.name](op, qm)
         except CodegenError as e:

@@ -27,7 +27,7 @@ FREE_RE = re.compile(r"TVMBackendFreeWorkspace\(\s*\d+\s*,\s*\w+\s*,\s*(\w+)\s*\
 ANY_ALLOC_RE = re.compile(r"TVMBackendAllocWorkspace\(")
 PACKED_RE = re.compile(r"^TVM_DLL int32_t __tvm_ffi_(\w+)\(void\* self_handle, void\* args, int32_t num_args, void\* result\) \{$", re.M)
 # an operator as the executor calls it (direct_calls)
-FUNC_RE = re.compile(r"^int32_t utoe_op_(\w+)\(([^)]*)\) \{$", re.M)
+FUNC_RE = re.compile(r"^int32_t utoe_op_(\w+)\(([^)]*)\)\s*\{", re.M)
 WS_ALIGN = 16
 
 

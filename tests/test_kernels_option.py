@@ -1,0 +1,103 @@
+"""kernels= (issue 13, item 1): on Arm Cortex-M cores utoe calls CMSIS-NN for
+every operator it computes exactly, its own kernels for the rest, and says
+per operator which library ran it; results stay bit-exact with BUILTIN_REF.
+
+Real TVM, real CMSIS-NN (./setup.sh installs it), real arm-none-eabi-gcc,
+real QEMU and the TCG plugin."""
+
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import shared_model
+from tests.scons_helpers import Build
+from utoe.elfsize import open_elf
+from utoe.errors import RunError
+
+TOOLS = {"arm-none-eabi-gcc": "gcc-arm-none-eabi", "qemu-system-arm": "qemu-system-arm"}
+missing = [f"{tool} (apt-get install {pkg})" for tool, pkg in TOOLS.items() if shutil.which(tool) is None]
+pytestmark = pytest.mark.skipif(bool(missing), reason="needs " + ", ".join(missing))
+
+BOARD = "nrf52840dk"  # Cortex-M4F: CMSIS-NN's DSP path
+
+
+@pytest.fixture(scope="module")
+def lenet(tmp_path_factory):
+    """LeNet-5 on a Cortex-M4 board, kernels=auto and kernels=tvm."""
+    from tests.conftest import copy_project
+
+    shared_model("mnist_0.983_quantized.tflite")
+    build = Build(copy_project(tmp_path_factory.mktemp("kernels")))
+    build.scons(f"board={BOARD}", "model=lenet5", "trials=1")
+    build.scons(f"board={BOARD}", "model=lenet5", "trials=1", "kernels=tvm")
+    return build
+
+
+def _json(build, *parts):
+    with open(build.path(*parts)) as f:
+        return json.load(f)
+
+
+def test_auto_calls_cmsis_nn_where_it_is_exact(lenet):
+    meta = _json(lenet, "build", "codegen", "lenet5-greedy-auto-cmsis-nn-dsp", "metadata.json")
+    r = _json(lenet, "build", BOARD, "lenet5", "result.json")
+    lib = {op["name"]: op["library"] for op in meta["operators"]}
+    # convolutions, pools and fully connected layers on CMSIS-NN; what it lacks (QUANTIZE of the float
+    # input, TRANSPOSE, DEQUANTIZE of the output) on utoe's own; the reshape aliases its input (no call)
+    assert {n: v for n, v in lib.items() if v == "cmsis-nn"} and \
+        all(v == "cmsis-nn" for n, v in lib.items() if n.startswith(("conv_2d", "max_pool", "fully_connected")))
+    assert all(v == "tvm" for n, v in lib.items() if n.startswith(("quantize", "dequantize", "transpose")))
+    assert [op["library"] for op in r["operators"]] == [op["library"] for op in meta["operators"]]
+    assert r["options"]["kernels"] == "cmsis-nn" and r["options"]["cmsis_nn_arch"] == "dsp"
+    assert r["validation"]["ok"] and r["validation"]["exact"] and r["validation"]["reference"] == "tflite-builtin-ref"
+    # scratch CMSIS-NN asks for is planned into the arena: operators' workspace is in the metadata
+    assert any(op["workspace_bytes"] for op in meta["operators"] if op["library"] == "cmsis-nn")
+
+
+def test_only_the_cmsis_nn_sources_the_model_uses_are_built(lenet):
+    cg = lenet.path("build", "codegen", "lenet5-greedy-auto-cmsis-nn-dsp")
+    double, single = (open(f"{cg}/{f}").read() for f in ("cmsis_nn.c", "cmsis_nn_sr.c"))
+    assert '#include "Source/ConvolutionFunctions/arm_convolve_s8.c"' in double
+    assert "arm_softmax" not in double + single  # LeNet-5 ends in DEQUANTIZE, no SOFTMAX
+    # FULLY_CONNECTED rounds once in TFLite's reference: its own translation unit
+    assert "#define CMSIS_NN_USE_SINGLE_ROUNDING" in single and "arm_fully_connected_s8" in single
+    assert "arm_fully_connected_s8" not in double
+    with open_elf(lenet.path("build", BOARD, "lenet5", "firmware.elf"), RunError, "") as (elf, symtab):
+        funcs = {s.name for s in symtab.iter_symbols() if s["st_info"]["type"] == "STT_FUNC"}
+    assert "arm_convolve_wrapper_s8" in funcs and "arm_fully_connected_s8" in funcs
+    assert not any(f.startswith("arm_softmax") for f in funcs)
+
+
+def test_cmsis_nn_is_faster_than_own_kernels_and_both_are_exact(lenet):
+    auto = _json(lenet, "build", BOARD, "lenet5", "result.json")
+    own = _json(lenet, "build", BOARD, "lenet5+kernels-tvm", "result.json")
+    assert all(op["library"] in ("tvm", None) for op in own["operators"])
+    assert own["validation"]["exact"] and auto["validation"]["exact"]
+    assert auto["outputs"] == own["outputs"]
+    # measured here: 1.56 M against 3.3 M instructions per inference
+    assert auto["instructions"]["per_inference"] < 0.6 * own["instructions"]["per_inference"]
+    convs = [(a["instructions"], o["instructions"]) for a, o in zip(auto["operators"], own["operators"])
+             if a["name"].startswith("conv_2d")]
+    assert convs and all(a < o for a, o in convs)
+    # CMSIS-NN's code is the model's code in the sizes
+    assert auto["flash"]["model"]["code"] > own["flash"]["model"]["code"]
+
+
+def test_cmsis_nn_on_a_core_it_does_not_target_is_one_line(tmp_path):
+    from tests.conftest import ROOT
+
+    proc = Build(ROOT).scons(f"build={tmp_path}", "board=hifive1b", "model=lenet5", "kernels=cmsis-nn", check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines[-1].endswith("kernels=cmsis-nn: board 'hifive1b' has a sifive-e31 core; CMSIS-NN's kernels are for "
+                              "Arm Cortex-M cores (kernels=auto or tvm uses utoe's own)"), proc.stderr
+
+
+def test_missing_cmsis_nn_is_one_line(tmp_path, monkeypatch):
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("UTOE_CMSIS_NN", str(tmp_path / "nowhere"))
+    proc = Build(ROOT).scons(f"build={tmp_path / 'b'}", "board=mps2-an386", "model=sinus", check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert f"CMSIS-NN is not installed in {tmp_path / 'nowhere'}: run ./setup.sh" in proc.stderr.splitlines()[-1]
