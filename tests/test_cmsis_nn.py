@@ -259,7 +259,7 @@ def test_workspace_is_what_cmsis_nn_asks(tmp_path):
 
 # ------------------------------------------------------------ Arm builds
 
-def _arm_build(tmp, kernels, cpu_flags, tag):
+def _arm_build(tmp, kernels, cpu_flags, tag, rename=False):
     """Link the kernels with their CMSIS-NN sources into a Cortex-M ELF
     (newlib's nosys stubs): every symbol must resolve on that core's path."""
     root = cmsis_nn.root()
@@ -275,7 +275,8 @@ def _arm_build(tmp, kernels, cpu_flags, tag):
         if not group:
             continue
         unit = tmp / f"{tag}-{rounding}.c"
-        unit.write_text("".join(k.c_source for k in group)
+        prefix = cmsis_nn.renames(cmsis_nn.shared_sources(kernels)) if rename and rounding == "single" else ""
+        unit.write_text(prefix + "".join(k.c_source for k in group)
                         + "".join(f'#include "{os.path.join(root, s)}"\n' for s in sorted({s for k in group
                                                                                               for s in k.sources})))
         objs.append((unit, ["-DCMSIS_NN_USE_SINGLE_ROUNDING"] if rounding == "single" else []))
@@ -295,7 +296,8 @@ def _arm_build(tmp, kernels, cpu_flags, tag):
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="no arm-none-eabi-gcc")
 @pytest.mark.parametrize("cpu", [["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
-                                 ["-mcpu=cortex-m0plus", "-mfloat-abi=soft"]], ids=["m4", "m0plus"])
+                                 ["-mcpu=cortex-m0plus", "-mfloat-abi=soft"],
+                                 ["-mcpu=cortex-m55", "-mfloat-abi=hard"]], ids=["m4", "m0plus", "m55"])
 def test_builds_for_cortex_m(cpu, tmp_path):
     """Every covered operator of kws (conv, depthwise, avgpool, FC) and
     resnet (ADD) builds for the core: the double- and single-rounding units
@@ -307,7 +309,29 @@ def test_builds_for_cortex_m(cpu, tmp_path):
         for op in qm.ops:
             if cmsis_nn.why_not(op, qm, arch) is None:
                 kernels.append(cmsis_nn.kernel(op, qm, arch, f"op{len(kernels)}"))
+    assert cmsis_nn.shared_sources(kernels) == []
     _arm_build(tmp_path, kernels, cpu, "all")
+
+
+def test_renames_resolve_a_clash(tmp_path):
+    """Were a kernel sharing sources with the other rounding (here CONV_2D
+    forced to single rounding next to double-rounding DEPTHWISE_CONV_2D,
+    which reaches the conv sources through its Helium path), the two unity
+    files define the same functions: the link fails, and renaming the
+    single-rounding copies (cmsis_nn.renames) makes it link."""
+    qm = _qmodel(shared_model("kws_ref_model.tflite"))
+    kernels = []
+    for op in qm.ops:
+        if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            k = cmsis_nn.kernel(op, qm, "dsp", f"op{len(kernels)}")
+            k.rounding = "single" if op.name == "CONV_2D" else "double"
+            kernels.append(k)
+    shared = cmsis_nn.shared_sources(kernels)
+    assert "Source/ConvolutionFunctions/arm_convolve_s8.c" in shared
+    cpu = ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+    with pytest.raises(AssertionError, match="multiple definition"):
+        _arm_build(tmp_path, kernels, cpu, "clash")
+    _arm_build(tmp_path, kernels, cpu, "renamed", rename=True)
 
 
 def test_arch_of_boards():

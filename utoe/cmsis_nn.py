@@ -157,6 +157,23 @@ def sources_for(functions, tree=None):
     return sorted(files)
 
 
+def shared_sources(kernels):
+    """The CMSIS-NN sources that both a double- and a single-rounding kernel
+    of `kernels` need: compiled into both unity files, their external
+    functions would be defined twice at link time (see renames)."""
+    by = {r: {s for k in kernels if k.rounding == r for s in k.sources} for r in ("double", "single")}
+    return sorted(by["double"] & by["single"])
+
+
+def renames(sources, prefix="utoe_sr_", tree=None):
+    """C lines `#define arm_x utoe_sr_arm_x` for every function the sources
+    define: put first in the single-rounding unity file (before any
+    #include) so its copies of shared sources get their own names."""
+    defined, _, _ = _index(tree or require())
+    names = sorted(n for n, f in defined.items() if f in set(sources))
+    return "".join(f"#define {n} {prefix}{n}\n" for n in names)
+
+
 # ---------------------------------------------------------- buffer sizes
 
 class _Tile(ctypes.Structure):
