@@ -474,3 +474,45 @@ def test_conv_geometries(geometry, tmp_path):
     path = _matrix_model(tmp_path, _conv_model(kind, *geo, act=act, mult=mult, zp=zp))
     results, refused = _check_model(path, tmp_path)
     assert not refused and [r[1] for r in results.values()] == [True], (results, refused)
+
+
+def _int16_cases():
+    sys.path.insert(0, os.path.join(ROOT, "models"))
+    import make_conformance
+
+    return [c for f in make_conformance.families() for c in f.cases()
+            if c.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and c.dtype == "int16"
+            and "hard-swish" not in c.name]  # BUILTIN_REF has no int16 HARD_SWISH
+
+
+@pytest.mark.parametrize("case", _int16_cases(), ids=lambda c: c.id)
+def test_16x8_case(case, tmp_path):
+    """16x8 conv / depthwise / FC (the s16 kernels): bit-exact, or refused
+    with a reason (per-channel FC; int32 bias, which BUILTIN_REF gets wrong);
+    the kernel's scratch on dsp equals CMSIS-NN's generic size with DSP."""
+    path = _matrix_model(tmp_path, case.build)
+    results, refused = _check_model(path, tmp_path)
+    assert [r[1] for r in results.values()] == [True] or refused, (results, refused)
+    if "per-channel" in case.name and case.op == "FULLY_CONNECTED":
+        assert refused
+    if "int32-bias" in case.name:
+        assert refused
+    qm = _qmodel(path)
+    op = qm.ops[0]
+    if not refused and op.name != "FULLY_CONNECTED":
+        C = cmsis_nn
+        x, w, y = (qm.tensors[i] for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+        (sw, sh), (pw, ph), (dw, dh) = C._conv_geometry(op, qm)
+        lo, hi = C._act16(op, y)
+        if op.name == "CONV_2D":
+            p = C._ConvParams(0, 0, C._Tile(sw, sh), C._Tile(pw, ph), C._Tile(dw, dh), C._Act(lo, hi))
+            func, fd = "arm_convolve_wrapper_s16_get_buffer_size", C._Dims(*w.shape)
+        else:
+            p = C._DwParams(0, 0, w.shape[3] // x.shape[3], C._Tile(sw, sh), C._Tile(pw, ph), C._Tile(dw, dh),
+                            C._Act(lo, hi))
+            func, fd = "arm_depthwise_conv_wrapper_s16_get_buffer_size", C._Dims(1, *w.shape[1:])
+        lib = _generic_sizes_lib(tmp_path, True)
+        assert C.kernel(op, qm, "dsp", "f").workspace_bytes == _call(lib, func, p, C._Dims(*x.shape), fd,
+                                                                      C._Dims(*y.shape))
+        kernels = [C.kernel(op, qm, "dsp", "op0")]
+        _arm_build(tmp_path, kernels, ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"], "s16")
