@@ -9,6 +9,13 @@ sources it needs and the rounding they must be compiled with).
 CMSIS-NN itself is not part of utoe: ./setup.sh installs it, pinned to
 COMMIT, in third_party/CMSIS-NN (UTOE_CMSIS_NN points elsewhere).
 
+Rounding (measured against BUILTIN_REF, tests/test_cmsis_nn.py): int8
+FULLY_CONNECTED needs "single" (CMSIS_NN_USE_SINGLE_ROUNDING; double differs
+by 1 LSB on ad01); CONV_2D, DEPTHWISE_CONV_2D, ADD and MUL need "double"
+(single differs by 1 LSB); pools, SOFTMAX and the 16x8 kernels give the same
+bytes either way and say "double". The covered ops' double and single
+source sets are disjoint (shared_sources); renames() is the fix if not.
+
 Scratch sizes are CMSIS-NN's own: its buffer-size functions (the plain one,
 *_dsp and *_mve, which CMSIS-NN provides for host use) are compiled for this
 host into a small shared library cached under ~/.cache/utoe and called with
@@ -26,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import BuildError
+from .errors import BuildError, CodegenError
 from .codegen import quant
 from .codegen.kernels import _pad_before, _per_channel_multipliers
 
@@ -387,11 +394,11 @@ def _why_not_16x8(op, qm):
 
 
 def kernel(op, qm, arch, fname):
-    """The CKernel calling CMSIS-NN for op on arch; ValueError when why_not
+    """The CKernel calling CMSIS-NN for op on arch; CodegenError when why_not
     refuses it."""
     reason = why_not(op, qm, arch)
     if reason is not None:
-        raise ValueError(f"operator {op.index} ({op.name}): {reason}")
+        raise CodegenError(f"operator {op.index} ({op.name}): {reason}")
     if qm.tensors[op.inputs[0]].dtype == I16:
         k = _MAKERS_16X8[op.name](op, qm, arch, fname)
     else:
