@@ -84,7 +84,7 @@ def _build(kernels, rounding, tmp, tag):
     sources = sorted({s for k in kernels for s in k.sources})
     lib = tmp / f"{tag}.so"
     cmd = ["gcc", "-O1", "-shared", "-fPIC", "-Wall", "-Werror=implicit-function-declaration",
-           "-I", os.path.join(root, "Include")] + sum((["-I", d] for d in _tvm_include()), [])
+           ] + sum((["-I", d] for d in cmsis_nn.include_dirs() + _tvm_include()), [])
     if rounding == "single":
         cmd.append("-DCMSIS_NN_USE_SINGLE_ROUNDING")
     cmd += ["-o", str(lib), str(unit)] + [os.path.join(root, s) for s in sources]

@@ -63,6 +63,12 @@ def require():
     return root()
 
 
+def include_dirs():
+    """The -I directories CMSIS-NN sources and the kernels' C need (besides
+    TVM's, for tvm/runtime/c_backend_api.h: firmware.tvm_include_dirs)."""
+    return [os.path.join(require(), "Include")]
+
+
 def arch_of(cflags):
     """"plain" / "dsp" / "mve" from a board's gcc flags (-mcpu=cortex-m4...),
     None for a core CMSIS-NN has no path for (RISC-V, Xtensa, the host)."""
