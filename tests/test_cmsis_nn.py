@@ -84,7 +84,7 @@ def _build(kernels, rounding, tmp, tag):
     sources = sorted({s for k in kernels for s in k.sources})
     lib = tmp / f"{tag}.so"
     cmd = ["gcc", "-O1", "-shared", "-fPIC", "-Wall", "-Werror=implicit-function-declaration",
-           "-I", os.path.join(root, "Include")] + sum((["-I", d] for d in _tvm_include()), [])
+           ] + sum((["-I", d] for d in cmsis_nn.include_dirs() + _tvm_include()), [])
     if rounding == "single":
         cmd.append("-DCMSIS_NN_USE_SINGLE_ROUNDING")
     cmd += ["-o", str(lib), str(unit)] + [os.path.join(root, s) for s in sources]
@@ -259,7 +259,7 @@ def test_workspace_is_what_cmsis_nn_asks(tmp_path):
 
 # ------------------------------------------------------------ Arm builds
 
-def _arm_build(tmp, kernels, cpu_flags, tag):
+def _arm_build(tmp, kernels, cpu_flags, tag, rename=False):
     """Link the kernels with their CMSIS-NN sources into a Cortex-M ELF
     (newlib's nosys stubs): every symbol must resolve on that core's path."""
     root = cmsis_nn.root()
@@ -275,7 +275,8 @@ def _arm_build(tmp, kernels, cpu_flags, tag):
         if not group:
             continue
         unit = tmp / f"{tag}-{rounding}.c"
-        unit.write_text("".join(k.c_source for k in group)
+        prefix = cmsis_nn.renames(cmsis_nn.shared_sources(kernels)) if rename and rounding == "single" else ""
+        unit.write_text(prefix + "".join(k.c_source for k in group)
                         + "".join(f'#include "{os.path.join(root, s)}"\n' for s in sorted({s for k in group
                                                                                               for s in k.sources})))
         objs.append((unit, ["-DCMSIS_NN_USE_SINGLE_ROUNDING"] if rounding == "single" else []))
@@ -295,7 +296,8 @@ def _arm_build(tmp, kernels, cpu_flags, tag):
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="no arm-none-eabi-gcc")
 @pytest.mark.parametrize("cpu", [["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
-                                 ["-mcpu=cortex-m0plus", "-mfloat-abi=soft"]], ids=["m4", "m0plus"])
+                                 ["-mcpu=cortex-m0plus", "-mfloat-abi=soft"],
+                                 ["-mcpu=cortex-m55", "-mfloat-abi=hard"]], ids=["m4", "m0plus", "m55"])
 def test_builds_for_cortex_m(cpu, tmp_path):
     """Every covered operator of kws (conv, depthwise, avgpool, FC) and
     resnet (ADD) builds for the core: the double- and single-rounding units
@@ -307,7 +309,29 @@ def test_builds_for_cortex_m(cpu, tmp_path):
         for op in qm.ops:
             if cmsis_nn.why_not(op, qm, arch) is None:
                 kernels.append(cmsis_nn.kernel(op, qm, arch, f"op{len(kernels)}"))
+    assert cmsis_nn.shared_sources(kernels) == []
     _arm_build(tmp_path, kernels, cpu, "all")
+
+
+def test_renames_resolve_a_clash(tmp_path):
+    """Were a kernel sharing sources with the other rounding (here CONV_2D
+    forced to single rounding next to double-rounding DEPTHWISE_CONV_2D,
+    which reaches the conv sources through its Helium path), the two unity
+    files define the same functions: the link fails, and renaming the
+    single-rounding copies (cmsis_nn.renames) makes it link."""
+    qm = _qmodel(shared_model("kws_ref_model.tflite"))
+    kernels = []
+    for op in qm.ops:
+        if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            k = cmsis_nn.kernel(op, qm, "dsp", f"op{len(kernels)}")
+            k.rounding = "single" if op.name == "CONV_2D" else "double"
+            kernels.append(k)
+    shared = cmsis_nn.shared_sources(kernels)
+    assert "Source/ConvolutionFunctions/arm_convolve_s8.c" in shared
+    cpu = ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+    with pytest.raises(AssertionError, match="multiple definition"):
+        _arm_build(tmp_path, kernels, cpu, "clash")
+    _arm_build(tmp_path, kernels, cpu, "renamed", rename=True)
 
 
 def test_arch_of_boards():
@@ -450,3 +474,45 @@ def test_conv_geometries(geometry, tmp_path):
     path = _matrix_model(tmp_path, _conv_model(kind, *geo, act=act, mult=mult, zp=zp))
     results, refused = _check_model(path, tmp_path)
     assert not refused and [r[1] for r in results.values()] == [True], (results, refused)
+
+
+def _int16_cases():
+    sys.path.insert(0, os.path.join(ROOT, "models"))
+    import make_conformance
+
+    return [c for f in make_conformance.families() for c in f.cases()
+            if c.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and c.dtype == "int16"
+            and "hard-swish" not in c.name]  # BUILTIN_REF has no int16 HARD_SWISH
+
+
+@pytest.mark.parametrize("case", _int16_cases(), ids=lambda c: c.id)
+def test_16x8_case(case, tmp_path):
+    """16x8 conv / depthwise / FC (the s16 kernels): bit-exact, or refused
+    with a reason (per-channel FC; int32 bias, which BUILTIN_REF gets wrong);
+    the kernel's scratch on dsp equals CMSIS-NN's generic size with DSP."""
+    path = _matrix_model(tmp_path, case.build)
+    results, refused = _check_model(path, tmp_path)
+    assert [r[1] for r in results.values()] == [True] or refused, (results, refused)
+    if "per-channel" in case.name and case.op == "FULLY_CONNECTED":
+        assert refused
+    if "int32-bias" in case.name:
+        assert refused
+    qm = _qmodel(path)
+    op = qm.ops[0]
+    if not refused and op.name != "FULLY_CONNECTED":
+        C = cmsis_nn
+        x, w, y = (qm.tensors[i] for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+        (sw, sh), (pw, ph), (dw, dh) = C._conv_geometry(op, qm)
+        lo, hi = C._act16(op, y)
+        if op.name == "CONV_2D":
+            p = C._ConvParams(0, 0, C._Tile(sw, sh), C._Tile(pw, ph), C._Tile(dw, dh), C._Act(lo, hi))
+            func, fd = "arm_convolve_wrapper_s16_get_buffer_size", C._Dims(*w.shape)
+        else:
+            p = C._DwParams(0, 0, w.shape[3] // x.shape[3], C._Tile(sw, sh), C._Tile(pw, ph), C._Tile(dw, dh),
+                            C._Act(lo, hi))
+            func, fd = "arm_depthwise_conv_wrapper_s16_get_buffer_size", C._Dims(1, *w.shape[1:])
+        lib = _generic_sizes_lib(tmp_path, True)
+        assert C.kernel(op, qm, "dsp", "f").workspace_bytes == _call(lib, func, p, C._Dims(*x.shape), fd,
+                                                                      C._Dims(*y.shape))
+        kernels = [C.kernel(op, qm, "dsp", "op0")]
+        _arm_build(tmp_path, kernels, ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"], "s16")

@@ -9,6 +9,13 @@ sources it needs and the rounding they must be compiled with).
 CMSIS-NN itself is not part of utoe: ./setup.sh installs it, pinned to
 COMMIT, in third_party/CMSIS-NN (UTOE_CMSIS_NN points elsewhere).
 
+Rounding (measured against BUILTIN_REF, tests/test_cmsis_nn.py): int8
+FULLY_CONNECTED needs "single" (CMSIS_NN_USE_SINGLE_ROUNDING; double differs
+by 1 LSB on ad01); CONV_2D, DEPTHWISE_CONV_2D, ADD and MUL need "double"
+(single differs by 1 LSB); pools, SOFTMAX and the 16x8 kernels give the same
+bytes either way and say "double". The covered ops' double and single
+source sets are disjoint (shared_sources); renames() is the fix if not.
+
 Scratch sizes are CMSIS-NN's own: its buffer-size functions (the plain one,
 *_dsp and *_mve, which CMSIS-NN provides for host use) are compiled for this
 host into a small shared library cached under ~/.cache/utoe and called with
@@ -26,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import BuildError
+from .errors import BuildError, CodegenError
 from .codegen import quant
 from .codegen.kernels import _pad_before, _per_channel_multipliers
 
@@ -54,6 +61,12 @@ def require():
     if not available():
         raise BuildError(f"CMSIS-NN is not installed in {root()}: run ./setup.sh (it installs CMSIS-NN {COMMIT[:8]})")
     return root()
+
+
+def include_dirs():
+    """The -I directories CMSIS-NN sources and the kernels' C need (besides
+    TVM's, for tvm/runtime/c_backend_api.h: firmware.tvm_include_dirs)."""
+    return [os.path.join(require(), "Include")]
 
 
 def arch_of(cflags):
@@ -162,6 +175,23 @@ def sources_for(functions, tree=None):
     return sorted(files)
 
 
+def shared_sources(kernels):
+    """The CMSIS-NN sources that both a double- and a single-rounding kernel
+    of `kernels` need: compiled into both unity files, their external
+    functions would be defined twice at link time (see renames)."""
+    by = {r: {s for k in kernels if k.rounding == r for s in k.sources} for r in ("double", "single")}
+    return sorted(by["double"] & by["single"])
+
+
+def renames(sources, prefix="utoe_sr_", tree=None):
+    """C lines `#define arm_x utoe_sr_arm_x` for every function the sources
+    define: put first in the single-rounding unity file (before any
+    #include) so its copies of shared sources get their own names."""
+    defined, _, _ = _index(tree or require())
+    names = sorted(n for n, f in defined.items() if f in set(sources))
+    return "".join(f"#define {n} {prefix}{n}\n" for n in names)
+
+
 # ---------------------------------------------------------- buffer sizes
 
 class _Tile(ctypes.Structure):
@@ -189,7 +219,10 @@ class _DwParams(ctypes.Structure):
 _SIZE_SOURCES = ["Source/ConvolutionFunctions/arm_convolve_get_buffer_sizes_s8.c",
                  "Source/ConvolutionFunctions/arm_depthwise_conv_get_buffer_sizes_s8.c",
                  "Source/FullyConnectedFunctions/arm_fully_connected_get_buffer_sizes_s8.c",
-                 "Source/PoolingFunctions/arm_avgpool_get_buffer_sizes_s8.c"]
+                 "Source/PoolingFunctions/arm_avgpool_get_buffer_sizes_s8.c",
+                 "Source/ConvolutionFunctions/arm_convolve_get_buffer_sizes_s16.c",
+                 "Source/ConvolutionFunctions/arm_depthwise_conv_get_buffer_sizes_s16.c",
+                 "Source/FullyConnectedFunctions/arm_fully_connected_get_buffer_sizes_s16.c"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -224,7 +257,7 @@ def buffer_size(func, arch, *args):
 
 # ------------------------------------------------------------ operators
 
-I8 = "int8"
+I8, I16 = "int8", "int16"
 
 
 def _t(qm, i):
@@ -263,6 +296,8 @@ def why_not(op, qm, arch):
         return f"{name} has no CMSIS-NN kernel in utoe"
     ts = [_t(qm, i) for i in op.inputs] + [qm.tensors[i] for i in op.outputs]
     acts = [qm.tensors[op.inputs[0]], qm.tensors[op.outputs[0]]]
+    if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and all(t.dtype == I16 for t in acts):
+        return _why_not_16x8(op, qm)
     if any(t.dtype != I8 for t in acts):
         return f"{name} with {acts[0].dtype} input / {acts[1].dtype} output: CMSIS-NN kernels here take int8 activations"
     if any(t is not None and t.dtype in ("int8", "int16") and not t.quantized for t in ts):
@@ -330,13 +365,55 @@ def why_not(op, qm, arch):
     return f"{name} has no CMSIS-NN kernel in utoe"
 
 
+def _why_not_16x8(op, qm):
+    """int16 activations with int8 weights (TFLite's 16x8 quantization)."""
+    x, w, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
+    b = _bias(op, qm)
+    if not (x.quantized and y.quantized) or x.zero_point or y.zero_point:
+        return "int16 activations with a zero point"
+    if w.dtype != I8 or w.data is None or not w.quantized or not _symmetric(w):
+        return "weights are not constant symmetric int8"
+    if b is not None and (b.dtype != "int64" or b.data is None):
+        # BUILTIN_REF (ai-edge-litert 2.3) computes garbage for an int32 bias
+        # on int16 activations (models/conformance_int16.py): nothing to be
+        # bit-exact with
+        return "bias is not a constant int64 tensor (BUILTIN_REF is wrong with an int32 bias on int16)"
+    if op.options.get("FusedActivationFunction", 0) not in (0, 1, 3):
+        return "fused activation other than NONE/RELU/RELU6"
+    if op.name == "FULLY_CONNECTED":
+        if op.options.get("WeightsFormat", 0) != 0 or len(w.shape) != 2:
+            return "weights are not 2-D in the default format"
+        if len(w.scales) != 1:
+            return "per-channel int16 FULLY_CONNECTED (CMSIS-NN's arm_fully_connected_s16 is per tensor)"
+        if int(np.prod(x.shape)) % w.shape[1]:
+            return "input size is not a multiple of the weights' depth"
+        return None
+    if len(x.shape) != 4:
+        return "input is not 4-D"
+    if op.name == "CONV_2D":
+        if x.shape[3] != w.shape[3]:
+            return "grouped int16 convolution"
+        if len(w.scales) not in (1, w.shape[0]):
+            return "filter quantization is neither per tensor nor per output channel"
+    else:
+        dm = op.options.get("DepthMultiplier", 1) or 1
+        if w.shape[3] != x.shape[3] * dm or y.shape[3] != w.shape[3]:
+            return "depth multiplier does not match the channels"
+        if len(w.scales) not in (1, w.shape[3]):
+            return "filter quantization is neither per tensor nor per output channel"
+    return None
+
+
 def kernel(op, qm, arch, fname):
-    """The CKernel calling CMSIS-NN for op on arch; ValueError when why_not
+    """The CKernel calling CMSIS-NN for op on arch; CodegenError when why_not
     refuses it."""
     reason = why_not(op, qm, arch)
     if reason is not None:
-        raise ValueError(f"operator {op.index} ({op.name}): {reason}")
-    k = _MAKERS[op.name](op, qm, arch, fname)
+        raise CodegenError(f"operator {op.index} ({op.name}): {reason}")
+    if qm.tensors[op.inputs[0]].dtype == I16:
+        k = _MAKERS_16X8[op.name](op, qm, arch, fname)
+    else:
+        k = _MAKERS[op.name](op, qm, arch, fname)
     k.sources = sources_for(k.functions)
     return k
 
@@ -548,3 +625,104 @@ int32_t utoe_op_{fname}(int8_t *a0, int8_t *out)
 _MAKERS = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _dwconv, "FULLY_CONNECTED": _fc,
            "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool, "ADD": _add, "MUL": _mul,
            "SOFTMAX": _softmax}
+
+
+# ------------------------------------------------- 16x8 (int16 activations)
+
+_LO16, _HI16 = -32768, 32767
+
+
+def _act16(op, y):
+    return quant.activation_range(op.options.get("FusedActivationFunction", 0), y.scale, y.zero_point, _LO16, _HI16)
+
+
+def _bias64(op, qm, channels):
+    """The bias as int64 (the s16 kernels' type): the model's tensor when it
+    is int64, else a converted constant param."""
+    b = _bias(op, qm)
+    if b is not None and b.dtype == "int64":
+        return ("tensor", b.index), "int64_t"
+    data = b.data.astype(np.int64) if b is not None else np.zeros(channels, np.int64)
+    return ("param", "bias", data), "int64_t"
+
+
+def _conv16(op, qm, arch, fname):
+    x, w, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
+    n, h, wd, c = x.shape
+    oc, kh, kw, kc = w.shape
+    _, oh, ow, _ = y.shape
+    (sw, sh), (pw, ph), (dw, dh) = _conv_geometry(op, qm)
+    lo, hi = _act16(op, y)
+    mult, shift = _per_channel_multipliers(x.scale, w.scales, y.scale, oc)
+    (bias_arg, btype), is32 = _bias64(op, qm, oc), "false"
+    params = _ConvParams(0, 0, _Tile(sw, sh), _Tile(pw, ph), _Tile(dw, dh), _Act(lo, hi))
+    ws = buffer_size("arm_convolve_wrapper_s16", arch, params, _Dims(n, h, wd, c), _Dims(oc, kh, kw, kc),
+                     _Dims(n, oh, ow, oc))
+    src = (_HEAD + f"""
+int32_t utoe_op_{fname}(int16_t *a0, int8_t *a1, {btype} *a2, int32_t *a3, int32_t *a4, int16_t *out)
+{{
+    const cmsis_nn_conv_params cp = {{0, 0, {{{sw}, {sh}}}, {{{pw}, {ph}}}, {{{dw}, {dh}}}, {{{lo}, {hi}}}}};
+    const cmsis_nn_per_channel_quant_params qp = {{a3, a4}};
+    const cmsis_nn_bias_data bias = {{a2, {is32}}};
+    const cmsis_nn_dims id = {{{n}, {h}, {wd}, {c}}}, fd = {{{oc}, {kh}, {kw}, {kc}}};
+    const cmsis_nn_dims bd = {{1, 1, 1, {oc}}}, od = {{{n}, {oh}, {ow}, {oc}}};
+{_scratch(ws)}    arm_cmsis_nn_status st = arm_convolve_wrapper_s16(&ctx, &cp, &qp, &id, a0, &fd, a1, &bd, &bias, &od, out);
+{_release(ws)}    return st != ARM_CMSIS_NN_SUCCESS;
+}}
+""")
+    args = [("tensor", x.index), ("tensor", w.index), bias_arg, ("param", "multiplier", mult), ("param", "shift", shift)]
+    return CKernel(args, y.index, src, ws, ["arm_convolve_wrapper_s16"], rounding="double")
+
+
+def _dwconv16(op, qm, arch, fname):
+    x, w, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
+    n, h, wd, c = x.shape
+    _, kh, kw, oc = w.shape
+    _, oh, ow, _ = y.shape
+    dm = oc // c
+    (sw, sh), (pw, ph), (dw, dh) = _conv_geometry(op, qm)
+    lo, hi = _act16(op, y)
+    mult, shift = _per_channel_multipliers(x.scale, w.scales, y.scale, oc)
+    bias_arg, _ = _bias64(op, qm, oc)
+    params = _DwParams(0, 0, dm, _Tile(sw, sh), _Tile(pw, ph), _Tile(dw, dh), _Act(lo, hi))
+    ws = buffer_size("arm_depthwise_conv_wrapper_s16", arch, params, _Dims(n, h, wd, c), _Dims(1, kh, kw, oc),
+                     _Dims(n, oh, ow, oc))
+    src = (_HEAD + f"""
+int32_t utoe_op_{fname}(int16_t *a0, int8_t *a1, int64_t *a2, int32_t *a3, int32_t *a4, int16_t *out)
+{{
+    const cmsis_nn_dw_conv_params cp = {{0, 0, {dm}, {{{sw}, {sh}}}, {{{pw}, {ph}}}, {{{dw}, {dh}}}, {{{lo}, {hi}}}}};
+    const cmsis_nn_per_channel_quant_params qp = {{a3, a4}};
+    const cmsis_nn_dims id = {{{n}, {h}, {wd}, {c}}}, fd = {{1, {kh}, {kw}, {oc}}};
+    const cmsis_nn_dims bd = {{1, 1, 1, {oc}}}, od = {{{n}, {oh}, {ow}, {oc}}};
+{_scratch(ws)}    arm_cmsis_nn_status st = arm_depthwise_conv_wrapper_s16(&ctx, &cp, &qp, &id, a0, &fd, a1, &bd, a2, &od, out);
+{_release(ws)}    return st != ARM_CMSIS_NN_SUCCESS;
+}}
+""")
+    args = [("tensor", x.index), ("tensor", w.index), bias_arg, ("param", "multiplier", mult), ("param", "shift", shift)]
+    return CKernel(args, y.index, src, ws, ["arm_depthwise_conv_wrapper_s16"], rounding="double")
+
+
+def _fc16(op, qm, arch, fname):
+    x, w, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
+    oc, ic = w.shape
+    batch = int(np.prod(x.shape)) // ic
+    lo, hi = _act16(op, y)
+    bias_arg, _ = _bias64(op, qm, oc)
+    m, s = quant.quantize_multiplier(float(x.scale) * float(w.scales[0]) / float(y.scale))
+    ws = buffer_size("arm_fully_connected_s16", arch, _Dims(ic, 1, 1, oc))
+    src = (_HEAD + f"""
+int32_t utoe_op_{fname}(int16_t *a0, int8_t *a1, int64_t *a2, int16_t *out)
+{{
+    const cmsis_nn_fc_params fp = {{0, 0, 0, {{{lo}, {hi}}}}};
+    const cmsis_nn_per_tensor_quant_params qp = {{{m}, {s}}};
+    const cmsis_nn_dims id = {{{batch}, 1, 1, {ic}}}, fd = {{{ic}, 1, 1, {oc}}};
+    const cmsis_nn_dims bd = {{1, 1, 1, {oc}}}, od = {{{batch}, 1, 1, {oc}}};
+{_scratch(ws)}    arm_cmsis_nn_status st = arm_fully_connected_s16(&ctx, &fp, &qp, &id, a0, &fd, a1, &bd, a2, &od, out);
+{_release(ws)}    return st != ARM_CMSIS_NN_SUCCESS;
+}}
+""")
+    args = [("view", x.index, (batch, ic)), ("tensor", w.index), bias_arg]
+    return CKernel(args, y.index, src, ws, ["arm_fully_connected_s16"], rounding="double")
+
+
+_MAKERS_16X8 = {"CONV_2D": _conv16, "DEPTHWISE_CONV_2D": _dwconv16, "FULLY_CONNECTED": _fc16}
