@@ -120,7 +120,8 @@ def test_variants_keep_their_own_results(native):
     no_reuse = load(build, "native", "sine+planner-none")
     assert default["mode"] == "per-model" and all(op["latency"] is None for op in default["operators"])
     assert per_op["mode"] == "per-operator" and all(op["latency"] is not None for op in per_op["operators"])
-    assert default["options"] == {"planner": "greedy", "importer": "auto", "importer_used": "tvm-relax"}
+    assert default["options"] == {"planner": "greedy", "importer": "auto", "importer_used": "tvm-relax",
+                                  "kernels": "tvm"}
     assert no_reuse["options"]["planner"] == "none"
     # planner=none is another product: without reuse the arena holds every tensor at once
     assert no_reuse["ram"]["model"]["arena"] > default["ram"]["model"]["arena"]

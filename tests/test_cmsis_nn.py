@@ -88,8 +88,9 @@ def _build(kernels, rounding, tmp, tag):
     if rounding == "single":
         cmd.append("-DCMSIS_NN_USE_SINGLE_ROUNDING")
     cmd += ["-o", str(lib), str(unit)] + [os.path.join(root, s) for s in sources]
-    # -z defs: every symbol resolved, i.e. the CKernel's sources are complete
-    r = subprocess.run(cmd + ["-Wl,-z,defs"], capture_output=True, text=True)
+    # -z defs: every symbol resolved, i.e. the CKernel's sources are complete; -Bsymbolic: the library's
+    # own workspace stub, not TVM's TVMBackendAllocWorkspace (libtvm is loaded globally once TVM ran here)
+    r = subprocess.run(cmd + ["-Wl,-z,defs", "-Wl,-Bsymbolic"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     return ctypes.CDLL(str(lib))
 

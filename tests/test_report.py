@@ -98,15 +98,15 @@ def test_operator_table_per_operator():
     table = operator_table(per_operator_result())
     lines = table.splitlines()
     assert lines[0].split() == ["op", "latency", "us", "latency", "%",
-                                "params", "memory", "KB", "storage", "KB"]
+                                "params", "memory", "KB", "storage", "KB", "kernels"]
     rows = [ln.split() for ln in lines[1:]]
     names = [op["name"] for op in tm.METADATA["operators"]]
     assert rows[0] == [names[0], "8.856", "15.22", "p0,",
-                       "p1", "0.068", "0.128"]
+                       "p1", "0.068", "0.128", "tvm"]
     assert rows[1] == [names[1], "46.682", "80.23",
-                       "p2,", "p3", "0.128", "1.088"]
+                       "p2,", "p3", "0.128", "1.088", "tvm"]
     assert rows[2] == [names[2], "2.646", "4.55", "p4,", "p5",
-                       "0.068", "0.068"]
+                       "0.068", "0.068", "tvm"]
     assert sum(float(r[2]) for r in rows) == pytest.approx(100, abs=0.02)
 
 

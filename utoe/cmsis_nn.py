@@ -149,11 +149,6 @@ def _index(tree):
     return defined, uses, inline
 
 
-def defined_functions(tree=None):
-    """{arm_* function: the .c file (relative to root()) that defines it}."""
-    return dict(_index(tree or require())[0])
-
-
 def sources_for(functions, tree=None):
     """The CMSIS-NN .c files (relative to root()) that define `functions` and
     everything they call, transitively: which arm_* functions each

@@ -97,7 +97,7 @@ def cmsis_nn_include_dirs():
     cmsis_nn*.c files of a codegen that uses it #include its sources."""
     from . import cmsis_nn
 
-    return [cmsis_nn.root(), os.path.join(cmsis_nn.root(), "Include")] if cmsis_nn.available() else []
+    return [cmsis_nn.root()] + cmsis_nn.include_dirs() if cmsis_nn.available() else []
 
 
 def compiler(board):

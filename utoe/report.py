@@ -40,7 +40,7 @@ KIND_NOTES = {
 MODEL_HEADERS = ["Board", "Model", "Memory (KB)", "Storage (KB)", "95-CI (ms)",
                  "Mean (ms)", "Median (ms)", "Min. (ms)", "Max. (ms)",
                  "Latency kind"]
-OPERATOR_HEADERS = ["op", "kernels", "latency us", "latency %", "params", "memory KB",
+OPERATOR_HEADERS = ["op", "latency us", "latency %", "params", "memory KB",
                     "storage KB"]
 
 RESULTS_CSV_COLUMNS = [
@@ -263,17 +263,18 @@ def operator_table(result, fmt="plain"):
         lat, share = op.get("latency"), op.get("share_pct")
         rows.append([
             op["name"],
-            op.get("library") or "-",
             fmt_time(lat["median_ms"] * 1000) if lat else "-",
             f"{share:.2f}" if share is not None else "-",
             ", ".join(op["params"]),
             kb(op["memory_bytes"]),
             kb(op["storage_bytes"]),
-        ] + ([f"{op['instructions']:,}", _per_mac(op.get("instructions_per_mac"))] if counted else []))
-    table = tabulate(rows, headers=OPERATOR_HEADERS + (["instructions", "instr/MAC"] if counted else []),
+        ] + ([f"{op['instructions']:,}", _per_mac(op.get("instructions_per_mac"))] if counted else [])
+            + [op.get("library") or "-"])
+    # the last column: which kernel library computed the operator (tvm: utoe's own; cmsis-nn)
+    table = tabulate(rows, headers=OPERATOR_HEADERS + (["instructions", "instr/MAC"] if counted else []) + ["kernels"],
                      tablefmt=fmt, disable_numparse=True,
-                     colalign=("left", "left", "right", "right", "left", "right",
-                               "right") + (("right", "right") if counted else ()))
+                     colalign=("left", "right", "right", "left", "right",
+                               "right") + (("right", "right") if counted else ()) + ("left",))
     kind = result["latency"]["kind"]
     notes = []
     if all(op.get("latency") is None for op in result["operators"]):
