@@ -252,7 +252,8 @@ def _generate(model_path, out_dir, name, opts):
     return meta
 
 
-_NO_OPS = "/* no operator of this model is computed by utoe's own kernels */\n"
+_NO_OPS = ("/* no operator of this model is computed by utoe's own kernels */\n"
+           "typedef int utoe_no_own_operators;  /* not an empty translation unit (ISO C forbids one) */\n")
 
 
 def _tensor(t, plan=None):
