@@ -81,6 +81,7 @@ def run(only=None, board="native"):
                          "importer": o.importer, "codegen_s": round(o.compile_s, 3),
                          "total_s": round(time.perf_counter() - t0, 3), "max_abs_error": o.max_abs_error,
                          "exact": o.exact, "reference": o.extra.get("reference"),
+                         "libraries": o.extra.get("libraries"),
                          "detail": o.detail.splitlines()[0] if o.detail else ""})
             print(f"{case.id:55s} {o.status:8s} {rows[-1]['total_s']:6.2f} s  {rows[-1]['detail'][:100]}",
                   flush=True)

@@ -101,3 +101,28 @@ def test_missing_cmsis_nn_is_one_line(tmp_path, monkeypatch):
     proc = Build(ROOT).scons(f"build={tmp_path / 'b'}", "board=mps2-an386", "model=sinus", check=False)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert f"CMSIS-NN is not installed in {tmp_path / 'nowhere'}: run ./setup.sh" in proc.stderr.splitlines()[-1]
+
+
+CMSIS_CASES = ("average_pool_2d-int8-2x2-s2-valid",  # 12 B of scratch: the allocator's 16-byte blocks must fit
+               "conv_2d-int16-3x3-s1-same-per-channel", "softmax-int8-2x10", "add-int8-same-shape")
+
+
+def test_cmsis_nn_single_operators_on_the_m4_are_exact(tmp_path):
+    """Single-operator models through CMSIS-NN on an emulated Cortex-M4, each
+    validated against BUILTIN_REF: the scratch CMSIS-NN asks for is served
+    whatever its size (12 bytes here), int16 (16x8) convolutions included."""
+    import sys
+
+    from tests.conftest import ROOT
+    from utoe.conformance import check
+
+    sys.path.insert(0, f"{ROOT}/models")
+    import make_conformance
+
+    done = []
+    for case, path in make_conformance.write(str(tmp_path), {"AVERAGE_POOL_2D", "CONV_2D", "SOFTMAX", "ADD"}):
+        if case.id in CMSIS_CASES:
+            o = check(path, name="m", board="mps2-an386")
+            assert o.status == "pass" and o.extra["libraries"] == ["cmsis-nn"], (case.id, o)
+            done.append(case.id)
+    assert sorted(done) == sorted(CMSIS_CASES)

@@ -39,23 +39,9 @@ class Settings:
     # Options of the runner (port=, baudrate=, flash=, iotlab_...=), only those it takes.
     runner_options: dict = None
 
-    def kernel_library(self):
-        """The library kernels= resolves to on this board: 'cmsis-nn' or 'tvm'."""
-        from . import cmsis_nn
-
-        if self.kernels == "tvm" or cmsis_nn.arch_of(self.board.toolchain.get("cflags")) is None:
-            return "tvm"
-        return "cmsis-nn"
-
     def codegen_options(self):
-        """What the C depends on. CMSIS-NN's scratch sizes depend on the core's
-        extensions (none, DSP, MVE), so its codegen is per extension set."""
-        from . import cmsis_nn
-
-        opts = {"planner": self.planner, "importer": self.importer, "kernels": self.kernel_library()}
-        if opts["kernels"] == "cmsis-nn":
-            opts["cmsis_nn_arch"] = cmsis_nn.arch_of(self.board.toolchain.get("cflags"))
-        return opts
+        """What the C depends on (kernel_options: the kernel library on this board)."""
+        return {"planner": self.planner, "importer": self.importer, **kernel_options(self.board, self.kernels)}
 
     def codegen_dir(self, build):
         """build/codegen/<model>-<planner>-<importer>[-cmsis-nn-<arch>]: shared by
@@ -95,6 +81,19 @@ class Settings:
         d["board"] = self.board.name
         d["model"] = self.model.name
         return d
+
+
+def kernel_options(board, kernels="auto"):
+    """The codegen options kernels= resolves to on a board: {"kernels": "tvm"}
+    (utoe's own kernels), or {"kernels": "cmsis-nn", "cmsis_nn_arch": ext} on
+    an Arm Cortex-M core, whose extensions (plain, dsp, mve) set CMSIS-NN's
+    code paths and scratch sizes, so its codegen is per extension set."""
+    from . import cmsis_nn
+
+    arch = cmsis_nn.arch_of(board.toolchain.get("cflags"))
+    if kernels == "tvm" or arch is None:
+        return {"kernels": "tvm"}
+    return {"kernels": "cmsis-nn", "cmsis_nn_arch": arch}
 
 
 def _int(name, value, lo, hi):

@@ -39,13 +39,17 @@ class Outcome:
     extra: dict = field(default_factory=dict)
 
 
-def check(model_path, name="model", board="native", timeout=60):
+def check(model_path, name="model", board="native", timeout=60, kernels="auto"):
+    """Compile, build, run and validate one model on a board (kernels= as the
+    build's: on an Arm core, auto calls CMSIS-NN where it is exact)."""
+    from .config import kernel_options
+
     board = boards.get(board)
     with tempfile.TemporaryDirectory(prefix="utoe-conformance-") as tmp:
         cg = os.path.join(tmp, "codegen")
         t0 = time.perf_counter()
         try:
-            meta = codegen.generate(model_path, cg, name)
+            meta = codegen.generate(model_path, cg, name, kernel_options(board, kernels))
         except UtoeError as e:
             return Outcome("refused", str(e).splitlines()[0], compile_s=time.perf_counter() - t0)
         except Exception as e:  # noqa: BLE001 - the matrix counts it
@@ -67,7 +71,8 @@ def check(model_path, name="model", board="native", timeout=60):
         return Outcome("unvalidated", f"{model_path}: {v.get('unavailable') or 'no reference'}", importer, compile_s)
     status = "pass" if v["ok"] else "fail"
     detail = "" if v["ok"] else f"max abs error {v['max_abs_error']:g} against {v['reference']}"
-    extra = {"reference": v["reference"]}
+    extra = {"reference": v["reference"],
+             "libraries": sorted({op["library"] for op in meta["operators"] if op.get("library")})}
     if "primary_unavailable" in v:
         extra["primary_unavailable"] = v["primary_unavailable"]
     return Outcome(status, detail, importer, compile_s, v["max_abs_error"], v["exact"], extra)

@@ -234,7 +234,9 @@ def _generate(model_path, out_dir, name, opts):
             from None
     opts = dict(opts, importer_used=used)
     ws_by_func = lower.workspace_needs(ops_src)
-    ws_by_func.update({f: k.workspace_bytes for f, k in c_kernels.items()})
+    # the executor's allocator hands out blocks rounded up to its alignment, as TVM's sizes are
+    align = lower.WS_ALIGN
+    ws_by_func.update({f: -(-k.workspace_bytes // align) * align for f, k in c_kernels.items()})
     workspace = {op.index: 0 if op.alias else ws_by_func.get(op.body, 0) for op in g.ops}
     plan = planner.plan(g, opts["planner"], workspace)
     info = dict(
