@@ -232,6 +232,11 @@ def _generate(model_path, out_dir, name, opts):
     except CodegenError as e:  # TVM's C back end refused one of the model's operators: name the model
         raise CodegenError(f"{model_path}: {e} (operators: {', '.join(dict.fromkeys(op.func for op in g.ops))})") \
             from None
+    # an output that is none of its operator's inputs is written through a restrict pointer (the
+    # planner never lets an operator's inputs and outputs share bytes; a state tensor an operator
+    # reads and writes is one of its inputs): the compiler may keep loaded values across its stores
+    shared_out = {op.body for op in g.ops if not op.alias and set(op.outputs) & set(op.inputs)}
+    ops_src = lower.restrict_outputs(ops_src, {op.body for op in g.ops if not op.alias} - shared_out)
     opts = dict(opts, importer_used=used)
     ws_by_func = lower.workspace_needs(ops_src)
     # the executor's allocator hands out blocks rounded up to its alignment, as TVM's sizes are

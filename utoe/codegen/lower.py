@@ -327,6 +327,20 @@ def direct_calls(src):
     return text.replace("void* __tvm_ffi__library_ctx = NULL;\n", "")
 
 
+def restrict_outputs(src, bodies):
+    """src with the last parameter (the output) of each operator in bodies
+    declared `restrict`."""
+    def sub(m):
+        if m.group(1) not in bodies or m.group(2) in ("", "void"):
+            return m.group(0)
+        params = m.group(2).split(", ")
+        ctype, name = params[-1].rsplit("*", 1)
+        params[-1] = f"{ctype}* restrict {name.strip()}"
+        return m.group(0).replace(m.group(2), ", ".join(params), 1)
+
+    return FUNC_RE.sub(sub, src)
+
+
 def signatures(src):
     """{name: [C type of each argument]} of the direct-call operators in src."""
     return {m.group(1): [p.rsplit("*", 1)[0].strip() for p in m.group(2).split(",")] if m.group(2) != "void" else []
