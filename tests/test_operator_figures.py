@@ -205,7 +205,7 @@ def test_executor_calls_operators_directly_with_no_tables(kws):
                      r"\(int32_t \*\)utoe_param_p\d+, \(int32_t \*\)utoe_param_p\d+, \(int32_t \*\)utoe_param_p\d+, "
                      r"\(int8_t \*\)&utoe_arena\[\d+\]\)", model_c), model_c
     assert re.search(r"^int32_t utoe_op_conv_2d_0\(int8_t\* \w+, int8_t\* \w+, int32_t\* \w+, int32_t\* \w+, "
-                     r"int32_t\* \w+, int8_t\* \w+\) \{$", ops_c, re.M)
+                     r"int32_t\* \w+, int8_t\* restrict \w+\) \{$", ops_c, re.M)
     where = _symbols_by_section(str(kws["pair"] / "firmware.elf"), ("utoe_tensor_", "utoe_args_", "utoe_shape_"))
     assert where == {}
     # the model's RAM is its arena: nothing else of the model's is in .data or .bss
