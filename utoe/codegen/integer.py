@@ -99,7 +99,22 @@ def _schedule(func):
         if row or name == "acc" or name.startswith("stage_"):
             loops = sch.get_loops(out)
             sch.compute_at(sch.get_sblock(name), loops[0] if row else loops[-1])
+            _init_outside(sch, sch.get_sblock(name), len(loops) if not row else 1)
     return sch.mod["main"]
+
+
+def _init_outside(sch, block, depth):
+    """A reduction's initial value stored before its reduction loops (the
+    first loop below `depth`), not tested for on every step."""
+    from tvm import s_tir
+
+    loops = sch.get_loops(block)
+    if len(loops) <= depth or not sch.get(block).init:
+        return
+    try:
+        sch.decompose_reduction(block, loops[depth])
+    except s_tir.ScheduleError:
+        pass
 
 
 def build(path, model, name_prefix=""):

@@ -1,0 +1,38 @@
+/* Helpers utoe's integer kernels call from the C TVM generates (ops.c):
+ * TFLite's fixed-point requantization written once, so each output computes
+ * it once instead of the copies TVM's expression printer spells out.
+ * Bit-exact with tflite/kernels/internal/common.h (reference kernels). */
+#ifndef UTOE_KERNELS_H
+#define UTOE_KERNELS_H
+
+#include <stdint.h>
+
+/* MultiplyByQuantizedMultiplier (double rounding: SaturatingRoundingDoublingHighMul
+ * then RoundingDivideByPOT), as CONV_2D and DEPTHWISE_CONV_2D compute it. */
+static inline int32_t utoe_mbqm(int32_t x, int32_t multiplier, int32_t shift)
+{
+    int32_t left = shift > 0 ? shift : 0;
+    int32_t right = shift > 0 ? 0 : -shift;
+    int32_t a = (int32_t)((uint32_t)x << left);
+    if (a == INT32_MIN && multiplier == INT32_MIN) {
+        return INT32_MAX;
+    }
+    int64_t ab = (int64_t)a * (int64_t)multiplier;
+    int64_t nudge = ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30));
+    int32_t high = (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    int32_t mask = (int32_t)((1u << right) - 1u);
+    int32_t remainder = high & mask;
+    int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
+    return (high >> right) + (remainder > threshold ? 1 : 0);
+}
+
+/* utoe_mbqm(acc, multiplier, shift) + zero point, clamped to [lo, hi]. */
+static inline int32_t utoe_requant(int32_t acc, int32_t multiplier, int32_t shift, int32_t zero_point,
+                                   int32_t lo, int32_t hi)
+{
+    int32_t v = utoe_mbqm(acc, multiplier, shift) + zero_point;
+    v = v < hi ? v : hi;
+    return v > lo ? v : lo;
+}
+
+#endif
