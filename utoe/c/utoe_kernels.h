@@ -35,4 +35,16 @@ static inline int32_t utoe_requant(int32_t acc, int32_t multiplier, int32_t shif
     return v > lo ? v : lo;
 }
 
+/* MultiplyByQuantizedMultiplier with one rounding, (x * M + 2^(30 - shift)) >> (31 - shift),
+ * as FULLY_CONNECTED computes it, plus zero point, clamped to [lo, hi]. */
+static inline int32_t utoe_requant1(int32_t acc, int32_t multiplier, int32_t shift, int32_t zero_point,
+                                    int32_t lo, int32_t hi)
+{
+    int32_t total = 31 - shift;
+    int64_t prod = (int64_t)acc * (int64_t)multiplier;
+    int32_t v = (int32_t)((prod + ((int64_t)1 << (total - 1))) >> total) + zero_point;
+    v = v < hi ? v : hi;
+    return v > lo ? v : lo;
+}
+
 #endif

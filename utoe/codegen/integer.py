@@ -82,7 +82,7 @@ def _tvm_cannot(qm):
     return bool(names & kernels_logic.TVM_WRONG) or bool(names & kernels_logic.TVM_FOLDS) and not unsupported(qm)
 
 
-def _schedule(func):
+def _schedule(func, block=None):
     """Compute every intermediate stage inside the output's loops, so it is a
     scalar (or one row), not a tensor-sized temporary: elementwise stages and
     convolution accumulators at the innermost loop, softmax's per-row max and
@@ -90,6 +90,8 @@ def _schedule(func):
     from tvm import s_tir
 
     sch = s_tir.Schedule(func)
+    if block:
+        return _schedule_blocked(sch, block)
     out = sch.get_sblock("out")
     # consumers before their producers: the blocks in reverse order (any
     # further "stage_*" elementwise and "row_*" per-row stages too)
@@ -100,6 +102,26 @@ def _schedule(func):
             loops = sch.get_loops(out)
             sch.compute_at(sch.get_sblock(name), loops[0] if row else loops[-1])
             _init_outside(sch, sch.get_sblock(name), len(loops) if not row else 1)
+    return sch.mod["main"]
+
+
+def _schedule_blocked(sch, factor):
+    """A reduction "acc" whose output's last axis (the output channel of a
+    convolution or fully connected layer) is split in blocks of `factor`:
+    each input value loaded once serves `factor` accumulators, kept in
+    registers (the block's loops unrolled), then `factor` outputs."""
+    out = sch.get_sblock("out")
+    acc = sch.get_sblock("acc")
+    ko, ki = sch.split(sch.get_loops(out)[-1], [None, factor])
+    sch.compute_at(acc, ko)
+    depth = len(sch.get_loops(out)) - 1
+    loops = sch.get_loops(acc)
+    spatial, reduce = loops[depth], loops[depth + 1:]
+    sch.reorder(*reduce, spatial)
+    init = sch.decompose_reduction(acc, sch.get_loops(acc)[depth])
+    sch.unroll(sch.get_loops(acc)[-1])
+    sch.unroll(sch.get_loops(init)[-1])
+    sch.unroll(sch.get_loops(out)[-1])
     return sch.mod["main"]
 
 
@@ -179,7 +201,7 @@ def build(path, model, name_prefix=""):
             suffix = ("_" + k.notes.get("suffix", "state" if "writes" in k.notes else str(k.output))) \
                 if len(made) > 1 else ""
             fname = f"{name_prefix}{op.name.lower()}_{op.index}{suffix}"
-            funcs[fname] = _schedule(te.create_prim_func(placeholders + [out]))
+            funcs[fname] = _schedule(te.create_prim_func(placeholders + [out]), k.notes.get("block"))
             g.ops.append(Op(len(g.ops), fname, args + [out_id], 1))
     for idx in qm.outputs:
         tid = ids.get(idx)

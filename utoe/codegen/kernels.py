@@ -112,14 +112,15 @@ def folded_bias(bias, weights, in_zp, out_channels, depthwise):
     return folded.astype(np.int32)
 
 
-def requant_call(acc, mult, shift, out_zp, lo, hi):
+def requant_call(acc, mult, shift, out_zp, lo, hi, single_rounding=False):
     """utoe_kernels.h's utoe_requant: TFLite's double-rounding
     MultiplyByQuantizedMultiplier plus out_zp, clamped, computed once per
     output (TVM would print the expression out several times)."""
     from tvm import tirx
 
     c = lambda v: v if not isinstance(v, int) else tirx.const(v, I32)  # noqa: E731
-    return tirx.call_pure_extern(I32, "utoe_requant", acc, c(mult), c(shift), c(int(out_zp)), c(int(lo)),
+    name = "utoe_requant1" if single_rounding else "utoe_requant"
+    return tirx.call_pure_extern(I32, name, acc, c(mult), c(shift), c(int(out_zp)), c(int(lo)),
                                  c(int(hi)))
 
 
@@ -152,7 +153,16 @@ def conv2d(op, qm, depthwise=False):
             acc[nn, yy, xx, k] + B[k] if B is not None else acc[nn, yy, xx, k], M[k], S[k], y.zero_point, lo,
             hi).astype("int8"), name="out")
 
-    return Kernel(args, y.shape, "int8", compute)
+    return Kernel(args, y.shape, "int8", compute, notes={} if depthwise else _blocking(oc))
+
+
+def _blocking(channels):
+    """integer._schedule's note: output channels computed `block` at a time
+    (the input read once for them), when they divide evenly."""
+    for f in (4, 2):
+        if channels % f == 0:
+            return {"block": f}
+    return {}
 
 
 def depthwise_conv2d(op, qm):
@@ -175,24 +185,37 @@ def fully_connected(op, qm):
     else:
         m, s = quant.quantize_multiplier(float(x.scale) * float(w.scales[0]) / float(y.scale))
         per_channel = []
+    # weights int8 with zero point 0 (TFLite's int8 FULLY_CONNECTED): the
+    # sum of x * w plus a bias with zx * (the row's weight sum) taken off
+    folded = None
+    if w_zp == 0 and w.data is not None and (b is None or b.data is not None):
+        folded = folded_bias(None if b is None else b.data, w.data, in_zp, oc, False)
     args = [("view", x.index, (batch, ic)), ("tensor", w.index)]
-    if b is not None:
+    if folded is not None:
+        args.append(("param", "bias", folded))
+    elif b is not None:
         args.append(("tensor", b.index))
+    has_bias = folded is not None or b is not None
     args += per_channel
 
     def compute(X, W, *rest):
-        B = rest[0] if b is not None else None
+        B = rest[0] if has_bias else None
         rk = te.reduce_axis((0, ic), "k")
-        acc = te.compute((batch, oc), lambda i, j: te.sum(
-            (X[i, rk].astype(I32) - in_zp) * (W[j, rk].astype(I32) - w_zp), axis=rk), name="acc")
-        if per_channel:
-            M, S = rest[-2], rest[-1]
-            return te.compute((batch, oc), lambda i, j: _requant_out(
-                acc[i, j], B[j] if B is not None else None, M[j], S[j], out_zp, lo, hi, True), name="out")
-        return te.compute((batch, oc), lambda i, j: _requant_out(
-            acc[i, j], B[j] if B is not None else None, m, s, out_zp, lo, hi, True), name="out")
+        if folded is not None:
+            acc = te.compute((batch, oc), lambda i, j: te.sum(X[i, rk].astype(I32) * W[j, rk].astype(I32), axis=rk),
+                             name="acc")
+        else:
+            acc = te.compute((batch, oc), lambda i, j: te.sum(
+                (X[i, rk].astype(I32) - in_zp) * (W[j, rk].astype(I32) - w_zp), axis=rk), name="acc")
 
-    return Kernel(args, (batch, oc), "int8", compute)
+        def out(i, j):
+            v = acc[i, j] + B[j] if B is not None else acc[i, j]
+            mj, sj = (rest[-2][j], rest[-1][j]) if per_channel else (m, s)
+            return requant_call(v, mj, sj, out_zp, lo, hi, single_rounding=True).astype("int8")
+
+        return te.compute((batch, oc), out, name="out")
+
+    return Kernel(args, (batch, oc), "int8", compute, notes=_blocking(oc))
 
 
 def pool2d(op, qm, kind, out_dtype="int8"):
