@@ -82,7 +82,7 @@ def _tvm_cannot(qm):
     return bool(names & kernels_logic.TVM_WRONG) or bool(names & kernels_logic.TVM_FOLDS) and not unsupported(qm)
 
 
-def _schedule(func, block=None):
+def _schedule(func, block=None, unroll=False):
     """Compute every intermediate stage inside the output's loops, so it is a
     scalar (or one row), not a tensor-sized temporary: elementwise stages and
     convolution accumulators at the innermost loop, softmax's per-row max and
@@ -100,9 +100,31 @@ def _schedule(func, block=None):
         row = name in ("acc_sum", "acc_max") or name.startswith("row_")
         if row or name == "acc" or name.startswith("stage_"):
             loops = sch.get_loops(out)
-            sch.compute_at(sch.get_sblock(name), loops[0] if row else loops[-1])
-            _init_outside(sch, sch.get_sblock(name), len(loops) if not row else 1)
+            blk = sch.get_sblock(name)
+            sch.compute_at(blk, loops[0] if row else loops[-1])
+            _init_outside(sch, blk, len(loops) if not row else 1)
+            if name == "acc" and unroll:
+                acc_loops = sch.get_loops(blk)
+                if len(acc_loops) > len(loops):
+                    _unroll_small(sch, acc_loops[len(loops)])
     return sch.mod["main"]
+
+
+UNROLL_STEPS = 32
+
+
+def _unroll_small(sch, loop):
+    """Loops under `loop` (a reduction's outermost) unrolled by TVM's
+    UnrollLoop while their body has at most UNROLL_STEPS statements: a
+    3x3 window's taps, a 5-wide row of single-channel taps. Loops whose
+    extent is not constant (LoopPartition's border pieces) stay loops.
+
+    Sums only (the kernel asks, notes["unroll"]): TVM's C printer binds
+    the operands of max/min to variables it reuses within a scope, so an
+    unrolled max reduction (MAX_POOL_2D) read its accumulator's first
+    value at every step."""
+    sch.annotate(loop, "pragma_auto_unroll_max_step", UNROLL_STEPS)
+    sch.annotate(loop, "pragma_unroll_explicit", 1)
 
 
 def _schedule_blocked(sch, factor):
@@ -119,6 +141,7 @@ def _schedule_blocked(sch, factor):
     spatial, reduce = loops[depth], loops[depth + 1:]
     sch.reorder(*reduce, spatial)
     init = sch.decompose_reduction(acc, sch.get_loops(acc)[depth])
+    _unroll_small(sch, sch.get_loops(acc)[depth])
     sch.unroll(sch.get_loops(acc)[-1])
     sch.unroll(sch.get_loops(init)[-1])
     sch.unroll(sch.get_loops(out)[-1])
@@ -201,7 +224,8 @@ def build(path, model, name_prefix=""):
             suffix = ("_" + k.notes.get("suffix", "state" if "writes" in k.notes else str(k.output))) \
                 if len(made) > 1 else ""
             fname = f"{name_prefix}{op.name.lower()}_{op.index}{suffix}"
-            funcs[fname] = _schedule(te.create_prim_func(placeholders + [out]), k.notes.get("block"))
+            funcs[fname] = _schedule(te.create_prim_func(placeholders + [out]), k.notes.get("block"),
+                                       k.notes.get("unroll", False))
             g.ops.append(Op(len(g.ops), fname, args + [out_id], 1))
     for idx in qm.outputs:
         tid = ids.get(idx)

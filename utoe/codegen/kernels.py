@@ -153,7 +153,7 @@ def conv2d(op, qm, depthwise=False):
             acc[nn, yy, xx, k] + B[k] if B is not None else acc[nn, yy, xx, k], M[k], S[k], y.zero_point, lo,
             hi).astype("int8"), name="out")
 
-    return Kernel(args, y.shape, "int8", compute, notes={} if depthwise else _blocking(oc))
+    return Kernel(args, y.shape, "int8", compute, notes={"unroll": True} if depthwise else _blocking(oc))
 
 
 def _blocking(channels):
