@@ -158,8 +158,10 @@ def conv2d(op, qm, depthwise=False):
 
 def _blocking(channels):
     """integer._schedule's note: output channels computed `block` at a time
-    (the input read once for them), when they divide evenly."""
-    for f in (4, 2):
+    (the input read once for them), when they divide evenly. 8 accumulators
+    fit RV32's registers and, with GCC's allocation, Cortex-M4's: measured
+    faster than 4 on both (kws, vww, resnet8, ad01, rnnoise)."""
+    for f in (8, 4, 2):
         if channels % f == 0:
             return {"block": f}
     return {}
