@@ -8,22 +8,20 @@
 #include <stdint.h>
 
 /* MultiplyByQuantizedMultiplier (double rounding: SaturatingRoundingDoublingHighMul
- * then RoundingDivideByPOT), as CONV_2D and DEPTHWISE_CONV_2D compute it. */
+ * then RoundingDivideByPOT), as CONV_2D and DEPTHWISE_CONV_2D compute it.
+ * multiplier is QuantizeMultiplier's, in [2^30, 2^31) or 0: never INT32_MIN,
+ * so the high multiply's one saturating case cannot occur.
+ * The high multiply, trunc((ab + (ab >= 0 ? 2^30 : 1 - 2^30)) / 2^31), equals
+ * floor((ab + 2^30) / 2^31) for either sign of ab: one 64-bit add and shift. */
 static inline int32_t utoe_mbqm(int32_t x, int32_t multiplier, int32_t shift)
 {
     int32_t left = shift > 0 ? shift : 0;
     int32_t right = shift > 0 ? 0 : -shift;
-    int32_t a = (int32_t)((uint32_t)x << left);
-    if (a == INT32_MIN && multiplier == INT32_MIN) {
-        return INT32_MAX;
-    }
-    int64_t ab = (int64_t)a * (int64_t)multiplier;
-    int64_t nudge = ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30));
-    int32_t high = (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    int64_t ab = (int64_t)(int32_t)((uint32_t)x << left) * (int64_t)multiplier;
+    int32_t high = (int32_t)((ab + ((int64_t)1 << 30)) >> 31);
     int32_t mask = (int32_t)((1u << right) - 1u);
-    int32_t remainder = high & mask;
     int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
-    return (high >> right) + (remainder > threshold ? 1 : 0);
+    return (high >> right) + ((high & mask) > threshold ? 1 : 0);
 }
 
 /* utoe_mbqm(acc, multiplier, shift) + zero point, clamped to [lo, hi]. */
