@@ -219,13 +219,29 @@ def build_prims(prims):
     _lower_fabs()
 
     prims = {tvm.ir.GlobalVar(n): f.with_attr("global_symbol", n) for n, f in sorted(prims.items())}
-    with tvm.transform.PassContext(opt_level=3, config={"tirx.disable_assert": True}):
+    # LoopPartition splits a loop whose body tests a likely() condition (a
+    # convolution's window inside the input) into the range where it holds,
+    # without the test, and the rest
+    config = {"tirx.disable_assert": True, "s_tir.LoopPartition": {"partition_const_loop": True}}
+    with tvm.transform.PassContext(opt_level=3, config=config):
         try:
             lib = tvm.tirx.build(tvm.IRModule(prims), target="c")
         except Exception as e:
             last = str(e).strip().splitlines()[-1]
             raise CodegenError(f"TVM's C back end failed: {last}") from None
-    return direct_calls(exact_float_literals(lib.inspect_source(), [f.script() for f in prims.values()]))
+    src = exact_float_literals(lib.inspect_source(), [f.script() for f in prims.values()])
+    return direct_calls(with_helpers(src))
+
+
+_HELPER_CALL = re.compile(r"\butoe_(requant|mbqm)\w*\(")
+
+
+def with_helpers(src):
+    """src including utoe_kernels.h (utoe/c: the helpers integer kernels
+    call through call_pure_extern) when it calls one."""
+    if not _HELPER_CALL.search(src):
+        return src
+    return '#include "utoe_kernels.h"\n' + src
 
 
 # TVM's C back end prints a float constant with 6 significant digits

@@ -61,13 +61,14 @@ def rounding_doubling_high_mul(a, b):
 
     Expressions passed in are copied where used: keep a and b simple (buffer
     loads), staging bigger expressions in their own compute blocks."""
-    import tvm
     from tvm import tirx
 
     b = _as_i32(b)
     ab = a.astype("int64") * b.astype("int64")
-    nudge = tirx.Select(ab >= _const(0, "int64"), _const(1 << 30, "int64"), _const(1 - (1 << 30), "int64"))
-    high = tvm.tirx.truncdiv(ab + nudge, _const(1 << 31, "int64")).astype("int32")
+    # TFLite's trunc((ab + nudge) / 2^31), nudge 2^30 for ab >= 0 and
+    # 1 - 2^30 below, is floor((ab + 2^30) / 2^31) for either sign: one add
+    # and an arithmetic shift instead of a select and a signed division
+    high = ((ab + _const(1 << 30, "int64")) >> _const(31, "int64")).astype("int32")
     if isinstance(b, int) or getattr(b, "value", None) is not None:
         value = b if isinstance(b, int) else int(b.value)
         if value != INT32_MIN:  # a == b == INT32_MIN is the only overflow
