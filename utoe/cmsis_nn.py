@@ -399,6 +399,38 @@ def _why_not_16x8(op, qm):
     return None
 
 
+# kernels=auto: where CMSIS-NN executes fewer instructions than utoe's own
+# kernels (benchmarks/kernels.py, every operator of the zoo's int8 models,
+# per core, emulated): on the DSP cores (M4, M7), convolutions whose dot
+# product (kh x kw x input channels) is at least DOT_MIN long and fully
+# connected layers, where SMLAD does two multiply-accumulates per
+# instruction (1x1 convolutions 0.64x utoe's instructions, 3x3 with >= 8
+# input channels 0.79x, fully connected 0.89x); not depthwise convolutions,
+# pools, ADD, MUL, SOFTMAX, nor convolutions over a few input channels
+# (3x3x3: 1.2x, 5x5x1: 1.7x), where utoe's unrolled kernels need fewer. On the
+# cores without DSP (M0, M0+, M3) utoe's own kernels executed fewer
+# instructions for every operator kind of the zoo taken together (M3: 1.0x to
+# 2.8x CMSIS-NN's count in utoe's favour), so auto uses none there. Helium
+# (M55) has no emulator here to measure: auto takes CMSIS-NN wherever it
+# computes exactly. kernels=cmsis-nn takes it wherever it computes exactly on
+# every Arm core.
+DOT_MIN = 32
+
+
+def preferred(op, qm, arch):
+    """Does kernels=auto call CMSIS-NN for op (which why_not accepts) on arch?"""
+    if arch == "mve":
+        return True
+    if arch != "dsp":
+        return False
+    if op.name == "FULLY_CONNECTED":
+        return True
+    if op.name == "CONV_2D":
+        w = qm.tensors[op.inputs[1]]
+        return w.shape[1] * w.shape[2] * w.shape[3] >= DOT_MIN
+    return False
+
+
 def kernel(op, qm, arch, fname):
     """The CKernel calling CMSIS-NN for op on arch; CodegenError when why_not
     refuses it."""

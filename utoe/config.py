@@ -15,10 +15,11 @@ MODES = ("per-model", "per-operator")
 DEFAULTS = {"mode": "per-model", "trials": 10, "seed": 1, "planner": "greedy", "importer": "auto", "timeout": 300,
             "kernels": "auto"}
 IMPORTERS = ("auto", "utoe", "tvm")
-# Which kernel library computes the operators: auto (CMSIS-NN on Arm Cortex-M
-# cores for every operator it supports, utoe's own TVM-generated kernels for
-# the rest and on other cores), tvm (utoe's own everywhere), cmsis-nn (as auto,
-# but an error on a core CMSIS-NN does not target).
+# Which kernel library computes the operators: auto (on Arm Cortex-M cores,
+# CMSIS-NN for the operators it computes exactly and faster than utoe's own
+# kernels, cmsis_nn.preferred; utoe's own, generated with TVM, for the rest
+# and on other cores), tvm (utoe's own everywhere), cmsis-nn (CMSIS-NN for
+# every operator it computes exactly; an error on a core it does not target).
 KERNELS = ("auto", "tvm", "cmsis-nn")
 
 
@@ -44,10 +45,10 @@ class Settings:
         return {"planner": self.planner, "importer": self.importer, **kernel_options(self.board, self.kernels)}
 
     def codegen_dir(self, build):
-        """build/codegen/<model>-<planner>-<importer>[-cmsis-nn-<arch>]: shared by
-        every board whose codegen options are the same."""
+        """build/codegen/<model>-<planner>-<importer>[-<auto|cmsis-nn>-<ext>]:
+        shared by every board whose codegen options are the same."""
         opts = self.codegen_options()
-        cmsis = f"-cmsis-nn-{opts['cmsis_nn_arch']}" if opts["kernels"] == "cmsis-nn" else ""
+        cmsis = f"-{opts['kernels']}-{opts['cmsis_nn_arch']}" if opts["kernels"] != "tvm" else ""
         return f"{build}/codegen/{self.model.name}-{opts['planner']}-{opts['importer']}{cmsis}"
 
     def app_options(self, codegen_dir):
@@ -85,15 +86,16 @@ class Settings:
 
 def kernel_options(board, kernels="auto"):
     """The codegen options kernels= resolves to on a board: {"kernels": "tvm"}
-    (utoe's own kernels), or {"kernels": "cmsis-nn", "cmsis_nn_arch": ext} on
-    an Arm Cortex-M core, whose extensions (plain, dsp, mve) set CMSIS-NN's
-    code paths and scratch sizes, so its codegen is per extension set."""
+    (utoe's own kernels), or {"kernels": "auto" | "cmsis-nn", "cmsis_nn_arch":
+    ext} on an Arm Cortex-M core, whose extensions (plain, dsp, mve) set
+    CMSIS-NN's code paths and scratch sizes, so its codegen is per extension
+    set. auto on a core without DSP is utoe's own kernels (cmsis_nn.preferred)."""
     from . import cmsis_nn
 
     arch = cmsis_nn.arch_of(board.toolchain.get("cflags"))
-    if kernels == "tvm" or arch is None:
+    if kernels == "tvm" or arch is None or kernels == "auto" and arch == "plain":  # auto uses none there
         return {"kernels": "tvm"}
-    return {"kernels": "cmsis-nn", "cmsis_nn_arch": arch}
+    return {"kernels": kernels, "cmsis_nn_arch": arch}
 
 
 def _int(name, value, lo, hi):

@@ -20,6 +20,10 @@ from . import emit, graph as graph_mod, lower, planner
 OUTPUTS = ("model.c", "ops.c", "cmsis_nn.c", "cmsis_nn_sr.c", "weights.c", "model.h", "metadata.json")
 DEFAULT_OPTIONS = {"planner": "greedy", "importer": "auto", "kernels": "tvm"}
 IMPORTERS = ("auto", "utoe", "tvm")
+# tvm: utoe's own kernels; cmsis-nn: CMSIS-NN wherever it computes exactly;
+# auto: CMSIS-NN where it is the faster (cmsis_nn.preferred). Both of the last
+# need cmsis_nn_arch, the Arm core's extensions (utoe.config.kernel_options).
+KERNELS = ("tvm", "auto", "cmsis-nn")
 
 
 def tvm_version():
@@ -41,7 +45,7 @@ def generate(model_path, out_dir, name, options=None):
         raise
 
 
-def _integer_graph(model_path, importer, arch=None):
+def _integer_graph(model_path, importer, arch=None, every=False):
     """utoe's integer importer when asked, or (auto) for int8-quantized TFLite
     models; None to use TVM's Relax frontend. An int8 model with an
     operator utoe has no integer kernel for is refused (integer.refusal names
@@ -58,7 +62,7 @@ def _integer_graph(model_path, importer, arch=None):
         qm = tflite_model.read(model_path, model)
         if not integer.is_quantized(qm) or _hybrid(qm, model_path):
             return None
-    return integer.build(model_path, model, cmsis_nn_arch=arch)
+    return integer.build(model_path, model, cmsis_nn_arch=arch, cmsis_nn_all=every)
 
 
 # Operators TVM 0.27 imports and compiles but computes other numbers than
@@ -71,7 +75,7 @@ TVM_WRONG = {
 }
 
 
-def _instead_of_tvm(model_path, arch=None):
+def _instead_of_tvm(model_path, arch=None, every=False):
     """For a TFLite model TVM's path would compute wrong (TVM_WRONG): utoe's
     own kernels when they cover every operator, else a refusal naming the
     operator and why; None when TVM's path is fine."""
@@ -87,7 +91,7 @@ def _instead_of_tvm(model_path, arch=None):
     if not wrong:
         return None
     if not integer.unsupported(qm):
-        return integer.build(model_path, model, cmsis_nn_arch=arch)
+        return integer.build(model_path, model, cmsis_nn_arch=arch, cmsis_nn_all=every)
     op, why = wrong[0]
     raise CodegenError(f"{model_path}: {op.name} (operator #{op.index}: {integer.types(op, qm)}): {why}; "
                        "utoe's own kernels do not cover the rest of the model, so it is refused rather than "
@@ -122,7 +126,7 @@ def _hybrid(qm, model_path):
     return True
 
 
-def _own_kernels(model_path, importer, arch=None):
+def _own_kernels(model_path, importer, arch=None, every=False):
     """(Graph, prims) from utoe's kernels for a TFLite model TVM could not
     take, when they cover every operator at its types; None otherwise."""
     from ..frontend import _tflite_model, detect_format
@@ -133,7 +137,7 @@ def _own_kernels(model_path, importer, arch=None):
     model = _tflite_model(model_path)
     if integer.unsupported(tflite_model.read(model_path, model)):
         return None
-    return integer.build(model_path, model, cmsis_nn_arch=arch)
+    return integer.build(model_path, model, cmsis_nn_arch=arch, cmsis_nn_all=every)
 
 
 def _integer_gap(model_path):
@@ -183,14 +187,15 @@ def _generate(model_path, out_dir, name, opts):
         raise CodegenError(f"unknown importer '{opts['importer']}' (choices: {', '.join(IMPORTERS)})")
     from .. import cmsis_nn
 
-    if opts.get("kernels", "tvm") not in ("tvm", "cmsis-nn"):
-        raise CodegenError(f"unknown kernel library '{opts['kernels']}' (choices: tvm, cmsis-nn)")
-    arch = opts.get("cmsis_nn_arch") if opts.get("kernels") == "cmsis-nn" else None
+    if opts.get("kernels", "tvm") not in KERNELS:
+        raise CodegenError(f"unknown kernels '{opts['kernels']}' (choices: {', '.join(KERNELS)})")
+    arch = opts.get("cmsis_nn_arch") if opts.get("kernels") != "tvm" else None
+    every = opts.get("kernels") == "cmsis-nn"
     if arch is not None:
         cmsis_nn.require()
-    integer_graph = _integer_graph(model_path, opts["importer"], arch)
+    integer_graph = _integer_graph(model_path, opts["importer"], arch, every)
     if integer_graph is None and opts["importer"] == "auto":
-        integer_graph = _instead_of_tvm(model_path, arch)
+        integer_graph = _instead_of_tvm(model_path, arch, every)
     if integer_graph is not None:
         g, prims = integer_graph
         fmt, used = detect_format(model_path), "utoe-integer"
@@ -215,7 +220,7 @@ def _generate(model_path, out_dir, name, opts):
             # TVM cannot take the model, but utoe's own kernels may compute every
             # operator at these types (those that copy values are type-generic:
             # DYNAMIC_UPDATE_SLICE on float32, say): use them, or say TVM's reason
-            g_prims = _own_kernels(model_path, opts["importer"], arch)
+            g_prims = _own_kernels(model_path, opts["importer"], arch, every)
             if g_prims is None:
                 raise
             (g, prims), fmt, used = g_prims, detect_format(model_path), "utoe-integer"

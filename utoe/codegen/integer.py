@@ -166,11 +166,12 @@ def _init_outside(sch, block, depth):
         pass
 
 
-def build(path, model, name_prefix="", cmsis_nn_arch=None):
+def build(path, model, name_prefix="", cmsis_nn_arch=None, cmsis_nn_all=False):
     """(Graph, {function name: PrimFunc or cmsis_nn.CKernel}) for a quantized
-    TFLite model. With cmsis_nn_arch ("plain", "dsp", "mve"), every operator
-    CMSIS-NN computes exactly (cmsis_nn.why_not) calls CMSIS-NN; the rest
-    are utoe's own kernels."""
+    TFLite model. With cmsis_nn_arch ("plain", "dsp", "mve"), the operators
+    CMSIS-NN computes exactly (cmsis_nn.why_not) call CMSIS-NN: every one with
+    cmsis_nn_all (kernels=cmsis-nn), else those where it is the faster
+    (cmsis_nn.preferred, kernels=auto); the rest are utoe's own kernels."""
     from tvm import te
 
     from .. import cmsis_nn
@@ -211,7 +212,8 @@ def build(path, model, name_prefix="", cmsis_nn_arch=None):
                 model_tensor(i, "state")
     funcs = {}
     for op in qm.ops:
-        if cmsis_nn_arch and cmsis_nn.why_not(op, qm, cmsis_nn_arch) is None:
+        if cmsis_nn_arch and cmsis_nn.why_not(op, qm, cmsis_nn_arch) is None and (
+                cmsis_nn_all or cmsis_nn.preferred(op, qm, cmsis_nn_arch)):
             fname = f"{name_prefix}{op.name.lower()}_{op.index}"
             ck = cmsis_nn.kernel(op, qm, cmsis_nn_arch, fname)
             args = []
