@@ -198,6 +198,31 @@ def test_a_board_riot_does_not_know_with_real_riot(tmp_path, project_copy):
     assert "has no board 'nrf52840-dk'" in line and "did you mean" in line and "'nrf52840dk'" in line
 
 
+# ---- size classification, without RIOT ----
+
+def _section(flags, addr, size=16, nobits=False):
+    return {"sh_flags": flags, "sh_addr": addr, "sh_size": size, "sh_type": "SHT_NOBITS" if nobits else "SHT_PROGBITS"}
+
+
+def test_sections_are_classified_by_region_then_flags():
+    """What each linker script makes of a section: hifive1b's map (flash at
+    0x20010000, RAM at 0x80000000); RIOT's RISC-V .rodata is writable in flash."""
+    A, W, X = 0x2, 0x1, 0x4  # SHF_ALLOC, SHF_WRITE, SHF_EXECINSTR
+    regions = firmware.link_regions(boards.get("hifive1b"), True)
+    classify = elfsize._classify
+    assert classify(_section(A | W, 0x20014390), regions) == "rodata"  # RIOT RISC-V .rodata
+    assert classify(_section(A | W, 0x20014390)) == "data"  # no map: writable is RAM
+    assert classify(_section(A | X, 0x20010080), regions) == "text"
+    assert classify(_section(A | W, 0x80000000), regions) == "data"
+    assert classify(_section(A | W, 0x80000070, nobits=True), regions) == "bss"
+    assert classify(_section(A, 0x80000000), regions) == "data"  # read-only but in RAM: it takes RAM
+    assert classify(_section(W, 0)) is None and classify(_section(A, 0x20010000, size=0), regions) is None
+    # bare metal: the stand-in's origins; native64 and the host: no map
+    assert firmware.link_regions(boards.get("nrf52840dk"), False)["ram"]["origin"] == 0x20000000
+    assert firmware.link_regions(boards.get("native64"), True) is None
+    assert firmware.link_regions(boards.get("native"), False) is None
+
+
 # ---- real boards: RIOT's firmware built for the chip and sized (no run) ----
 
 def _riot_sizes(tmp_path, board):
