@@ -42,6 +42,36 @@ if [ "$(cat "$CMSIS_NN_DIR/.utoe-commit" 2>/dev/null)" != "$CMSIS_NN_COMMIT" ]; 
     mv "$CMSIS_NN_DIR.tmp" "$CMSIS_NN_DIR"
 fi
 
+# RIOT (the OS U-TOE evaluates on real boards) at a pinned commit, in
+# third_party/riot/RIOT; utoe builds with it when riotbase=/RIOTBASE are unset
+# (utoe.riot.base). Taken from the offline kit when it is beside the project
+# (RIOT trimmed to the paper boards, plus the vendor packages RIOT's build
+# clones, as local git repos that third_party/riot/gitconfig points git to)
+# or when the upstream cannot be reached; else cloned (RIOT's package step
+# then fetches the vendor code itself, from the network).
+RIOT_COMMIT=c8bd52ff13daea7da132b8a37986e21d47cde0fe
+RIOT_DIR=third_party/riot
+RIOT_KIT=../shared/vendor/riot-kit-${RIOT_COMMIT:0:10}.tar.gz
+RIOT_KIT_SH=../shared/vendor/riot-kit.sh
+if [ "$(cat "$RIOT_DIR/.utoe-commit" 2>/dev/null)" != "$RIOT_COMMIT" ]; then
+    rm -rf "$RIOT_DIR" "$RIOT_DIR.tmp"
+    mkdir -p "$RIOT_DIR.tmp"
+    if [ -f "$RIOT_KIT" ] && [ -f "$RIOT_KIT_SH" ]; then
+        sh "$RIOT_KIT_SH" install "$RIOT_KIT" "$RIOT_DIR.tmp" >/dev/null
+        cp "$RIOT_KIT_SH" "$RIOT_DIR.tmp/riot-kit.sh"
+    elif timeout 300 git clone -q --filter=blob:none --no-checkout https://github.com/RIOT-OS/RIOT "$RIOT_DIR.tmp/RIOT" 2>/dev/null \
+            && git -C "$RIOT_DIR.tmp/RIOT" -c advice.detachedHead=false checkout -q "$RIOT_COMMIT"; then
+        :
+    else
+        rm -rf "$RIOT_DIR.tmp"
+        echo "utoe: cannot get RIOT: no network and no $RIOT_KIT" >&2; exit 1
+    fi
+    echo "$RIOT_COMMIT" > "$RIOT_DIR.tmp/.utoe-commit"
+    mv "$RIOT_DIR.tmp" "$RIOT_DIR"
+    # the kit's git configuration names its own directory: rewrite it for the final place
+    if [ -f "$RIOT_DIR/riot-kit.sh" ]; then sh "$RIOT_DIR/riot-kit.sh" config "$RIOT_DIR" >/dev/null; fi
+fi
+
 PY=${PYTHON:-python3}
 $PY -m pip install -q --disable-pip-version-check -e '.[test]'
 $PY -m utoe.icount build >/dev/null  # the TCG plugin, built with the host gcc

@@ -1,8 +1,10 @@
 """The RIOT path: riot_app built by RIOT's make and run on RIOT's native64
-board, and the clear errors when RIOT is missing or does not know a board.
+board, built for real boards (a Cortex-M and a RISC-V one) and sized, and the
+clear errors when RIOT is missing or does not know a board.
 
-The native64 tests need a RIOT checkout (RIOTBASE) and are skipped without
-one; the error tests run everywhere."""
+The tests that build use the RIOT tree ./setup.sh installs (third_party/riot,
+from the offline kit or git), or $RIOTBASE when set; they are skipped only when
+neither exists. The error tests run everywhere."""
 
 import json
 import os
@@ -13,19 +15,15 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.scons_helpers import Build
-from utoe import riot
-
-RIOTBASE = os.environ.get("RIOTBASE")
+from utoe import boards, elfsize, firmware, riot
+from utoe.errors import ConfigError
 
 
 def _riot_or_skip():
-    if not RIOTBASE:
-        pytest.skip("RIOTBASE is not set: these tests build with a RIOT checkout "
-                    "(git clone https://github.com/RIOT-OS/RIOT; RIOTBASE=<it> python3 -m pytest -m riot)")
     try:
-        return riot.base(RIOTBASE)
-    except Exception as e:  # a wrong RIOTBASE is the user's to fix: say so
-        pytest.skip(f"RIOTBASE={RIOTBASE}: {e}")
+        return riot.base()  # $RIOTBASE, else the installed tree
+    except ConfigError as e:
+        pytest.skip(f"no RIOT tree: {e}")
 
 
 def scons(build, *args, riotbase=None, check=True):
@@ -59,13 +57,52 @@ def fake_riot_tree(tmp_path):
 
 # ---- errors, without RIOT ----
 
-def test_riotbase_missing(tmp_path):
-    line = error_line(scons(tmp_path, "board=native64", "model=sinus", check=False))
-    assert "board 'native64' with runner=riot-native runs firmware built by RIOT: RIOTBASE is not set" in line
+def test_riot_not_installed(tmp_path, project_copy, monkeypatch):
+    """Without riotbase=, $RIOTBASE or the tree ./setup.sh installs (a project
+    copy has no third_party/), the error says to run ./setup.sh."""
+    monkeypatch.delenv("RIOTBASE", raising=False)
+    b = Build(project_copy)
+    line = error_line(b.scons("board=native64", "model=sinus", check=False))
+    assert "board 'native64' with runner=riot-native runs firmware built by RIOT: RIOT is not installed: " \
+           "run ./setup.sh" in line
     assert "git clone https://github.com/RIOT-OS/RIOT" in line
-    line = error_line(scons(tmp_path, "board=nrf52840dk", "model=sinus", "runner=serial", check=False))
-    assert "board 'nrf52840dk' with runner=serial runs firmware built by RIOT: RIOTBASE is not set" in line
-    assert not os.path.exists(tmp_path / "nrf52840dk")
+    line = error_line(b.scons("board=nrf52840dk", "model=sinus", "runner=serial", check=False))
+    assert "board 'nrf52840dk' with runner=serial runs firmware built by RIOT: RIOT is not installed" in line
+    assert not os.path.exists(b.path("build", "nrf52840dk"))
+
+
+def test_riot_base_default_is_the_installed_tree(monkeypatch, tmp_path):
+    monkeypatch.delenv("RIOTBASE", raising=False)
+    monkeypatch.setattr(riot, "INSTALL_DIR", str(tmp_path / "riot"))
+    with pytest.raises(ConfigError, match=r"RIOT is not installed: run \./setup\.sh"):
+        riot.base()
+    for d in ("core", "boards"):
+        (tmp_path / "riot" / "RIOT" / d).mkdir(parents=True)
+    for f in ("Makefile.include", "Makefile.base"):
+        (tmp_path / "riot" / "RIOT" / f).write_text("")
+    assert riot.base() == str(tmp_path / "riot" / "RIOT")
+    monkeypatch.setenv("RIOTBASE", str(tmp_path / "other"))  # $RIOTBASE and riotbase= still choose
+    with pytest.raises(ConfigError, match="no such directory"):
+        riot.base()
+    assert riot.base(str(tmp_path / "riot" / "RIOT")) == str(tmp_path / "riot" / "RIOT")
+
+
+def test_make_environment(tmp_path, fake_riot_tree, monkeypatch):
+    """utoe gives RIOT's make the kit's git configuration (packages cloned
+    from the kit, offline) and picolibc on RISC-V boards, in the environment:
+    FEATURES_REQUIRED on the command line would replace the app's features."""
+    monkeypatch.delenv("FEATURES_REQUIRED", raising=False)
+    hifive, nrf = boards.get("hifive1b"), boards.get("nrf52840dk")
+    assert riot.environment(nrf, str(fake_riot_tree)) == {}  # a plain RIOT tree: git as the user set it
+    assert riot.environment(hifive, str(fake_riot_tree)) == {"FEATURES_REQUIRED": "picolibc"}
+    assert riot.needs_picolibc(boards.get("sipeed-longan-nano")) and not riot.needs_picolibc(nrf)
+    # a kit: <dest>/RIOT beside <dest>/gitconfig and <dest>/pkgs/MANIFEST
+    (tmp_path / "pkgs").mkdir()
+    (tmp_path / "pkgs" / "MANIFEST").write_text("")
+    (tmp_path / "gitconfig").write_text(f"# written by riot-kit.sh: RIOT packages from {tmp_path}/pkgs\n")
+    assert riot.environment(nrf, str(fake_riot_tree)) == {"GIT_CONFIG_GLOBAL": str(tmp_path / "gitconfig")}
+    monkeypatch.setenv("FEATURES_REQUIRED", "periph_uart")  # the user's own are kept
+    assert riot.environment(hifive, str(fake_riot_tree))["FEATURES_REQUIRED"] == "periph_uart picolibc"
 
 
 def test_riotbase_not_a_riot_tree(tmp_path):
@@ -159,3 +196,85 @@ def test_a_board_riot_does_not_know_with_real_riot(tmp_path, project_copy):
     proc = Build(project_copy).scons("board=nrf52840dk", "runner=serial", f"riotbase={base}", check=False)
     line = error_line(proc)
     assert "has no board 'nrf52840-dk'" in line and "did you mean" in line and "'nrf52840dk'" in line
+
+
+# ---- size classification, without RIOT ----
+
+def _section(flags, addr, size=16, nobits=False):
+    return {"sh_flags": flags, "sh_addr": addr, "sh_size": size, "sh_type": "SHT_NOBITS" if nobits else "SHT_PROGBITS"}
+
+
+def test_sections_are_classified_by_region_then_flags():
+    """What each linker script makes of a section: hifive1b's map (flash at
+    0x20010000, RAM at 0x80000000); RIOT's RISC-V .rodata is writable in flash."""
+    A, W, X = 0x2, 0x1, 0x4  # SHF_ALLOC, SHF_WRITE, SHF_EXECINSTR
+    regions = firmware.link_regions(boards.get("hifive1b"), True)
+    classify = elfsize._classify
+    assert classify(_section(A | W, 0x20014390), regions) == "rodata"  # RIOT RISC-V .rodata
+    assert classify(_section(A | W, 0x20014390)) == "data"  # no map: writable is RAM
+    assert classify(_section(A | X, 0x20010080), regions) == "text"
+    assert classify(_section(A | W, 0x80000000), regions) == "data"
+    assert classify(_section(A | W, 0x80000070, nobits=True), regions) == "bss"
+    assert classify(_section(A, 0x80000000), regions) == "data"  # read-only but in RAM: it takes RAM
+    assert classify(_section(W, 0)) is None and classify(_section(A, 0x20010000, size=0), regions) is None
+    # bare metal: the stand-in's origins; native64 and the host: no map
+    assert firmware.link_regions(boards.get("nrf52840dk"), False)["ram"]["origin"] == 0x20000000
+    assert firmware.link_regions(boards.get("native64"), True) is None
+    assert firmware.link_regions(boards.get("native"), False) is None
+
+
+# ---- real boards: RIOT's firmware built for the chip and sized (no run) ----
+
+def _riot_sizes(tmp_path, board):
+    """Build lenet5 for the board through RIOT (the firmware and its sizes,
+    nothing run): (sizes.json, riot.json, the model's metadata)."""
+    base = _riot_or_skip()
+    pair = tmp_path / board / "lenet5@serial"
+    scons(tmp_path, f"board={board}", "model=lenet5", "runner=serial", f"riotbase={base}", str(pair / "sizes.json"))
+    (meta_dir,) = (tmp_path / "codegen").iterdir()  # the one model's codegen
+    return (json.loads((pair / "sizes.json").read_text()), json.loads((pair / "riot.json").read_text()),
+            json.loads((meta_dir / "metadata.json").read_text()), pair / "firmware.elf")
+
+
+def _ram(sizes):
+    return sizes["ram"]["data"] + sizes["ram"]["bss"]
+
+
+def _flash(sizes):
+    return sizes["flash"]["text"] + sizes["flash"]["rodata"] + sizes["flash"]["data"]
+
+
+@pytest.mark.riot
+def test_cortex_m_riot_build_and_sizes(tmp_path):
+    """nrf52840dk (Cortex-M4F): the harness and the model compile under RIOT's
+    -Werror (the stack painter once failed -Warray-bounds there, the
+    executor's arena casts -Wcast-align), and RIOT's script, which puts
+    .rodata inside .text, still shows the weights: by symbol."""
+    sizes, info, meta, elf = _riot_sizes(tmp_path, "nrf52840dk")
+    board = boards.get("nrf52840dk")
+    assert "FEATURES_REQUIRED" not in info["env"]
+    assert sizes["flash"]["model"]["weights"] == meta["weights_bytes"] > 0
+    assert sizes["flash"]["model"]["code"] > 0
+    assert sizes["ram"]["model"]["arena"] == meta["memory"]["arena_bytes"] and sizes["ram"]["model"]["other"] == 0
+    assert 0 < _ram(sizes) < board.ram_bytes and meta["weights_bytes"] < _flash(sizes) < board.flash_bytes
+    # RIOT's threads' stacks (the harness's included) are in .bss
+    assert sizes["ram"]["bss"] > riot.STACK_BYTES
+
+
+@pytest.mark.riot
+def test_riscv_riot_build_and_sizes(tmp_path):
+    """hifive1b (FE310, RV32IMAC): built with picolibc (set by utoe in make's
+    environment); RIOT's RISC-V script makes .rodata writable, but it lies in
+    flash: the weights are flash, not RAM, and lenet5 fits the 16 KiB."""
+    sizes, info, meta, elf = _riot_sizes(tmp_path, "hifive1b")
+    board = boards.get("hifive1b")
+    assert info["env"]["FEATURES_REQUIRED"] == "picolibc"
+    assert sizes["flash"]["model"]["weights"] == meta["weights_bytes"] > 0
+    assert sizes["ram"]["model"]["other"] == 0 and sizes["ram"]["data"] < meta["weights_bytes"]
+    assert sizes["ram"]["model"]["arena"] == meta["memory"]["arena_bytes"]
+    assert _ram(sizes) < board.ram_bytes == 16384
+    assert meta["weights_bytes"] < _flash(sizes) < board.flash_bytes
+    # read by flags alone (no memory map), the writable .rodata would be RAM: the map is what tells
+    by_flags = elfsize.sizes(str(elf))
+    assert _ram(by_flags) > _ram(sizes) + meta["weights_bytes"] - 1024
+    assert elfsize.sizes(str(elf), firmware.link_regions(board, True)) == dict(sizes, elf=str(elf))

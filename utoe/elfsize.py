@@ -4,7 +4,17 @@ RAM is static (.data + .bss) here, plus the peak stack the run measures;
 flash is .text + .rodata + .data (the initial values of .data live in flash).
 Both are split into the model's share and the rest (harness, platform, libc,
 OS) by symbol: the arena, the workspace pool, the parameters, TVM's operators
-and the executor are all named by utoe's codegen."""
+and the executor are all named by utoe's codegen.
+
+A section's kind comes from what it is, not its name, so every linker script
+is read alike (utoe's bare-metal link.ld, RIOT's Cortex-M and RISC-V ones,
+the host's): allocated or not, with contents or not (.bss), and — when the
+memory map the firmware was linked with is given — whether its address lies
+in RAM or in flash. Without a map, writable means RAM. The map matters on
+RIOT's RISC-V script, whose .rodata is writable but lies in flash (RAM-only
+classification would count the weights as RAM), and the symbols matter on
+RIOT's Cortex-M script, which puts .rodata inside .text: the parameters are
+weights, the operators code, the arena RAM, whatever section holds them."""
 
 import contextlib
 
@@ -25,16 +35,29 @@ MODEL_CODE_PREFIXES = (OP_PREFIX, "utoe_model_", "TVMBackend", "utoe_operator_na
                        "utoe_inputs", "utoe_outputs", "arm_", "utoe_sr_arm_")
 
 
-def _classify(section):
+def _region(address, regions):
+    """'ram' or 'flash': the region of the memory map holding the address, or None."""
+    for name in ("ram", "flash"):
+        r = (regions or {}).get(name)
+        if r and r["origin"] <= address < r["origin"] + r["length"]:
+            return name
+    return None
+
+
+def _classify(section, regions=None):
+    """'text', 'rodata' (flash only), 'data' (RAM, its initial values in
+    flash), 'bss' (RAM, no contents), or None (not loaded)."""
     flags = section["sh_flags"]
     if not flags & SH_FLAGS.SHF_ALLOC or section["sh_size"] == 0:
         return None
     if section["sh_type"] == "SHT_NOBITS":
         return "bss"
+    region = _region(section["sh_addr"], regions)
+    in_ram = region == "ram" if region else bool(flags & SH_FLAGS.SHF_WRITE)
+    if in_ram:
+        return "data"
     if flags & SH_FLAGS.SHF_EXECINSTR:
         return "text"
-    if flags & SH_FLAGS.SHF_WRITE:
-        return "data"
     return "rodata"
 
 
@@ -57,12 +80,16 @@ def open_elf(elf_path, error, purpose):
             raise error(f"{elf_path}: not a readable ELF firmware ({e})") from None
 
 
-def sizes(elf_path):
+def sizes(elf_path, regions=None):
+    """The firmware's RAM and flash (the sizes.json document). `regions`:
+    the memory map it was linked with, {"flash": {"origin", "length"}, "ram":
+    {...}} (utoe.firmware.link_regions), or None (a host program: sections
+    are classified by their flags)."""
     with open_elf(elf_path, BuildError, "to split sizes") as (elf, symtab):
         totals = {"text": 0, "rodata": 0, "data": 0, "bss": 0}
         kind_of = {}
         for i, sec in enumerate(elf.iter_sections()):
-            kind = _classify(sec)
+            kind = _classify(sec, regions)
             kind_of[i] = kind
             if kind:
                 totals[kind] += sec["sh_size"]
@@ -78,16 +105,20 @@ def sizes(elf_path):
                 continue
             seen.add(key)
             kind, size, name = kind_of.get(shndx), sym["st_size"], sym.name
+            if not kind:
+                continue
             group = next((g for g, names in MODEL_RAM.items() if name in names), None)
-            if group and kind in ("bss", "data"):
-                ram_model[group] += size
-            elif name.startswith(MODEL_WEIGHT_PREFIX) and kind in ("rodata", "data"):
-                flash_model["weights"] += size
-            elif name.startswith(MODEL_CODE_PREFIXES) and kind:
+            if group:
                 if kind in ("bss", "data"):
-                    ram_model["other"] += size
-                if kind in ("text", "rodata", "data"):
-                    flash_model["code"] += size
+                    ram_model[group] += size
+                continue
+            if not name.startswith((MODEL_WEIGHT_PREFIX,) + MODEL_CODE_PREFIXES):
+                continue
+            # the model's: its bytes in RAM are the model's RAM, in flash its weights or code
+            if kind in ("bss", "data"):
+                ram_model["other"] += size
+            if kind in ("text", "rodata", "data"):
+                flash_model["weights" if name.startswith(MODEL_WEIGHT_PREFIX) else "code"] += size
     ram_total = totals["data"] + totals["bss"]
     flash_total = totals["text"] + totals["rodata"] + totals["data"]
     return {

@@ -64,6 +64,22 @@ def layout(board):
     }
 
 
+def link_regions(board, riot_build):
+    """The memory map a firmware for the board was linked with, as
+    elfsize.sizes reads it: the board's own (RIOT links for the real chip),
+    the stand-in's origins (a bare-metal build, layout()), or None (a host
+    program, native64)."""
+    if riot_build or not bare_metal(board):
+        mem = board.memory  # None on the hosts
+    elif board.qemu and board.platform in PLATFORMS:
+        mem = layout(board)
+    else:
+        mem = board.memory  # not buildable bare-metal: the firmware stage says why
+    if not mem:
+        return None
+    return {r: {"origin": mem[r]["origin"], "length": mem[r]["length"]} for r in ("flash", "ram")}
+
+
 def tvm_include_dirs():
     """Headers shipped in the apache-tvm and apache-tvm-ffi wheels (no TVM import)."""
     import importlib.util

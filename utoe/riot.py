@@ -1,9 +1,13 @@
 """Building with RIOT: the firmware for a real board (runner=serial, iotlab)
 and for RIOT's native64 board is riot_app/ built by RIOT's make.
 
-RIOT is not in any package registry, so it is used where RIOTBASE points to a
-checkout (the `riotbase=` command-line variable, else the environment);
-every other path works without it. The harness and the model are the same C
+RIOT is not in any package registry: ./setup.sh installs it (the pinned
+commit, from the offline kit or git) in third_party/riot/RIOT, which utoe
+builds with by default; the `riotbase=` command-line variable, else the
+RIOTBASE environment variable, selects another tree. utoe sets what RIOT's
+make needs in its environment itself (environment()): the kit's git
+configuration, so RIOT's package step clones the vendor code from the kit's
+local repositories (no network), and picolibc on RISC-V boards. The harness and the model are the same C
 as on the other platforms; RIOT brings the startup code, the clock (ztimer),
 the console (stdio) and the flasher (`make flash-only`, the board's
 programmer).
@@ -30,15 +34,26 @@ STACK_BYTES = 4096
 # The line a failed flash or build quotes.
 TAIL_LINES = 15
 CLONE = "git clone https://github.com/RIOT-OS/RIOT"
+# Where ./setup.sh installs RIOT: <INSTALL_DIR>/RIOT, and with the offline kit
+# also <INSTALL_DIR>/pkgs (the vendor packages) and <INSTALL_DIR>/gitconfig.
+INSTALL_DIR = os.path.join(ROOT, "third_party", "riot")
+KIT_GITCONFIG = "gitconfig"
+
+
+def installed():
+    """The RIOT tree ./setup.sh installed, or None."""
+    path = os.path.join(INSTALL_DIR, "RIOT")
+    return path if os.path.isdir(path) else None
 
 
 def base(value=None):
-    """The RIOT tree to build with: `value` (riotbase=), else $RIOTBASE.
-    Raises ConfigError naming what is wrong."""
-    path = value or os.environ.get("RIOTBASE")
+    """The RIOT tree to build with: `value` (riotbase=), else $RIOTBASE, else
+    the tree ./setup.sh installed. Raises ConfigError naming what is wrong."""
+    path = value or os.environ.get("RIOTBASE") or installed()
     if not path:
-        raise ConfigError(f"RIOTBASE is not set: point riotbase=<dir> "
-                          f"(or the RIOTBASE environment variable) to a RIOT checkout ({CLONE})")
+        raise ConfigError(f"RIOT is not installed: run ./setup.sh (it installs RIOT in {INSTALL_DIR}), "
+                          f"or point riotbase=<dir> (or the RIOTBASE environment variable) "
+                          f"to a RIOT checkout ({CLONE})")
     path = os.path.abspath(os.path.expanduser(path))
     if not os.path.isdir(path):
         raise ConfigError(f"RIOTBASE={path}: no such directory ({CLONE})")
@@ -191,10 +206,51 @@ def make_vars(riotbase, riot_board, app_dir, bindirbase):
             "BINDIRBASE": os.path.abspath(bindirbase), "CC_NOCOLOR": "1"}
 
 
-def _make(variables, targets, what, error, timeout=None, extra=None):
+def kit_gitconfig(riotbase):
+    """The offline kit's git configuration when the tree is a kit's
+    (<dest>/RIOT beside <dest>/gitconfig and <dest>/pkgs), else None. A kit
+    moved since its configuration was written (it names the kit's directory)
+    gets it rewritten by the kit's own script, when the kit has it."""
+    dest = os.path.dirname(os.path.abspath(riotbase))
+    path = os.path.join(dest, KIT_GITCONFIG)
+    if not (os.path.isfile(path) and os.path.isfile(os.path.join(dest, "pkgs", "MANIFEST"))):
+        return None
+    with open(path) as f:
+        first = f.readline()
+    script = os.path.join(dest, "riot-kit.sh")
+    if f"from {os.path.join(dest, 'pkgs')}\n" not in first and os.path.isfile(script):
+        subprocess.run(["sh", script, "config", dest], capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    return path
+
+
+def needs_picolibc(board):
+    """RIOT's RISC-V boards built with the riscv64-unknown-elf toolchain
+    (fe310: hifive1b; gd32v: sipeed-longan-nano) need picolibc: Debian's
+    toolchain has no newlib. The ESP32-C3 builds with Espressif's toolchain
+    and its own libc."""
+    from .boards import ARCH_PLATFORM
+
+    return ARCH_PLATFORM.get(board.arch) == "riscv" and not (board.riot_board or "").startswith("esp")
+
+
+def environment(board, riotbase):
+    """What utoe puts into RIOT make's environment for this board and tree.
+    FEATURES_REQUIRED goes there, not on the command line, where it would
+    replace the application's own required features."""
+    env = {}
+    gitconfig = kit_gitconfig(riotbase)
+    if gitconfig:
+        env["GIT_CONFIG_GLOBAL"] = gitconfig
+    if needs_picolibc(board):
+        features = os.environ.get("FEATURES_REQUIRED", "").split()
+        env["FEATURES_REQUIRED"] = " ".join(features + ([] if "picolibc" in features else ["picolibc"]))
+    return env
+
+
+def _make(variables, targets, what, error, timeout=None, extra=None, env_vars=None):
     cmd = ["make", "--no-print-directory", "-C", APP_DIR, *targets] + [f"{k}={v}" for k, v in variables.items()]
     cmd += [f"{k}={v}" for k, v in (extra or {}).items()]
-    env = dict(os.environ, RIOT_CI_BUILD="1")  # no interactive prompts, no colour
+    env = dict(os.environ, RIOT_CI_BUILD="1", **(env_vars or {}))  # CI: no interactive prompts, no colour
     env.pop("MAKEFLAGS", None)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout,
@@ -210,7 +266,8 @@ def _make(variables, targets, what, error, timeout=None, extra=None):
         hint = ""
         if "Could not resolve host" in text or "unable to access 'http" in text:
             hint = ("\n  RIOT fetches this board's vendor code from the internet while building, and the fetch "
-                    "failed: build once with a network (or fill RIOTBASE/build/ with the packages)")
+                    "failed: build once with a network, or build with the RIOT tree ./setup.sh installs from the offline "
+                    "kit (its packages are local git repositories)")
         raise error(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}{hint}")
     return proc.stdout
 
@@ -220,18 +277,19 @@ def build(board, riotbase, app_dir, elf_path):
     riot_board = check_board(riotbase, board)
     pair_dir = os.path.dirname(os.path.abspath(elf_path))
     variables = make_vars(riotbase, riot_board, app_dir, os.path.join(pair_dir, "riot"))
+    env_vars = environment(board, riotbase)
     info_path = os.path.join(pair_dir, "riot.json")
     remove(elf_path, info_path)
     jobs = str(max(1, os.cpu_count() or 1))
     _make(variables, ["all", f"-j{jobs}"], f"board '{board.name}': building RIOT's '{riot_board}' firmware",
-          BuildError)
+          BuildError, env_vars=env_vars)
     built = os.path.join(variables["BINDIRBASE"], riot_board, "utoe.elf")
     if not os.path.isfile(built):
         raise BuildError(f"board '{board.name}': RIOT's make succeeded but left no {built}")
     tmp = elf_path + ".tmp"
     shutil.copyfile(built, tmp)
     shutil.copymode(built, tmp)
-    write_json(info_path, {"riot_board": riot_board, "make": variables, "elf": built})
+    write_json(info_path, {"riot_board": riot_board, "make": variables, "env": env_vars, "elf": built})
     os.replace(tmp, elf_path)
     return elf_path
 
@@ -249,4 +307,5 @@ def flash(board, elf_path, port=None, timeout=300):
     i = info(elf_path)
     extra = {"PORT": port} if port else {}
     _make(i["make"], ["flash-only"], f"board '{board.name}': flashing with RIOT's programmer "
-          f"(make flash-only BOARD={i['riot_board']})", RunError, timeout=timeout, extra=extra)
+          f"(make flash-only BOARD={i['riot_board']})", RunError, timeout=timeout, extra=extra,
+          env_vars=i.get("env") or environment(board, i["make"]["RIOTBASE"]))

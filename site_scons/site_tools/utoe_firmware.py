@@ -161,12 +161,14 @@ def _sizes_build(target, source, env):
     if unfit:
         fit.placeholders([str(t) for t in target], unfit)
         return
-    write_json(str(target[0]), elfsize.sizes(str(source[0])))
+    write_json(str(target[0]), elfsize.sizes(str(source[0]), json.loads(env.get("UTOE_MEMORY") or "null")))
 
 
 def _sizes_emitter(target, source, env):
-    # fit.json beside the firmware: the firmware stage's record
-    return target, source + [source[0].dir.File(fit.FIT), Value(__version__)] + [
+    # fit.json beside the firmware: the firmware stage's record; the memory
+    # map it was linked with says which sections are RAM and which flash
+    return target, source + [source[0].dir.File(fit.FIT), Value(__version__),
+                             Value(env.get("UTOE_MEMORY") or "null")] + [
         env.File(f) for f in module_files("elfsize", "fit")]
 
 

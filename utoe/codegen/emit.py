@@ -107,8 +107,12 @@ def render(graph, plan, workspace, ops_src, info, cmsis_files):
 
     def pointer(tid, ctype):
         t = graph.tensors[tid]
-        data = f"utoe_param_{t.name}" if t.kind == "param" else f"&utoe_arena[{plan.offsets[t.id]}]"
-        return f"({ctype} *){data}"
+        if t.kind == "param":
+            return f"({ctype} *)utoe_param_{t.name}"
+        # through void *: the arena is a byte array the plan places every tensor in
+        # at its alignment, and a direct (float *)&utoe_arena[n] fails -Wcast-align
+        # on Cortex-M (an error in RIOT's -Werror builds)
+        return f"({ctype} *)(void *)&utoe_arena[{plan.offsets[t.id]}]"
 
     def call(o):
         """The operator's direct call: one typed pointer per tensor, as its

@@ -109,11 +109,22 @@ uint64_t utoe_platform_ticks(void) {
 
 uint64_t utoe_platform_tick_hz(void) { return 1000000u; }
 
+/* The painted region is [eval_stack, a local's address - PAINT_GAP), computed
+ * as integers: pointer arithmetic off the local would point outside its
+ * object, which GCC rightly rejects (-Warray-bounds, an error in RIOT's
+ * -Werror builds), and comparing pointers into different objects is undefined. */
 __attribute__((noinline)) void utoe_platform_stack_paint(void) {
     volatile uint8_t here = 0;
+    uintptr_t start = (uintptr_t)eval_stack;
+    uintptr_t limit = (uintptr_t)&here;
     paint_top = (volatile uint8_t *)__builtin_frame_address(0);
-    for (volatile uint8_t *p = (volatile uint8_t *)eval_stack; p < &here - PAINT_GAP; p++) {
-        *p = PAINT_BYTE;
+    if (limit < start + PAINT_GAP || limit > start + sizeof(eval_stack)) {
+        return; /* not running on eval_stack: nothing to paint */
+    }
+    size_t n = (size_t)(limit - PAINT_GAP - start);
+    volatile uint8_t *p = (volatile uint8_t *)eval_stack;
+    for (size_t i = 0; i < n; i++) {
+        p[i] = PAINT_BYTE;
     }
 }
 
