@@ -31,8 +31,11 @@ MODEL_WEIGHT_PREFIX = "utoe_param_"
 OP_PREFIX = "utoe_op_"
 # CMSIS-NN's functions (arm_*; utoe_sr_arm_* where compiled twice, for
 # single rounding) are the kernels of the operators that call them.
+# The integer kernels' shared helpers (utoe/c/utoe_kernels.h, static in ops.c),
+# run inside the operators that call them.
+KERNEL_HELPERS = ("utoe_requant", "utoe_mbqm")
 MODEL_CODE_PREFIXES = (OP_PREFIX, "utoe_model_", "TVMBackend", "utoe_operator_names", "utoe_operator_outputs",
-                       "utoe_inputs", "utoe_outputs", "arm_", "utoe_sr_arm_")
+                       "utoe_inputs", "utoe_outputs", "arm_", "utoe_sr_arm_") + KERNEL_HELPERS
 
 
 def _region(address, regions):
