@@ -472,59 +472,67 @@ def _bias_arg(op, qm, channels):
     return ("param", "bias", np.zeros(channels, np.int32)), np.zeros(channels, np.int64)
 
 
-def _conv(op, qm, arch, fname):
+def _convolution(op, qm, arch, fname, depthwise, s16):
+    """CONV_2D or DEPTHWISE_CONV_2D through CMSIS-NN's wrapper (it picks the
+    1x1, 1xN, 3x3 and im2col paths), int8 or 16x8 (int16 activations, int64
+    bias; CMSIS-NN's s16 kernels take no zero points)."""
     x, w, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
     n, h, wd, c = x.shape
-    oc, kh, kw, kc = w.shape
     _, oh, ow, _ = y.shape
+    if depthwise:
+        _, kh, kw, oc = w.shape
+        fdims = (1, kh, kw, oc)
+    else:
+        oc, kh, kw, kc = w.shape
+        fdims = (oc, kh, kw, kc)
     (sw, sh), (pw, ph), (dw, dh) = _conv_geometry(op, qm)
-    lo, hi = _act(op, y)
+    lo, hi = (_act16 if s16 else _act)(op, y)
     mult, shift = _per_channel_multipliers(x.scale, w.scales, y.scale, oc)
-    bias_arg, _ = _bias_arg(op, qm, oc)
-    params = _ConvParams(-x.zero_point, y.zero_point, _Tile(sw, sh), _Tile(pw, ph), _Tile(dw, dh), _Act(lo, hi))
-    ws = buffer_size("arm_convolve_wrapper_s8", arch, params, _Dims(n, h, wd, c), _Dims(oc, kh, kw, kc),
-                     _Dims(n, oh, ow, oc))
+    if s16:
+        (bias_arg, btype), zx, zy = _bias64(op, qm, oc), 0, 0
+    else:
+        (bias_arg, _), btype, zx, zy = _bias_arg(op, qm, oc), "int32_t", -x.zero_point, y.zero_point
+    suffix, act_t = ("s16", "int16_t") if s16 else ("s8", "int8_t")
+    kind = "depthwise_conv" if depthwise else "convolve"
+    func = f"arm_{kind}_wrapper_{suffix}"
+    tiles = (_Tile(sw, sh), _Tile(pw, ph), _Tile(dw, dh), _Act(lo, hi))
+    dm = oc // c
+    params = _DwParams(zx, zy, dm, *tiles) if depthwise else _ConvParams(zx, zy, *tiles)
+    ws = buffer_size(func, arch, params, _Dims(n, h, wd, c), _Dims(*fdims), _Dims(n, oh, ow, oc))
+    ptype = "cmsis_nn_dw_conv_params" if depthwise else "cmsis_nn_conv_params"
+    multiplier = f"{dm}, " if depthwise else ""
+    # the s16 convolution takes its bias as cmsis_nn_bias_data (int64 here); the others a plain pointer
+    bias_data = f"    const cmsis_nn_bias_data bias = {{a2, false}};\n" if s16 and not depthwise else ""
+    bias = "&bias" if bias_data else "a2"
     src = (_HEAD + f"""
-int32_t utoe_op_{fname}(int8_t *a0, int8_t *a1, int32_t *a2, int32_t *a3, int32_t *a4, int8_t *out)
+int32_t utoe_op_{fname}({act_t} *a0, int8_t *a1, {btype} *a2, int32_t *a3, int32_t *a4, {act_t} *out)
 {{
-    const cmsis_nn_conv_params cp = {{{-x.zero_point}, {y.zero_point}, {{{sw}, {sh}}}, {{{pw}, {ph}}}, {{{dw}, {dh}}}, {{{lo}, {hi}}}}};
+    const {ptype} cp = {{{zx}, {zy}, {multiplier}{{{sw}, {sh}}}, {{{pw}, {ph}}}, {{{dw}, {dh}}}, {{{lo}, {hi}}}}};
     const cmsis_nn_per_channel_quant_params qp = {{a3, a4}};
-    const cmsis_nn_dims id = {{{n}, {h}, {wd}, {c}}}, fd = {{{oc}, {kh}, {kw}, {kc}}};
+{bias_data}    const cmsis_nn_dims id = {{{n}, {h}, {wd}, {c}}}, fd = {{{', '.join(map(str, fdims))}}};
     const cmsis_nn_dims bd = {{1, 1, 1, {oc}}}, od = {{{n}, {oh}, {ow}, {oc}}};
-{_scratch(ws)}    arm_cmsis_nn_status st = arm_convolve_wrapper_s8(&ctx, &cp, &qp, &id, a0, &fd, a1, &bd, a2, &od, out);
+{_scratch(ws)}    arm_cmsis_nn_status st = {func}(&ctx, &cp, &qp, &id, a0, &fd, a1, &bd, {bias}, &od, out);
 {_release(ws)}    return st != ARM_CMSIS_NN_SUCCESS;
 }}
 """)
     args = [("tensor", x.index), ("tensor", w.index), bias_arg, ("param", "multiplier", mult), ("param", "shift", shift)]
-    return CKernel(args, y.index, src, ws, ["arm_convolve_wrapper_s8"], rounding="double")
+    return CKernel(args, y.index, src, ws, [func], rounding="double")
+
+
+def _conv(op, qm, arch, fname):
+    return _convolution(op, qm, arch, fname, depthwise=False, s16=False)
 
 
 def _dwconv(op, qm, arch, fname):
-    x, w, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
-    n, h, wd, c = x.shape
-    _, kh, kw, oc = w.shape
-    _, oh, ow, _ = y.shape
-    dm = oc // c
-    (sw, sh), (pw, ph), (dw, dh) = _conv_geometry(op, qm)
-    lo, hi = _act(op, y)
-    mult, shift = _per_channel_multipliers(x.scale, w.scales, y.scale, oc)
-    bias_arg, _ = _bias_arg(op, qm, oc)
-    params = _DwParams(-x.zero_point, y.zero_point, dm, _Tile(sw, sh), _Tile(pw, ph), _Tile(dw, dh), _Act(lo, hi))
-    ws = buffer_size("arm_depthwise_conv_wrapper_s8", arch, params, _Dims(n, h, wd, c), _Dims(1, kh, kw, oc),
-                     _Dims(n, oh, ow, oc))
-    src = (_HEAD + f"""
-int32_t utoe_op_{fname}(int8_t *a0, int8_t *a1, int32_t *a2, int32_t *a3, int32_t *a4, int8_t *out)
-{{
-    const cmsis_nn_dw_conv_params cp = {{{-x.zero_point}, {y.zero_point}, {dm}, {{{sw}, {sh}}}, {{{pw}, {ph}}}, {{{dw}, {dh}}}, {{{lo}, {hi}}}}};
-    const cmsis_nn_per_channel_quant_params qp = {{a3, a4}};
-    const cmsis_nn_dims id = {{{n}, {h}, {wd}, {c}}}, fd = {{1, {kh}, {kw}, {oc}}};
-    const cmsis_nn_dims bd = {{1, 1, 1, {oc}}}, od = {{{n}, {oh}, {ow}, {oc}}};
-{_scratch(ws)}    arm_cmsis_nn_status st = arm_depthwise_conv_wrapper_s8(&ctx, &cp, &qp, &id, a0, &fd, a1, &bd, a2, &od, out);
-{_release(ws)}    return st != ARM_CMSIS_NN_SUCCESS;
-}}
-""")
-    args = [("tensor", x.index), ("tensor", w.index), bias_arg, ("param", "multiplier", mult), ("param", "shift", shift)]
-    return CKernel(args, y.index, src, ws, ["arm_depthwise_conv_wrapper_s8"], rounding="double")
+    return _convolution(op, qm, arch, fname, depthwise=True, s16=False)
+
+
+def _conv16(op, qm, arch, fname):
+    return _convolution(op, qm, arch, fname, depthwise=False, s16=True)
+
+
+def _dwconv16(op, qm, arch, fname):
+    return _convolution(op, qm, arch, fname, depthwise=True, s16=True)
 
 
 def _fc(op, qm, arch, fname):
@@ -671,62 +679,6 @@ def _bias64(op, qm, channels):
         return ("tensor", b.index), "int64_t"
     data = b.data.astype(np.int64) if b is not None else np.zeros(channels, np.int64)
     return ("param", "bias", data), "int64_t"
-
-
-def _conv16(op, qm, arch, fname):
-    x, w, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
-    n, h, wd, c = x.shape
-    oc, kh, kw, kc = w.shape
-    _, oh, ow, _ = y.shape
-    (sw, sh), (pw, ph), (dw, dh) = _conv_geometry(op, qm)
-    lo, hi = _act16(op, y)
-    mult, shift = _per_channel_multipliers(x.scale, w.scales, y.scale, oc)
-    (bias_arg, btype), is32 = _bias64(op, qm, oc), "false"
-    params = _ConvParams(0, 0, _Tile(sw, sh), _Tile(pw, ph), _Tile(dw, dh), _Act(lo, hi))
-    ws = buffer_size("arm_convolve_wrapper_s16", arch, params, _Dims(n, h, wd, c), _Dims(oc, kh, kw, kc),
-                     _Dims(n, oh, ow, oc))
-    src = (_HEAD + f"""
-int32_t utoe_op_{fname}(int16_t *a0, int8_t *a1, {btype} *a2, int32_t *a3, int32_t *a4, int16_t *out)
-{{
-    const cmsis_nn_conv_params cp = {{0, 0, {{{sw}, {sh}}}, {{{pw}, {ph}}}, {{{dw}, {dh}}}, {{{lo}, {hi}}}}};
-    const cmsis_nn_per_channel_quant_params qp = {{a3, a4}};
-    const cmsis_nn_bias_data bias = {{a2, {is32}}};
-    const cmsis_nn_dims id = {{{n}, {h}, {wd}, {c}}}, fd = {{{oc}, {kh}, {kw}, {kc}}};
-    const cmsis_nn_dims bd = {{1, 1, 1, {oc}}}, od = {{{n}, {oh}, {ow}, {oc}}};
-{_scratch(ws)}    arm_cmsis_nn_status st = arm_convolve_wrapper_s16(&ctx, &cp, &qp, &id, a0, &fd, a1, &bd, &bias, &od, out);
-{_release(ws)}    return st != ARM_CMSIS_NN_SUCCESS;
-}}
-""")
-    args = [("tensor", x.index), ("tensor", w.index), bias_arg, ("param", "multiplier", mult), ("param", "shift", shift)]
-    return CKernel(args, y.index, src, ws, ["arm_convolve_wrapper_s16"], rounding="double")
-
-
-def _dwconv16(op, qm, arch, fname):
-    x, w, y = qm.tensors[op.inputs[0]], qm.tensors[op.inputs[1]], qm.tensors[op.outputs[0]]
-    n, h, wd, c = x.shape
-    _, kh, kw, oc = w.shape
-    _, oh, ow, _ = y.shape
-    dm = oc // c
-    (sw, sh), (pw, ph), (dw, dh) = _conv_geometry(op, qm)
-    lo, hi = _act16(op, y)
-    mult, shift = _per_channel_multipliers(x.scale, w.scales, y.scale, oc)
-    bias_arg, _ = _bias64(op, qm, oc)
-    params = _DwParams(0, 0, dm, _Tile(sw, sh), _Tile(pw, ph), _Tile(dw, dh), _Act(lo, hi))
-    ws = buffer_size("arm_depthwise_conv_wrapper_s16", arch, params, _Dims(n, h, wd, c), _Dims(1, kh, kw, oc),
-                     _Dims(n, oh, ow, oc))
-    src = (_HEAD + f"""
-int32_t utoe_op_{fname}(int16_t *a0, int8_t *a1, int64_t *a2, int32_t *a3, int32_t *a4, int16_t *out)
-{{
-    const cmsis_nn_dw_conv_params cp = {{0, 0, {dm}, {{{sw}, {sh}}}, {{{pw}, {ph}}}, {{{dw}, {dh}}}, {{{lo}, {hi}}}}};
-    const cmsis_nn_per_channel_quant_params qp = {{a3, a4}};
-    const cmsis_nn_dims id = {{{n}, {h}, {wd}, {c}}}, fd = {{1, {kh}, {kw}, {oc}}};
-    const cmsis_nn_dims bd = {{1, 1, 1, {oc}}}, od = {{{n}, {oh}, {ow}, {oc}}};
-{_scratch(ws)}    arm_cmsis_nn_status st = arm_depthwise_conv_wrapper_s16(&ctx, &cp, &qp, &id, a0, &fd, a1, &bd, a2, &od, out);
-{_release(ws)}    return st != ARM_CMSIS_NN_SUCCESS;
-}}
-""")
-    args = [("tensor", x.index), ("tensor", w.index), bias_arg, ("param", "multiplier", mult), ("param", "shift", shift)]
-    return CKernel(args, y.index, src, ws, ["arm_depthwise_conv_wrapper_s16"], rounding="double")
 
 
 def _fc16(op, qm, arch, fname):
