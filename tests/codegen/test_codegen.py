@@ -89,3 +89,32 @@ def test_float_constants_reach_c_exactly():
     literals = re.findall(r"-?\d\.\d+e[+-]\d+f?", src)
     assert sorted(literals) == sorted([f"{v32:.16e}", f"{-2.5e-7:.16e}", f"{v32:.8e}f"]), literals
     assert float(literals[0].rstrip("f")) in (v32, -2.5e-7)
+
+
+def test_direct_calls_take_every_tensor_of_a_multi_output_operator():
+    """TVM names a second output's handle `<name>_handle_1`: the direct call
+    still takes every tensor, in the packed function's order (a SPLIT's
+    outputs were lost once), and a prologue line utoe does not know is an
+    error, not a guess."""
+    import re
+
+    from tvm import te
+
+    from utoe.codegen.lower import build_prims, direct_calls, signatures
+    from utoe.errors import CodegenError
+
+    X = te.placeholder((2, 6), "int32", name="x0")
+    A = te.compute((2, 3), lambda i, j: X[i, j], name="T_split_sections")
+    B = te.compute((2, 3), lambda i, j: X[i, j + 3], name="T_split_sections")
+    src = build_prims({"split": te.create_prim_func([X, A, B])})
+    assert signatures(src) == {"split": ["int32_t", "int32_t", "int32_t"]}
+    assert re.search(r"^int32_t utoe_op_split\(int32_t\* x0, int32_t\* \w+, int32_t\* \w+\) \{$", src, re.M), src
+    assert "TVMFFIAny" not in src and "_handle" not in src
+    packed = ("TVM_DLL int32_t __tvm_ffi_k(void* self_handle, void* args, int32_t num_args, void* result) {\n"
+              "  int32_t a_type_index = (((TVMFFIAny*)args)[0].type_index);\n"
+              "  void* condval;\n  condval = (((TVMFFIAny*)args)[0].v_ptr);\n"
+              "  void* a_handle = (void*)condval;\n"
+              "  int32_t flags = (((DLTensor*)a_handle)[0].ndim);\n"
+              "  return 0;\n}\n")
+    with pytest.raises(CodegenError, match="operator k: TVM's packed entry has a prologue utoe does not recognise"):
+        direct_calls(packed)

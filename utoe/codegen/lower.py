@@ -282,19 +282,20 @@ def exact_float_literals(src, scripts):
 
 OP_PREFIX = "utoe_op_"  # the executor's direct-call operators (utoe.elfsize.OP_PREFIX too)
 _PROLOGUE = [re.compile(p) for p in (
-    r"int32_t \w+_type_index = \(\(\(TVMFFIAny\*\)args\)\[\d+\]\.type_index\);",
     r"void\* condval(_\d+)?;",
-    r"if \(\w+_type_index == \d+\) \{",
+    r"if \(\w+ == \d+\) \{",
     r"condval(_\d+)? = .*;",
     r"\} else \{",
     r"\}",
-    r"void\* \w+_handle = \(void\*\)condval(_\d+)?;",
-    r"int64_t\* \w+_(shape|strides) = \(int64_t\*\)\(\(\(DLTensor\*\)\w+_handle\)\[0\]\.(shape|strides)\);",
-    r"int32_t dev_id = \(\(\(DLTensor\*\)\w+_handle\)\[0\]\.device\.device_id\);",
-    r"if \(!\(\w+_strides == NULL\)\) \{",
+    r"int64_t\* \w+ = \(int64_t\*\)\(\(\(DLTensor\*\)\w+\)\[0\]\.(shape|strides)\);",
+    r"int32_t dev_id = \(\(\(DLTensor\*\)\w+\)\[0\]\.device\.device_id\);",
+    r"if \(!\(\w+ == NULL\)\) \{",
 )]
-_ARG_RE = re.compile(r"int32_t (\w+)_type_index = \(\(\(TVMFFIAny\*\)args\)\[(\d+)\]\.type_index\);")
-_DATA_RE = re.compile(r"^(\w+)\* (\w+) = \(\(\1\*\)\(\(\1\*\)\(\(\(DLTensor\*\)(\w+)_handle\)\[0\]\.data\)\)\);$")
+# an argument's type index (its position k), its handle, its data pointer
+_ARG_RE = re.compile(r"int32_t \w+ = \(\(\(TVMFFIAny\*\)args\)\[(\d+)\]\.type_index\);")
+_HANDLE_RE = re.compile(r"void\* (\w+) = \(void\*\)condval(_\d+)?;")
+_DATA_RE = re.compile(r"(\w+)\* (\w+) = \(\(\1\*\)\(\(\1\*\)\(\(\(DLTensor\*\)(\w+)\)\[0\]\.data\)\)\);")
+_PACKED_LEFT = re.compile(r"TVMFFIAny|DLTensor|\bargs\b|_handle\b")
 
 
 def direct_calls(src):
@@ -303,33 +304,34 @@ def direct_calls(src):
     ..., T *out)`: TVM 0.27 always emits the packed entry, whose prologue
     unpacks a TVMFFIAny array of DLTensors (two thirds of an operator's C)
     and whose executor needs descriptor tables. The prologue is recognised
-    line by line; anything else in it is an error, never a guess."""
+    line by line; anything of it left in the body is an error, never a guess."""
     out, last = [], 0
     for m in PACKED_RE.finditer(src):
         out.append(src[last:m.start()])
         body_start = m.end()
         end = src.index("\n}\n", body_start) + 3
         lines = src[body_start:end].split("\n")
-        args, data, keep = {}, {}, []
+        handles, data, current = {}, {}, None  # handle -> argument position; position -> (type, name)
         i = 1
         while i < len(lines):
             text = lines[i].strip()
-            a = _ARG_RE.fullmatch(text)
-            d = _DATA_RE.match(text)
+            a, h, d = _ARG_RE.fullmatch(text), _HANDLE_RE.fullmatch(text), _DATA_RE.fullmatch(text)
             if a:
-                args[int(a.group(2))] = a.group(1)
-            elif d:
-                data[d.group(3)] = (d.group(1), d.group(2))
-            elif not args or not any(p.fullmatch(text) for p in _PROLOGUE):
+                current = int(a.group(1))
+            elif h and current is not None:
+                handles[h.group(1)] = current
+            elif d and d.group(3) in handles:
+                data[handles[d.group(3)]] = (d.group(1), d.group(2))
+            elif current is None or not any(p.fullmatch(text) for p in _PROLOGUE):
                 break
             i += 1
         body = lines[i:]
-        if len(data) > len(args) or any(h not in args.values() for h in data):
+        n = len(handles)
+        if sorted(handles.values()) != list(range(n)) or any(_PACKED_LEFT.search(line) for line in body):
             raise CodegenError(f"operator {m.group(1)}: TVM's packed entry has a prologue utoe does not recognise")
         params = []
-        for k in range(len(args)):
-            name = args[k]
-            ctype, var = data.get(name, ("void", f"{name}_unused"))
+        for k in range(n):
+            ctype, var = data.get(k, ("void", f"unused_{k}"))
             params.append(f"{ctype}* {var}")
         uses_dev = any("dev_id" in line for line in body)
         head = f"int32_t {OP_PREFIX}{m.group(1)}({', '.join(params) or 'void'}) {{"
