@@ -28,9 +28,20 @@ APP_DIR = os.path.join(ROOT, "riot_app")
 C_DIR = os.path.join(ROOT, "utoe", "c")
 # Files of riot_app/ and of RIOT itself whose presence makes a tree RIOT's.
 MARKERS = ("Makefile.include", "Makefile.base", "core", "boards")
-# Bytes the evaluation thread gets on top of RIOT's default thread stack
-# (the harness and TVM's operators use a few hundred; stdio more on some boards).
-STACK_BYTES = 4096
+# The evaluation runs in RIOT's main thread, whose stack riot_app/Makefile
+# sets (THREAD_STACKSIZE_MAIN). On a board that stack is STACK_BYTES in all,
+# sized from the peaks the harness measured (main's stack from its top: the
+# thread's control block, RIOT's boot, the evaluation): LeNet-5 through RIOT
+# under QEMU, 896 B on microbit (Cortex-M0) and 360 B on hifive1b; bare metal
+# (the whole stack) over the zoo, at most 1,004 B (resnet8 on a Cortex-M4F,
+# mps2-an386). STACK_BYTES keeps over 1.5 KB above every one of them for what
+# the runs did not show: exception frames with the FPU's registers (104 B per
+# level on a Cortex-M4F), a context switch's saved registers, other cores'
+# frames. Before: RIOT's main stack (1.5 KiB) plus utoe's own thread's (5 KiB).
+# On native (64-bit host libc, signal handlers on the thread's stack): RIOT's
+# default main stack plus NATIVE_STACK_BYTES, as before.
+STACK_BYTES = 2560
+NATIVE_STACK_BYTES = 4096
 # The line a failed flash or build quotes.
 TAIL_LINES = 15
 CLONE = "git clone https://github.com/RIOT-OS/RIOT"
@@ -188,7 +199,13 @@ def app_options(board, riotbase, codegen_dir):
 
     return {"board": check_board(riotbase, board), "c_dir": C_DIR, "model_dir": os.path.abspath(codegen_dir),
             "tvm_includes": tvm_include_dirs(), "cmsis_nn_includes": cmsis_nn_include_dirs(),
-            "stack_bytes": STACK_BYTES}
+            "stack_bytes": stack_bytes(board)}
+
+
+def stack_bytes(board):
+    """UTOE_STACK_BYTES for the board: main's whole stack on a board, what
+    native adds to RIOT's default."""
+    return NATIVE_STACK_BYTES if (board.riot_board or "").startswith("native") else STACK_BYTES
 
 
 def app_files():
