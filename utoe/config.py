@@ -21,6 +21,15 @@ IMPORTERS = ("auto", "utoe", "tvm")
 # and on other cores), tvm (utoe's own everywhere), cmsis-nn (CMSIS-NN for
 # every operator it computes exactly; an error on a core it does not target).
 KERNELS = ("auto", "tvm", "cmsis-nn")
+# What the firmware of a board evaluated under QEMU (runner=qemu) is built on:
+# riot (riot_app built by RIOT's make, as U-TOE deploys it; it runs under QEMU
+# where QEMU emulates the board's chip, [qemu] chip = true: runner qemu-riot)
+# or baremetal (utoe's own startup code, on the board's chip or a stand-in).
+# Real boards (runner=serial, iotlab) always run RIOT; hosts never.
+OSES = ("riot", "baremetal")
+# baremetal for now: the default suite builds many boards bare-metal, and
+# only hifive1b and microbit run RIOT under QEMU so far (issue 14).
+DEFAULT_OS = "baremetal"
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,8 @@ class Settings:
     importer: str
     timeout: int
     kernels: str = DEFAULTS["kernels"]
+    # The firmware's OS on a board evaluated under QEMU (OSES); "riot" on real-board runners.
+    os: str = DEFAULT_OS
     # The RIOT tree the firmware is built with (runners that run riot_app), else None.
     riotbase: str = None
     # Options of the runner (port=, baudrate=, flash=, iotlab_...=), only those it takes.
@@ -61,13 +72,17 @@ class Settings:
         """What sets this evaluation's products apart beyond board and model:
         '+<option>' for each of mode=, planner=, importer= that is not the
         default ('+per-operator', '+planner-none', '+importer-tvm'), then
+        '+os-<os>' under QEMU when os= is not the default, then
         '@<runner>' when the runner is not the board's default. Empty for
         the defaults."""
         parts = [f"+{self.mode}"] if self.mode != DEFAULTS["mode"] else []
         parts += [f"+{k}-{getattr(self, k)}" for k in ("planner", "importer", "kernels")
               if getattr(self, k) != DEFAULTS[k]]
-        if self.runner != self.board.runners[0]:
-            parts.append(f"@{self.runner}")
+        if self.os != DEFAULT_OS and self.runner in ("qemu", "qemu-riot"):
+            parts.append(f"+os-{self.os}")  # the other OS under QEMU: a pair of its own
+        runner = "qemu" if self.runner == "qemu-riot" else self.runner  # os=riot's way of running 'qemu'
+        if runner != self.board.runners[0]:
+            parts.append(f"@{runner}")
         return "".join(parts)
 
     def pair_dir(self, build):
@@ -147,7 +162,7 @@ RUNNER_NUMBERS = {"baudrate": (50, 20_000_000), "iotlab_duration": (1, 7 * 24 * 
 
 
 def settings(board, model, mode=None, trials=None, seed=None, runner=None, planner=None, importer=None,
-             timeout=None, riotbase=None, runner_options=None, kernels=None):
+             timeout=None, riotbase=None, runner_options=None, kernels=None, os_name=None):
     for key, value in (("board", board), ("model", model)):
         if not isinstance(value, str):
             raise ConfigError(f"{key}= takes a name (a string), not {type(value).__name__} {value!r:.40}")
@@ -174,7 +189,26 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
     runner = runner or b.runners[0]
     if runner not in b.runners:
         raise ConfigError(f"runner={runner}: board '{b.name}' runs with {', '.join(b.runners)}")
+    os_ = os_name or DEFAULT_OS
+    if os_ not in OSES:
+        raise ConfigError(f"os={os_}: choose one of {', '.join(OSES)}")
     from .runners import RUNNERS
+    if runner == "qemu" and os_ == "riot":
+        if not (b.qemu or {}).get("chip"):
+            chips = [x.name for x in boards.all_boards() if (x.qemu or {}).get("chip")]
+            where = (f"its QEMU machine '{b.qemu['machine']}' is a stand-in, not its chip" if b.qemu
+                     else "it has no QEMU machine")
+            raise ConfigError(f"os=riot with runner=qemu: board '{b.name}': {where}, so its RIOT firmware cannot run "
+                              f"under QEMU (boards whose chip QEMU emulates: {', '.join(chips)}); os=baremetal runs "
+                              "the bare-metal build there"
+                              + (f", runner={'|'.join(r for r in b.runners if r != 'qemu')} the RIOT firmware on "
+                                 "the board itself" if len(b.runners) > 1 else ""))
+        runner = "qemu-riot"  # the board's RIOT firmware on QEMU's emulation of its chip
+    elif os_name and os_ == "baremetal" and RUNNERS.get(runner) and RUNNERS[runner].riot:
+        raise ConfigError(f"os=baremetal: runner={runner} runs firmware built by RIOT (os=baremetal applies to "
+                          "runner=qemu)")
+    elif RUNNERS.get(runner) and RUNNERS[runner].riot:
+        os_ = "riot"
     if runner not in RUNNERS:
         raise ConfigError(f"board '{b.name}': runner '{runner}' is not available in this utoe "
                           f"(have: {', '.join(sorted(RUNNERS))})")
@@ -193,7 +227,8 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
         try:
             base = riot.base(riotbase)
         except ConfigError as e:
-            what = (f"board '{b.name}': it has no QEMU stand-in, so it is evaluated on the board itself "
+            what = (f"board '{b.name}' with os=riot runs firmware built by RIOT under QEMU" if runner == "qemu-riot"
+                    else f"board '{b.name}': it has no QEMU stand-in, so it is evaluated on the board itself "
                     f"(runner={'|'.join(b.runners)}) with firmware built by RIOT" if not b.qemu and b.type == "mcu"
                     else f"board '{b.name}' with runner={runner} runs firmware built by RIOT")
             raise ConfigError(f"{what}: {e}") from None
@@ -208,6 +243,7 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
         planner=planner,
         importer=importer,
         kernels=kernels,
+        os=os_,
         timeout=_int("timeout", DEFAULTS["timeout"] if timeout is None else timeout, 1, 86400),
         riotbase=base,
         runner_options=given,
