@@ -40,6 +40,8 @@ def riot_qemu_build(tmp_path_factory):
 def test_riot_firmware_runs_under_qemu(riot_qemu_build, board):
     r = _result(riot_qemu_build, board)
     assert r["status"] == "ok" and r["runner"] == "qemu-riot"
+    assert r["firmware"] == {"os": "riot", "run": {"os": "riot", "machine": boards.get(board).qemu["machine"],
+                                                   "emulates": "chip"}}
     assert r["validation"]["exact"] and r["validation"]["ok"] and r["validation"]["reference"] == "tflite-builtin-ref"
     # RIOT's time is not the board's under QEMU (sifive_e: ~305x fast): latency from the counts
     assert r["latency"]["kind"] == "estimated" and r["instructions"]["kind"] == "emulated"
@@ -63,7 +65,7 @@ def test_riot_firmware_runs_under_qemu(riot_qemu_build, board):
 @pytest.mark.riot
 def test_riot_and_baremetal_keep_their_own_pairs(riot_qemu_build):
     bare, rt = _result(riot_qemu_build, "hifive1b", ""), _result(riot_qemu_build, "hifive1b")
-    assert bare["runner"] == "qemu" and "riot" not in bare["tools"]
+    assert bare["runner"] == "qemu" and "riot" not in bare["tools"] and bare["firmware"]["os"] == "baremetal"
     assert bare["checksum"] == rt["checksum"] and bare["validation"]["exact"]
     assert not os.path.exists(os.path.join(riot_qemu_build, "hifive1b", "lenet5", "riot.json"))
 
@@ -89,6 +91,29 @@ def test_a_qemu_exit_before_the_end_is_a_failure(riot_qemu_build, monkeypatch, t
     assert not (pair / "run.log").exists() and not (pair / "icount.json").exists()
 
 
+@pytest.mark.riot
+def test_riot_on_a_stand_in_is_sized_and_the_bare_metal_build_runs(tmp_path):
+    """nrf52dk's QEMU machine (mps2-an386) is a stand-in: RIOT's firmware is
+    built and sized (measured, the board's memory map), the latency is the
+    bare-metal build's on the stand-in (instructions emulated, latency
+    estimated), and result.json says which firmware is which."""
+    _riot_or_skip()
+    build = str(tmp_path / "build")
+    scons(build, "board=nrf52dk", "model=lenet5", "os=riot")
+    r = _result(build, "nrf52dk")
+    pair = os.path.join(build, "nrf52dk", "lenet5+os-riot")
+    assert r["runner"] == "qemu" and r["validation"]["exact"] and r["tools"]["riot"]
+    assert r["firmware"] == {"os": "riot", "run": {"os": "baremetal", "machine": "mps2-an386", "emulates": "stand-in"}}
+    assert r["latency"]["kind"] == "estimated" and r["instructions"]["kind"] == "emulated"
+    assert r["ram"]["kind"] == r["flash"]["kind"] == "measured" and r["ram"]["stack_in_static"]
+    with open(os.path.join(pair, "sizes.json")) as f:
+        sizes = json.load(f)
+    assert r["flash"]["total_bytes"] == sizes["flash"]["text"] + sizes["flash"]["rodata"] + sizes["flash"]["data"]
+    assert os.path.isfile(os.path.join(pair, "riot.json"))  # the sized firmware is RIOT's
+    assert os.path.isfile(os.path.join(pair, "standin", "icount.json"))  # the run, the bare-metal one's
+    assert not os.path.exists(os.path.join(pair, "standin", "riot.json"))
+
+
 # ---- configuration, everywhere ----
 
 def test_os_selects_the_runner_and_the_pair(monkeypatch, fake_riot_tree):
@@ -102,6 +127,12 @@ def test_os_selects_the_runner_and_the_pair(monkeypatch, fake_riot_tree):
     assert rt.pair_dir("b") == "b/microbit/lenet5+os-riot"
     assert config.settings("microbit", "lenet5", os_name="riot", mode="per-operator").pair_dir("b") == \
         "b/microbit/lenet5+per-operator+os-riot"
+    # a stand-in is not the board's chip: RIOT's firmware is built and sized, the bare-metal one runs
+    standin = config.settings("nrf52dk", "lenet5", os_name="riot")
+    assert standin.runner == "qemu" and standin.stand_in_run() and standin.riotbase == str(fake_riot_tree)
+    assert standin.pair_dir("b") == "b/nrf52dk/lenet5+os-riot"
+    assert standin.bare_metal().riotbase is None and not standin.bare_metal().stand_in_run()
+    assert not rt.stand_in_run() and not bare.stand_in_run()
     # a real board runs RIOT anyway: no '+os-' part
     serial = config.settings("hifive1b", "lenet5", runner="serial")
     assert serial.os == "riot" and serial.pair_dir("b") == "b/hifive1b/lenet5@serial"
@@ -110,10 +141,9 @@ def test_os_selects_the_runner_and_the_pair(monkeypatch, fake_riot_tree):
 def test_os_errors():
     with pytest.raises(ConfigError, match=r"os=linux: choose one of riot, baremetal"):
         config.settings("hifive1b", "lenet5", os_name="linux")
-    # a stand-in machine is not the board's chip: its RIOT firmware would not boot there
-    with pytest.raises(ConfigError, match=r"os=riot with runner=qemu: board 'nrf52dk': its QEMU machine "
-                                          r"'mps2-an386' is a stand-in, not its chip, .*hifive1b, microbit"):
-        config.settings("nrf52dk", "lenet5", os_name="riot")
+    # a QEMU machine of its own has no RIOT board
+    with pytest.raises(ConfigError, match=r"board 'sifive_e' has no RIOT board"):
+        config.settings("sifive_e", "lenet5", os_name="riot")
     with pytest.raises(ConfigError, match=r"os=baremetal: runner=serial runs firmware built by RIOT"):
         config.settings("hifive1b", "lenet5", os_name="baremetal", runner="serial")
 

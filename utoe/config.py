@@ -68,6 +68,20 @@ class Settings:
                 "trials": self.trials, "seed": self.seed,
                 "layout": None if self.riotbase else firmware.layout(self.board), "riot": riot_opts}
 
+    def stand_in_run(self):
+        """os=riot on a board whose QEMU machine is a stand-in, not its chip:
+        the RIOT firmware is built and sized (measured), and the run (its
+        instruction counts, the latency estimated from them) is the bare-metal
+        build's on the stand-in, since RIOT's firmware for the board's chip
+        would not boot on another machine."""
+        return self.runner == "qemu" and self.riotbase is not None
+
+    def bare_metal(self):
+        """These settings with the bare-metal build (the stand-in run's)."""
+        from dataclasses import replace
+
+        return replace(self, os="baremetal", riotbase=None)
+
     def variant(self):
         """What sets this evaluation's products apart beyond board and model:
         '+<option>' for each of mode=, planner=, importer= that is not the
@@ -193,16 +207,7 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
     if os_ not in OSES:
         raise ConfigError(f"os={os_}: choose one of {', '.join(OSES)}")
     from .runners import RUNNERS
-    if runner == "qemu" and os_ == "riot":
-        if not (b.qemu or {}).get("chip"):
-            chips = [x.name for x in boards.all_boards() if (x.qemu or {}).get("chip")]
-            where = (f"its QEMU machine '{b.qemu['machine']}' is a stand-in, not its chip" if b.qemu
-                     else "it has no QEMU machine")
-            raise ConfigError(f"os=riot with runner=qemu: board '{b.name}': {where}, so its RIOT firmware cannot run "
-                              f"under QEMU (boards whose chip QEMU emulates: {', '.join(chips)}); os=baremetal runs "
-                              "the bare-metal build there"
-                              + (f", runner={'|'.join(r for r in b.runners if r != 'qemu')} the RIOT firmware on "
-                                 "the board itself" if len(b.runners) > 1 else ""))
+    if runner == "qemu" and os_ == "riot" and (b.qemu or {}).get("chip"):
         runner = "qemu-riot"  # the board's RIOT firmware on QEMU's emulation of its chip
     elif os_name and os_ == "baremetal" and RUNNERS.get(runner) and RUNNERS[runner].riot:
         raise ConfigError(f"os=baremetal: runner={runner} runs firmware built by RIOT (os=baremetal applies to "
@@ -223,11 +228,12 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
         if k in given:
             given[k] = str(_int(k, given[k], lo, hi))
     base = None
-    if cls.riot:
+    if cls.riot or os_ == "riot":  # os=riot on a stand-in: RIOT's firmware sized, the bare-metal one run
         try:
             base = riot.base(riotbase)
         except ConfigError as e:
             what = (f"board '{b.name}' with os=riot runs firmware built by RIOT under QEMU" if runner == "qemu-riot"
+                    else f"board '{b.name}' with os=riot builds its firmware with RIOT" if not cls.riot
                     else f"board '{b.name}': it has no QEMU stand-in, so it is evaluated on the board itself "
                     f"(runner={'|'.join(b.runners)}) with firmware built by RIOT" if not b.qemu and b.type == "mcu"
                     else f"board '{b.name}' with runner={runner} runs firmware built by RIOT")

@@ -25,20 +25,35 @@ from .. import icount, riot
 from ..errors import RunError
 from ..files import remove, write_text
 from .base import Runner
-from .console import ConsoleClosed, Session, Transport
+from .console import READY, ConsoleClosed, Session, Transport
 
 # Seconds QEMU gets to write the plugin's counts and exit once the run is over.
 STOP_SECONDS = 30
 
 
 class PipeTransport(Transport):
-    """QEMU's serial on stdio: the runner writes its stdin and reads its stdout."""
+    """QEMU's serial on stdio: the runner writes its stdin and reads its stdout.
+
+    Unlike a board on the desk, the emulated one boots when the run starts:
+    what is written before the firmware's first 'ready' line is held back
+    (the latest write only) and sent once the line arrives, since input to
+    the UART while RIOT boots is lost (the start then waits for the session's
+    re-send) or, on sifive_e, can end in a kernel panic ("Unhandled trap")."""
 
     def __init__(self, proc, what):
         self.proc = proc
         self.what = what
+        self.booted = False
+        self.seen = b""
+        self.held = None
 
     def write(self, data):
+        if not self.booted:
+            self.held = data
+            return
+        self._send(data)
+
+    def _send(self, data):
         try:
             os.write(self.proc.stdin.fileno(), data)
         except (BrokenPipeError, OSError):
@@ -54,6 +69,13 @@ class PipeTransport(Transport):
         data = os.read(fd, 4096)
         if not data:
             raise ConsoleClosed(f"{self.what} closed (QEMU exited with status {self.proc.wait()})")
+        if not self.booted:
+            self.seen = (self.seen + data)[-4096:]
+            if b"\n" + READY.encode() in b"\n" + self.seen:
+                self.booted = True
+                if self.held is not None:
+                    self._send(self.held)
+                    self.held = None
         return data
 
 
