@@ -114,6 +114,36 @@ def test_riot_on_a_stand_in_is_sized_and_the_bare_metal_build_runs(tmp_path):
     assert not os.path.exists(os.path.join(pair, "standin", "riot.json"))
 
 
+@pytest.mark.riot
+def test_selection_says_which_firmware_each_figure_is_from(riot_qemu_build):
+    from utoe import report
+
+    rs = [_result(riot_qemu_build, "microbit"), _result(riot_qemu_build, "hifive1b", "")]
+    info = {b: {"core": boards.get(b).core, "clock_hz": boards.get(b).clock_hz} for b in ("microbit", "hifive1b")}
+    notes = report.selection_table(rs, info).splitlines()
+    assert "Memory and storage of RIOT's firmware (os=riot; its stacks are in .bss) on: microbit" in notes
+    assert "bare-metal firmware on: hifive1b" in notes
+    assert any(n.startswith("Instructions of RIOT's firmware itself, run on QEMU's emulation of the board's chip, "
+                            "on: microbit;") for n in notes)
+    # without os=riot, the table is what it was
+    assert "RIOT" not in report.selection_table(rs[1:], info)
+
+
+@pytest.mark.riot
+def test_board_all_through_riot_plans_riot_builds(tmp_path):
+    """board=all os=riot (planned with -n, nothing built): every board the
+    RIOT tree has gets a '+os-riot' pair, the one it lacks (esp32c3-devkit)
+    is evaluated bare-metal and says so."""
+    _riot_or_skip()
+    build = str(tmp_path / "build")
+    proc = scons(build, "-n", "board=all", "model=sinus", "os=riot")
+    assert "utoe: esp32c3-devkit: evaluated bare-metal (os=riot: board 'esp32c3-devkit': RIOT at" in proc.stdout
+    assert "firmware microbit/sinus+os-riot" in proc.stdout and "firmware nrf52dk/sinus+os-riot" in proc.stdout
+    assert "run      nrf52dk/sinus+os-riot (qemu)" in proc.stdout
+    assert "run      hifive1b/sinus+os-riot (qemu-riot)" in proc.stdout
+    assert "esp32c3-devkit/sinus+os-riot" not in proc.stdout
+
+
 # ---- configuration, everywhere ----
 
 def test_os_selects_the_runner_and_the_pair(monkeypatch, fake_riot_tree):
