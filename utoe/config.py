@@ -207,13 +207,18 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
     if os_ not in OSES:
         raise ConfigError(f"os={os_}: choose one of {', '.join(OSES)}")
     from .runners import RUNNERS
-    if runner == "qemu" and os_ == "riot" and (b.qemu or {}).get("chip"):
-        runner = "qemu-riot"  # the board's RIOT firmware on QEMU's emulation of its chip
-    elif os_name and os_ == "baremetal" and RUNNERS.get(runner) and RUNNERS[runner].riot:
-        raise ConfigError(f"os=baremetal: runner={runner} runs firmware built by RIOT (os=baremetal applies to "
-                          "runner=qemu)")
-    elif RUNNERS.get(runner) and RUNNERS[runner].riot:
+    riot_runner = bool(RUNNERS.get(runner) and RUNNERS[runner].riot)
+    if riot_runner:  # a real board (serial, iotlab) or RIOT native: RIOT's firmware, whatever os= says
+        if os_name == "baremetal":
+            raise ConfigError(f"os=baremetal: runner={runner} runs firmware built by RIOT (os=baremetal applies to "
+                              "runner=qemu)")
         os_ = "riot"
+    elif runner != "qemu" or not b.riot_board:
+        # os= is the firmware of a RIOT board under QEMU: the host, and QEMU's own machines
+        # (sifive_e, mps2-*), have no RIOT build, so a board list may mix them with os=riot
+        os_ = "baremetal"
+    elif os_ == "riot" and (b.qemu or {}).get("chip"):
+        runner = "qemu-riot"  # the board's RIOT firmware on QEMU's emulation of its chip
     if runner not in RUNNERS:
         raise ConfigError(f"board '{b.name}': runner '{runner}' is not available in this utoe "
                           f"(have: {', '.join(sorted(RUNNERS))})")
