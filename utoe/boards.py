@@ -36,14 +36,15 @@ ARCHS = ("host", "armv6-m", "armv7-m", "armv7e-m", "armv7e-m+fp", "rv32imac", "r
 PLATFORMS = ("host", "cortex-m", "riscv", "riot", "xtensa")
 # Keys of utoe.estimate's cycles-per-instruction model. "qemu-rv32" is the
 # virt machine's own core (boards/virt-rv32.toml): one instruction per virtual cycle.
-CORES = ("host", "cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "sifive-e31", "nuclei-bumblebee",
+CORES = ("host", "cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "sifive-e31", "nuclei-bumblebee",
          "esp32c3-rv32imc", "qemu-rv32", "xtensa-lx6")
 # Names the runner classes (utoe.runners) are registered under, real or planned.
-RUNNER_NAMES = ("host", "qemu", "riot-native", "serial", "iotlab")
+RUNNER_NAMES = ("host", "qemu", "qemu-riot", "riot-native", "serial", "iotlab")
 
 # The archs a board with this core may declare (a Cortex-M4 or M7 with or without FPU).
 CORE_ARCHS = {
     "host": ("host",),
+    "cortex-m0": ("armv6-m",),
     "cortex-m0plus": ("armv6-m",),
     "cortex-m3": ("armv7-m",),
     "cortex-m4": ("armv7e-m", "armv7e-m+fp"),
@@ -62,10 +63,13 @@ ARCH_PLATFORM = {"host": "host", "armv6-m": "cortex-m", "armv7-m": "cortex-m", "
 # ",property"): (QEMU system, its CPU, the cores whose builds it runs unchanged).
 # A new stand-in machine is one line here plus its boards/<machine>.toml.
 STAND_INS = {
-    "mps2-an385": ("qemu-system-arm", "Cortex-M3", ("cortex-m0plus", "cortex-m3")),
-    "mps2-an386": ("qemu-system-arm", "Cortex-M4 with FPv4-SP", ("cortex-m0plus", "cortex-m3", "cortex-m4")),
+    "mps2-an385": ("qemu-system-arm", "Cortex-M3", ("cortex-m0", "cortex-m0plus", "cortex-m3")),
+    "mps2-an386": ("qemu-system-arm", "Cortex-M4 with FPv4-SP",
+                   ("cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m4")),
     "mps2-an500": ("qemu-system-arm", "Cortex-M7 with FPv5-D16",
-                   ("cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7")),
+                   ("cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7")),
+    # the BBC micro:bit's own chip (nRF51822): its RIOT firmware runs there unchanged
+    "microbit": ("qemu-system-arm", "nRF51822 Cortex-M0", ("cortex-m0",)),
     "sifive_e": ("qemu-system-riscv32", "SiFive E31 (RV32IMAC)",
                  ("sifive-e31", "nuclei-bumblebee", "esp32c3-rv32imc", "qemu-rv32")),
     "virt": ("qemu-system-riscv32", "RV32GC", ("sifive-e31", "nuclei-bumblebee", "esp32c3-rv32imc", "qemu-rv32")),
@@ -108,6 +112,13 @@ QEMU_SCHEMA = {
     "flash": (dict, True, None),
     "ram": (dict, True, None),
     "tick_hz": (int, True, None),
+    # The machine is the board's own chip (QEMU emulates its peripherals), not
+    # a stand-in: os=riot runs the board's RIOT firmware itself there
+    # (runner qemu-riot), linked for the board.
+    "chip": (bool, False, None),
+    # RIOT modules the firmware needs under this machine only (USEMODULE, e.g.
+    # a timer backend for a peripheral QEMU lacks); a real board builds without.
+    "riot_modules": (list, False, None),
 }
 
 

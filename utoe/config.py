@@ -21,6 +21,15 @@ IMPORTERS = ("auto", "utoe", "tvm")
 # and on other cores), tvm (utoe's own everywhere), cmsis-nn (CMSIS-NN for
 # every operator it computes exactly; an error on a core it does not target).
 KERNELS = ("auto", "tvm", "cmsis-nn")
+# What the firmware of a board evaluated under QEMU (runner=qemu) is built on:
+# riot (riot_app built by RIOT's make, as U-TOE deploys it; it runs under QEMU
+# where QEMU emulates the board's chip, [qemu] chip = true: runner qemu-riot)
+# or baremetal (utoe's own startup code, on the board's chip or a stand-in).
+# Real boards (runner=serial, iotlab) always run RIOT; hosts never.
+OSES = ("riot", "baremetal")
+# baremetal for now: the default suite builds many boards bare-metal, and
+# only hifive1b and microbit run RIOT under QEMU so far (issue 14).
+DEFAULT_OS = "baremetal"
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,8 @@ class Settings:
     importer: str
     timeout: int
     kernels: str = DEFAULTS["kernels"]
+    # The firmware's OS on a board evaluated under QEMU (OSES); "riot" on real-board runners.
+    os: str = DEFAULT_OS
     # The RIOT tree the firmware is built with (runners that run riot_app), else None.
     riotbase: str = None
     # Options of the runner (port=, baudrate=, flash=, iotlab_...=), only those it takes.
@@ -57,17 +68,35 @@ class Settings:
                 "trials": self.trials, "seed": self.seed,
                 "layout": None if self.riotbase else firmware.layout(self.board), "riot": riot_opts}
 
+    def stand_in_run(self):
+        """os=riot on a board whose QEMU machine is a stand-in, not its chip:
+        the RIOT firmware is built and sized (measured), and the run (its
+        instruction counts, the latency estimated from them) is the bare-metal
+        build's on the stand-in, since RIOT's firmware for the board's chip
+        would not boot on another machine."""
+        return self.runner == "qemu" and self.riotbase is not None
+
+    def bare_metal(self):
+        """These settings with the bare-metal build (the stand-in run's)."""
+        from dataclasses import replace
+
+        return replace(self, os="baremetal", riotbase=None)
+
     def variant(self):
         """What sets this evaluation's products apart beyond board and model:
         '+<option>' for each of mode=, planner=, importer= that is not the
         default ('+per-operator', '+planner-none', '+importer-tvm'), then
+        '+os-<os>' under QEMU when os= is not the default, then
         '@<runner>' when the runner is not the board's default. Empty for
         the defaults."""
         parts = [f"+{self.mode}"] if self.mode != DEFAULTS["mode"] else []
         parts += [f"+{k}-{getattr(self, k)}" for k in ("planner", "importer", "kernels")
               if getattr(self, k) != DEFAULTS[k]]
-        if self.runner != self.board.runners[0]:
-            parts.append(f"@{self.runner}")
+        if self.os != DEFAULT_OS and self.runner in ("qemu", "qemu-riot"):
+            parts.append(f"+os-{self.os}")  # the other OS under QEMU: a pair of its own
+        runner = "qemu" if self.runner == "qemu-riot" else self.runner  # os=riot's way of running 'qemu'
+        if runner != self.board.runners[0]:
+            parts.append(f"@{runner}")
         return "".join(parts)
 
     def pair_dir(self, build):
@@ -147,7 +176,7 @@ RUNNER_NUMBERS = {"baudrate": (50, 20_000_000), "iotlab_duration": (1, 7 * 24 * 
 
 
 def settings(board, model, mode=None, trials=None, seed=None, runner=None, planner=None, importer=None,
-             timeout=None, riotbase=None, runner_options=None, kernels=None):
+             timeout=None, riotbase=None, runner_options=None, kernels=None, os_name=None):
     for key, value in (("board", board), ("model", model)):
         if not isinstance(value, str):
             raise ConfigError(f"{key}= takes a name (a string), not {type(value).__name__} {value!r:.40}")
@@ -174,7 +203,22 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
     runner = runner or b.runners[0]
     if runner not in b.runners:
         raise ConfigError(f"runner={runner}: board '{b.name}' runs with {', '.join(b.runners)}")
+    os_ = os_name or DEFAULT_OS
+    if os_ not in OSES:
+        raise ConfigError(f"os={os_}: choose one of {', '.join(OSES)}")
     from .runners import RUNNERS
+    riot_runner = bool(RUNNERS.get(runner) and RUNNERS[runner].riot)
+    if riot_runner:  # a real board (serial, iotlab) or RIOT native: RIOT's firmware, whatever os= says
+        if os_name == "baremetal":
+            raise ConfigError(f"os=baremetal: runner={runner} runs firmware built by RIOT (os=baremetal applies to "
+                              "runner=qemu)")
+        os_ = "riot"
+    elif runner != "qemu" or not b.riot_board:
+        # os= is the firmware of a RIOT board under QEMU: the host, and QEMU's own machines
+        # (sifive_e, mps2-*), have no RIOT build, so a board list may mix them with os=riot
+        os_ = "baremetal"
+    elif os_ == "riot" and (b.qemu or {}).get("chip"):
+        runner = "qemu-riot"  # the board's RIOT firmware on QEMU's emulation of its chip
     if runner not in RUNNERS:
         raise ConfigError(f"board '{b.name}': runner '{runner}' is not available in this utoe "
                           f"(have: {', '.join(sorted(RUNNERS))})")
@@ -189,11 +233,13 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
         if k in given:
             given[k] = str(_int(k, given[k], lo, hi))
     base = None
-    if cls.riot:
+    if cls.riot or os_ == "riot":  # os=riot on a stand-in: RIOT's firmware sized, the bare-metal one run
         try:
             base = riot.base(riotbase)
         except ConfigError as e:
-            what = (f"board '{b.name}': it has no QEMU stand-in, so it is evaluated on the board itself "
+            what = (f"board '{b.name}' with os=riot runs firmware built by RIOT under QEMU" if runner == "qemu-riot"
+                    else f"board '{b.name}' with os=riot builds its firmware with RIOT" if not cls.riot
+                    else f"board '{b.name}': it has no QEMU stand-in, so it is evaluated on the board itself "
                     f"(runner={'|'.join(b.runners)}) with firmware built by RIOT" if not b.qemu and b.type == "mcu"
                     else f"board '{b.name}' with runner={runner} runs firmware built by RIOT")
             raise ConfigError(f"{what}: {e}") from None
@@ -208,6 +254,7 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
         planner=planner,
         importer=importer,
         kernels=kernels,
+        os=os_,
         timeout=_int("timeout", DEFAULTS["timeout"] if timeout is None else timeout, 1, 86400),
         riotbase=base,
         runner_options=given,

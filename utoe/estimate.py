@@ -10,6 +10,9 @@ rest single-cycle ALU and multiply-accumulate. Per core:
   cortex-m0plus  2-stage pipeline; loads/stores 2 cycles (+1), taken
                  branches 2 (+1), single-cycle multiplier:
                  1 + 0.35 + 0.15                                   = 1.50
+  cortex-m0      3-stage pipeline; loads/stores 2 cycles (+1), taken
+                 branches 3 (+2), single-cycle multiplier:
+                 1 + 0.35 + 0.15×2                                 = 1.65
   cortex-m3,     3-stage pipeline; a load costs 2 cycles but adjacent loads
   cortex-m4      pipeline to 1 each (+0.5 on average), taken branches
                  refill the pipeline (+2): 1 + 0.35×0.5 + 0.15×2   = 1.48
@@ -32,6 +35,7 @@ import numbers
 from .errors import BoardError, ConfigError
 
 CPI = {
+    "cortex-m0": 1.65,
     "cortex-m0plus": 1.50,
     "cortex-m3": 1.48,
     "cortex-m4": 1.48,

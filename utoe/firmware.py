@@ -138,7 +138,7 @@ def _run(cmd, what, explain=None):
         raise BuildError(f"{what} failed (exit {proc.returncode}):\n{tail}")
 
 
-def build_riot(board, riotbase, app_dir, codegen_dir, elf_path):
+def build_riot(board, riotbase, app_dir, codegen_dir, elf_path, qemu=False):
     """riot_app built by RIOT's make for the board (utoe.riot); the model's fit
     is checked first where the board's memory is known."""
     from . import riot
@@ -149,7 +149,7 @@ def build_riot(board, riotbase, app_dir, codegen_dir, elf_path):
     elif board.ram_bytes is None:  # native64: RIOT as a process on this host
         fit.host_precheck(board, metadata)
     try:
-        return riot.build(board, riotbase, app_dir, elf_path)
+        return riot.build(board, riotbase, app_dir, elf_path, qemu)
     except BuildError as e:
         if board.memory:
             fit.from_linker(board, str(e), "the model")

@@ -45,7 +45,10 @@ def build_result(metadata, sizes, log_text, config, *, names=None, counts=None):
     "flash_bytes"} (the fit is assessed against them), optional
     "stack_in_static": true when the stack is part of .bss (RIOT's thread
     stacks) so RAM is data + bss without the peak on top, optional "estimate":
-    {"core", "cpi", "clock_hz"} (with counts)}. counts: the QEMU plugin's
+    {"core", "cpi", "clock_hz"} (with counts), optional "firmware": {"os",
+    "run": {"os", "machine", "emulates"}} (what was built and sized, what
+    ran: os=riot on a stand-in sizes RIOT's firmware and runs the bare-metal
+    one), copied into the result}. counts: the QEMU plugin's
     icount.json ("utoe.icount/2"); with it, instructions per inference and per
     operator are recorded (emulated) and latency is estimated from them.
     `names` maps "metadata", "sizes", "log", "counts" to the labels used in
@@ -192,6 +195,7 @@ def build_result(metadata, sizes, log_text, config, *, names=None, counts=None):
         "outputs": outputs,
         "checksum": "0x%08x" % run.checksum,
         "stack_peak_bytes": stack,
+        **({"firmware": dict(config["firmware"])} if config.get("firmware") else {}),
     }
 
 

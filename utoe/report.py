@@ -228,7 +228,28 @@ def selection_table(results, boards_info, fmt="plain"):
     notes = [f"{MARKERS[k]} {KIND_NOTES[k]}" for k in ("emulated", "estimated") if k in kinds]
     notes.append("Memory = data + bss + peak stack; a board the model does not fit shows the need that "
                  "failed (at least this much) and no latency")
+    notes += _firmware_notes(results)
     return table + "".join(sep + n for n in notes)
+
+
+def _firmware_notes(results):
+    """Which firmware each figure is from, when RIOT's is among them
+    (os=riot, result.json 'firmware'): sizes of RIOT's firmware (its thread
+    stacks in .bss), instructions of the RIOT firmware run on QEMU's
+    emulation of the board's chip, or of the bare-metal build on a stand-in."""
+    fw = {r["board"]: r.get("firmware") or {} for r in results}
+    riot = sorted(b for b, f in fw.items() if f.get("os") == "riot")
+    if not riot:
+        return []
+    notes = [f"Memory and storage of RIOT's firmware (os=riot; its stacks are in .bss) on: {', '.join(riot)}"]
+    bare = sorted(b for b, f in fw.items() if f and f.get("os") != "riot")
+    if bare:
+        notes.append(f"bare-metal firmware on: {', '.join(bare)}")
+    on_chip = sorted(b for b in riot if (fw[b].get("run") or {}).get("os") == "riot")
+    if on_chip:
+        notes.append("Instructions of RIOT's firmware itself, run on QEMU's emulation of the board's chip, on: "
+                     + ", ".join(on_chip) + "; of the bare-metal build on a stand-in elsewhere")
+    return notes
 
 
 def _mhz(hz):

@@ -250,11 +250,16 @@ def needs_picolibc(board):
     return ARCH_PLATFORM.get(board.arch) == "riscv" and not (board.riot_board or "").startswith("esp")
 
 
-def environment(board, riotbase):
+def environment(board, riotbase, qemu=False):
     """What utoe puts into RIOT make's environment for this board and tree.
     FEATURES_REQUIRED goes there, not on the command line, where it would
-    replace the application's own required features."""
+    replace the application's own required features; so does USEMODULE, for
+    a firmware that runs under QEMU (`qemu`: the board's [qemu] riot_modules,
+    what the emulated chip lacks), which the app's `USEMODULE +=` extends."""
     env = {}
+    modules = (board.qemu or {}).get("riot_modules", []) if qemu else []
+    if modules:
+        env["USEMODULE"] = " ".join(os.environ.get("USEMODULE", "").split() + list(modules))
     gitconfig = kit_gitconfig(riotbase)
     if gitconfig:
         env["GIT_CONFIG_GLOBAL"] = gitconfig
@@ -289,12 +294,13 @@ def _make(variables, targets, what, error, timeout=None, extra=None, env_vars=No
     return proc.stdout
 
 
-def build(board, riotbase, app_dir, elf_path):
-    """Build riot_app for the board; copy the ELF to elf_path and write riot.json."""
+def build(board, riotbase, app_dir, elf_path, qemu=False):
+    """Build riot_app for the board (`qemu`: to run under QEMU's emulation of
+    its chip, see environment()); copy the ELF to elf_path and write riot.json."""
     riot_board = check_board(riotbase, board)
     pair_dir = os.path.dirname(os.path.abspath(elf_path))
     variables = make_vars(riotbase, riot_board, app_dir, os.path.join(pair_dir, "riot"))
-    env_vars = environment(board, riotbase)
+    env_vars = environment(board, riotbase, qemu)
     info_path = os.path.join(pair_dir, "riot.json")
     remove(elf_path, info_path)
     jobs = str(max(1, os.cpu_count() or 1))

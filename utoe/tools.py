@@ -66,7 +66,7 @@ def result_tools(settings, fmt):
 
     board = settings.board
     out = {"gcc": program(board.toolchain["cc"])}
-    if runners.RUNNERS[settings.runner].name == "qemu" and board.qemu:
+    if runners.RUNNERS[settings.runner].name in ("qemu", "qemu-riot") and board.qemu:
         out["qemu"] = program(board.qemu["system"])
         out["machine"] = " ".join([board.qemu["machine"], *board.qemu.get("args", [])])
     key, ver = reference_runtime(fmt)

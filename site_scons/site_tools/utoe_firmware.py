@@ -44,6 +44,8 @@ def _riot_emitter(target, source, env):
     c_files = sorted(glob.glob(os.path.join(firmware.C_DIR, "**", "*.[ch]"), recursive=True))
     source = source + [env.File(f) for f in c_files + riot.app_files() + module_files("firmware", "fit", "riot")]
     source += [_build_facts(board), Value(riot.identity(env["UTOE_RIOTBASE"]))]
+    if env.get("UTOE_RIOT_QEMU"):  # built to run under QEMU's emulation of the chip: its extra modules
+        source.append(Value(json.dumps({"qemu_riot_modules": (board.qemu or {}).get("riot_modules", [])})))
     return target + [target[0].dir.File("riot.json"), target[0].dir.File(fit.FIT)], source
 
 
@@ -53,7 +55,7 @@ def _riot_build(target, source, env):
     fit.clear(pair_dir)
     try:
         firmware.build_riot(board, env["UTOE_RIOTBASE"], env["UTOE_APP_DIR"], env["UTOE_CODEGEN_DIR"],
-                            str(target[0]))
+                            str(target[0]), qemu=bool(env.get("UTOE_RIOT_QEMU")))
     except fit.FitError as e:
         if env.get("UTOE_FIT_POLICY") != "record":
             raise

@@ -4,10 +4,11 @@ from ..errors import ConfigError
 from .host import HostRunner
 from .iotlab import IotlabRunner
 from .qemu import QemuRunner
+from .qemu_riot import QemuRiotRunner
 from .riot_native import RiotNativeRunner
 from .serial import SerialRunner
 
-RUNNERS = {cls.name: cls for cls in (HostRunner, QemuRunner, RiotNativeRunner, SerialRunner, IotlabRunner)}
+RUNNERS = {cls.name: cls for cls in (HostRunner, QemuRunner, QemuRiotRunner, RiotNativeRunner, SerialRunner, IotlabRunner)}
 
 
 def get(name, board, timeout, options=None):
