@@ -17,6 +17,28 @@ from ..files import remove, write_text
 from .base import Runner
 
 
+def counted_run(elf_path, log_path, command, execute):
+    """Run a firmware under QEMU with utoe's instruction-count plugin:
+    command(elf, plugin_args) is QEMU's command line, execute(cmd) runs it and
+    returns the log. icount.json lands beside log_path; a run that fails, or
+    leaves no well-formed counts, leaves neither file."""
+    counts_path = os.path.join(os.path.dirname(os.path.abspath(log_path)), "icount.json")
+    syms_path = counts_path + ".syms"
+    remove(counts_path)
+    icount.write_symbols(elf_path, syms_path)
+    cmd = command(elf_path, icount.qemu_args(icount.plugin_path(), syms_path, counts_path))
+    try:
+        log = execute(cmd)
+        icount.read_counts(counts_path)  # present and well-formed, or RunError
+    except BaseException:
+        remove(counts_path, log_path)
+        raise
+    finally:
+        remove(syms_path)
+    write_text(log_path, log)
+    return log
+
+
 class QemuRunner(Runner):
     name = "qemu"
     deterministic = True
@@ -46,21 +68,7 @@ class QemuRunner(Runner):
                 "-kernel", elf_path, *plugin_args]
 
     def run(self, elf_path, log_path):
-        counts_path = os.path.join(os.path.dirname(log_path), "icount.json")
-        syms_path = counts_path + ".syms"
-        remove(counts_path)
-        icount.write_symbols(elf_path, syms_path)
-        cmd = self.command(elf_path, icount.qemu_args(icount.plugin_path(), syms_path, counts_path))
-        try:
-            log = self._qemu(cmd)
-            icount.read_counts(counts_path)  # present and well-formed, or RunError
-        except BaseException:
-            remove(counts_path, log_path)
-            raise
-        finally:
-            remove(syms_path)
-        write_text(log_path, log)
-        return log
+        return counted_run(elf_path, log_path, self.command, self._qemu)
 
     def _qemu(self, cmd):
         try:

@@ -21,10 +21,10 @@ import subprocess
 import tempfile
 
 from . import child
-from .. import icount, riot
+from .. import riot
 from ..errors import RunError
-from ..files import remove, write_text
 from .base import Runner
+from .qemu import counted_run
 from .console import READY, ConsoleClosed, Session, Transport
 
 # Seconds QEMU gets to write the plugin's counts and exit once the run is over.
@@ -107,21 +107,7 @@ class QemuRiotRunner(Runner):
     def run(self, elf_path, log_path):
         riot.info(elf_path)  # a RIOT build, or a clear error
         pair_dir = os.path.dirname(os.path.abspath(log_path))
-        counts_path = os.path.join(pair_dir, "icount.json")
-        syms_path = counts_path + ".syms"
-        remove(counts_path)
-        icount.write_symbols(elf_path, syms_path)
-        cmd = self.command(os.path.abspath(elf_path), icount.qemu_args(icount.plugin_path(), syms_path, counts_path))
-        try:
-            log = self._session(cmd, pair_dir)
-            icount.read_counts(counts_path)  # present and well-formed, or RunError
-        except BaseException:
-            remove(counts_path, log_path)
-            raise
-        finally:
-            remove(syms_path)
-        write_text(log_path, log)
-        return log
+        return counted_run(os.path.abspath(elf_path), log_path, self.command, lambda cmd: self._session(cmd, pair_dir))
 
     def _session(self, cmd, pair_dir):
         with tempfile.TemporaryFile(dir=pair_dir, prefix=".qemu-stderr") as err:
