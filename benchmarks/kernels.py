@@ -55,7 +55,8 @@ KERNELS = ("tvm", "cmsis-nn", "auto")
 
 
 def scons(build, *args):
-    cmd = [sys.executable, "-m", "SCons", "-Q", f"build={build}", *args]
+    # bare-metal firmware: the generated code's own figures (RIOT's are benchmarks/riot_boards.py's)
+    cmd = [sys.executable, "-m", "SCons", "-Q", f"build={build}", "os=baremetal", *args]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"benchmark: {' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

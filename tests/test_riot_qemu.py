@@ -26,12 +26,13 @@ def _result(build, board, variant="+os-riot", model="lenet5"):
 
 @pytest.fixture(scope="module")
 def riot_qemu_build(tmp_path_factory):
-    """lenet5 with os=riot on hifive1b and microbit, and bare-metal on
-    hifive1b beside it, in one build tree."""
+    """lenet5 through RIOT (the default where a RIOT tree is there) on
+    hifive1b and microbit, and bare-metal on hifive1b beside it, in one
+    build tree."""
     _riot_or_skip()
     build = str(tmp_path_factory.mktemp("riot-qemu") / "build")
-    scons(build, "board=hifive1b,microbit", "model=lenet5", "os=riot")
-    scons(build, "board=hifive1b", "model=lenet5")
+    scons(build, "board=hifive1b,microbit", "model=lenet5", riotbase=riot.base())
+    scons(build, "board=hifive1b", "model=lenet5", "os=baremetal")
     return build
 
 
@@ -149,8 +150,10 @@ def test_board_all_through_riot_plans_riot_builds(tmp_path):
 def test_os_selects_the_runner_and_the_pair(monkeypatch, fake_riot_tree):
     monkeypatch.setenv("RIOTBASE", str(fake_riot_tree))
     monkeypatch.setattr(riot, "check_board", lambda base, board: board.riot_board)
-    bare = config.settings("hifive1b", "lenet5")
-    assert config.DEFAULT_OS == "baremetal" and bare.os == "baremetal" and bare.runner == "qemu"
+    # with a RIOT tree, RIOT's firmware is the default, as U-TOE evaluates
+    assert config.settings("hifive1b", "lenet5").os == "riot"
+    bare = config.settings("hifive1b", "lenet5", os_name="baremetal")
+    assert bare.os == "baremetal" and bare.runner == "qemu"
     assert bare.pair_dir("b") == "b/hifive1b/lenet5" and bare.riotbase is None
     rt = config.settings("microbit", "lenet5", os_name="riot")
     assert rt.runner == "qemu-riot" and rt.os == "riot" and rt.riotbase == str(fake_riot_tree)

@@ -27,9 +27,20 @@ KERNELS = ("auto", "tvm", "cmsis-nn")
 # or baremetal (utoe's own startup code, on the board's chip or a stand-in).
 # Real boards (runner=serial, iotlab) always run RIOT; hosts never.
 OSES = ("riot", "baremetal")
-# baremetal for now: the default suite builds many boards bare-metal, and
-# only hifive1b and microbit run RIOT under QEMU so far (issue 14).
+# The default is riot when a RIOT tree is there (riotbase=, $RIOTBASE, or the
+# one ./setup.sh installs), as U-TOE evaluates, else baremetal (default_os).
+# The pairs keep their names whatever the default: RIOT's under QEMU get
+# '+os-riot', bare-metal ones none (Settings.variant).
 DEFAULT_OS = "baremetal"
+
+
+def default_os(riotbase=None):
+    """riot when a RIOT tree is there to build with, else baremetal."""
+    try:
+        riot.base(riotbase)
+    except ConfigError:
+        return "baremetal"
+    return "riot"
 
 
 @dataclass(frozen=True)
@@ -86,14 +97,14 @@ class Settings:
         """What sets this evaluation's products apart beyond board and model:
         '+<option>' for each of mode=, planner=, importer= that is not the
         default ('+per-operator', '+planner-none', '+importer-tvm'), then
-        '+os-<os>' under QEMU when os= is not the default, then
+        '+os-riot' for RIOT's firmware under QEMU, then
         '@<runner>' when the runner is not the board's default. Empty for
         the defaults."""
         parts = [f"+{self.mode}"] if self.mode != DEFAULTS["mode"] else []
         parts += [f"+{k}-{getattr(self, k)}" for k in ("planner", "importer", "kernels")
               if getattr(self, k) != DEFAULTS[k]]
-        if self.os != DEFAULT_OS and self.runner in ("qemu", "qemu-riot"):
-            parts.append(f"+os-{self.os}")  # the other OS under QEMU: a pair of its own
+        if self.os == "riot" and self.runner in ("qemu", "qemu-riot"):
+            parts.append("+os-riot")  # RIOT's firmware under QEMU: a pair of its own, whatever the default
         runner = "qemu" if self.runner == "qemu-riot" else self.runner  # os=riot's way of running 'qemu'
         if runner != self.board.runners[0]:
             parts.append(f"@{runner}")
@@ -203,7 +214,7 @@ def settings(board, model, mode=None, trials=None, seed=None, runner=None, plann
     runner = runner or b.runners[0]
     if runner not in b.runners:
         raise ConfigError(f"runner={runner}: board '{b.name}' runs with {', '.join(b.runners)}")
-    os_ = os_name or DEFAULT_OS
+    os_ = os_name or default_os(riotbase)
     if os_ not in OSES:
         raise ConfigError(f"os={os_}: choose one of {', '.join(OSES)}")
     from .runners import RUNNERS
