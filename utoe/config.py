@@ -30,7 +30,8 @@ OSES = ("riot", "baremetal")
 # The default is riot when a RIOT tree is there (riotbase=, $RIOTBASE, or the
 # one ./setup.sh installs), as U-TOE evaluates, else baremetal (default_os).
 # The pairs keep their names whatever the default: RIOT's under QEMU get
-# '+os-riot', bare-metal ones none (Settings.variant).
+# '+os-riot', bare-metal ones none (Settings.variant). DEFAULT_OS is the
+# fallback without a RIOT tree.
 DEFAULT_OS = "baremetal"
 
 
