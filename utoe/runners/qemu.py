@@ -54,16 +54,21 @@ class QemuRunner(Runner):
         q = self.board.qemu or {}
         return {"qemu": q, "qemu_version": tools.program(q["system"]) if q else None}
 
+    def system(self):
+        """The board's QEMU program (its [qemu] system), or RunError naming the package."""
+        q = self.board.qemu
+        system = shutil.which(q["system"])
+        if system is None:
+            raise RunError(f"board '{self.board.name}': '{q['system']}' not found — install the Debian package "
+                           f"'{q['debian_package']}' (apt-get install {q['debian_package']})")
+        return system
+
     def command(self, elf_path, plugin_args):
         q = self.board.qemu
         if not q:
             raise RunError(f"board '{self.board.name}' has no QEMU stand-in; choose another runner "
                            f"(board '{self.board.name}' runs with: {', '.join(self.board.runners)})")
-        system = shutil.which(q["system"])
-        if system is None:
-            raise RunError(f"board '{self.board.name}': '{q['system']}' not found — install the Debian package "
-                           f"'{q['debian_package']}' (apt-get install {q['debian_package']})")
-        return [system, "-M", q["machine"], *q.get("args", []), "-nographic", "-monitor", "none",
+        return [self.system(), "-M", q["machine"], *q.get("args", []), "-nographic", "-monitor", "none",
                 "-serial", "none", "-semihosting-config", "enable=on,target=native", "-icount", "shift=0",
                 "-kernel", elf_path, *plugin_args]
 

@@ -15,7 +15,6 @@ estimated, RAM and flash measured from the firmware (RIOT's, the board's
 memory map)."""
 
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -23,8 +22,7 @@ import tempfile
 from . import child
 from .. import riot
 from ..errors import RunError
-from .base import Runner
-from .qemu import counted_run
+from .qemu import QemuRunner, counted_run
 from .console import READY, ConsoleClosed, Session, Transport
 
 # Seconds QEMU gets to write the plugin's counts and exit once the run is over.
@@ -79,29 +77,22 @@ class PipeTransport(Transport):
         return data
 
 
-class QemuRiotRunner(Runner):
+class QemuRiotRunner(QemuRunner):
+    """The qemu runner's emulator, deterministic counts and kinds, with RIOT's
+    firmware driven over its console instead of a bare-metal one over
+    semihosting."""
     name = "qemu-riot"
     riot = True  # the firmware is riot_app built by RIOT's make, for the board itself
-    deterministic = True  # emulated, -icount shift=0: cached like the qemu runner's runs
-    kinds = {"latency": "estimated", "ram": "measured", "flash": "measured", "instructions": "emulated"}
-    products = ("icount.json",)
 
     def inputs(self):
-        from .. import tools
-
-        q = self.board.qemu or {}
-        return {"qemu": q, "qemu_version": tools.program(q["system"]) if q else None, "os": "riot"}
+        return dict(super().inputs(), os="riot")
 
     def command(self, elf_path, plugin_args):
         q = self.board.qemu
         if not q or not q.get("chip"):
             raise RunError(f"board '{self.board.name}': QEMU does not emulate its chip (no [qemu] with "
                            f"chip = true in {self.board.path}), so its RIOT firmware cannot run under QEMU")
-        system = shutil.which(q["system"])
-        if system is None:
-            raise RunError(f"board '{self.board.name}': '{q['system']}' not found — install the Debian package "
-                           f"'{q['debian_package']}' (apt-get install {q['debian_package']})")
-        return [system, "-M", q["machine"], *q.get("args", []), "-display", "none", "-monitor", "none",
+        return [self.system(), "-M", q["machine"], *q.get("args", []), "-display", "none", "-monitor", "none",
                 "-serial", "stdio", "-icount", "shift=0", "-kernel", elf_path, *plugin_args]
 
     def run(self, elf_path, log_path):
