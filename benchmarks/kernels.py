@@ -27,7 +27,6 @@ table and the targets, each as a ratio:
 import argparse
 import os
 import re
-import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,14 +34,11 @@ sys.path.insert(0, ROOT)
 
 from tabulate import tabulate  # noqa: E402
 
-from utoe import models  # noqa: E402
+from benchmarks.emulated import CORES, REFERENCE, scons  # noqa: E402 (one core per board, bare-metal builds)
 from utoe.files import read_json, write_json  # noqa: E402
 
-REFERENCE = os.path.join(os.path.dirname(models.shared_models_dir()), "reference")
 ZOO = ["sinus", "lenet5", "kws_ref_model", "dscnn_s", "vww", "resnet8", "ad01", "ad_small", "rnnoise"]
 MLPERF = ["kws_ref_model", "vww", "resnet8", "ad01", "lenet5"]  # the issue's targets (MLPerf Tiny and LeNet-5)
-CORES = {"cortex-m0plus": "rpi-pico", "cortex-m3": "mps2-an385", "cortex-m4f": "mps2-an386",
-         "cortex-m7": "mps2-an500", "rv32imac": "virt-rv32"}
 # The flatbuffers' names in tflm_qemu.md
 TFLM_NAMES = {"kws_ref_model": "kws_ref_model", "vww": "vww_96_int8", "resnet8": "pretrainedResnet_quant",
               "ad01": "ad01_int8", "lenet5": "mnist_0.983_quantized (LeNet-5)", "dscnn_s": "ds_cnn_s_quantized",
@@ -52,14 +48,6 @@ TFLM_NAMES = {"kws_ref_model": "kws_ref_model", "vww": "vww_96_int8", "resnet8":
 BEFORE_RV32 = {"sinus": 52586, "lenet5": 3196654, "vww": 95692301, "dscnn_s": 34724841, "kws_ref_model": 34729816,
                "ad01": 2419252, "ad_small": 197981776, "rnnoise": 916620, "resnet8": 192831701}
 KERNELS = ("tvm", "cmsis-nn", "auto")
-
-
-def scons(build, *args):
-    # bare-metal firmware: the generated code's own figures (RIOT's are benchmarks/riot_boards.py's)
-    cmd = [sys.executable, "-m", "SCons", "-Q", f"build={build}", "os=baremetal", *args]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.exit(f"benchmark: {' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
 
 
 def tflm():
