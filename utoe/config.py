@@ -8,19 +8,13 @@ import os
 from dataclasses import asdict, dataclass
 
 from . import boards, firmware, models, riot
+from .codegen import IMPORTERS, KERNELS  # the codegen's choices, named there once
 from .codegen.planner import PLANNERS
 from .errors import ConfigError
 
 MODES = ("per-model", "per-operator")
 DEFAULTS = {"mode": "per-model", "trials": 10, "seed": 1, "planner": "greedy", "importer": "auto", "timeout": 300,
             "kernels": "auto"}
-IMPORTERS = ("auto", "utoe", "tvm")
-# Which kernel library computes the operators: auto (on Arm Cortex-M cores,
-# CMSIS-NN for the operators it computes exactly and faster than utoe's own
-# kernels, cmsis_nn.preferred; utoe's own, generated with TVM, for the rest
-# and on other cores), tvm (utoe's own everywhere), cmsis-nn (CMSIS-NN for
-# every operator it computes exactly; an error on a core it does not target).
-KERNELS = ("auto", "tvm", "cmsis-nn")
 # What the firmware of a board evaluated under QEMU (runner=qemu) is built on:
 # riot (riot_app built by RIOT's make, as U-TOE deploys it; it runs under QEMU
 # where QEMU emulates the board's chip, [qemu] chip = true: runner qemu-riot)
