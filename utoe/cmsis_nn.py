@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .elfsize import OP_PREFIX
 from .errors import BuildError, CodegenError
 from .codegen import quant
 from .codegen.kernels import _pad_before, _per_channel_multipliers
@@ -505,7 +506,7 @@ def _convolution(op, qm, arch, fname, depthwise, s16):
     bias_data = f"    const cmsis_nn_bias_data bias = {{a2, false}};\n" if s16 and not depthwise else ""
     bias = "&bias" if bias_data else "a2"
     src = (_HEAD + f"""
-int32_t utoe_op_{fname}({act_t} *a0, int8_t *a1, {btype} *a2, int32_t *a3, int32_t *a4, {act_t} *out)
+int32_t {OP_PREFIX}{fname}({act_t} *a0, int8_t *a1, {btype} *a2, int32_t *a3, int32_t *a4, {act_t} *out)
 {{
     const {ptype} cp = {{{zx}, {zy}, {multiplier}{{{sw}, {sh}}}, {{{pw}, {ph}}}, {{{dw}, {dh}}}, {{{lo}, {hi}}}}};
     const cmsis_nn_per_channel_quant_params qp = {{a3, a4}};
@@ -559,13 +560,13 @@ def _fc(op, qm, arch, fname):
     if per_channel:
         mult, shift = _per_channel_multipliers(x.scale, w.scales, y.scale, oc)
         func = "arm_fully_connected_per_channel_s8"
-        body = (f"int32_t utoe_op_{fname}(int8_t *a0, int8_t *a1, int32_t *a2, int32_t *a3, int32_t *a4, int32_t *a5, "
+        body = (f"int32_t {OP_PREFIX}{fname}(int8_t *a0, int8_t *a1, int32_t *a2, int32_t *a3, int32_t *a4, int32_t *a5, "
                 "int8_t *out)\n{\n" + common + "    const cmsis_nn_per_channel_quant_params qp = {a4, a5};\n")
         extra = [("param", "multiplier", mult), ("param", "shift", shift)]
     else:
         m, s = quant.quantize_multiplier(float(x.scale) * float(w.scales[0]) / float(y.scale))
         func = "arm_fully_connected_s8"
-        body = (f"int32_t utoe_op_{fname}(int8_t *a0, int8_t *a1, int32_t *a2, int32_t *a3, int8_t *out)\n{{\n"
+        body = (f"int32_t {OP_PREFIX}{fname}(int8_t *a0, int8_t *a1, int32_t *a2, int32_t *a3, int8_t *out)\n{{\n"
                 + common + f"    const cmsis_nn_per_tensor_quant_params qp = {{{m}, {s}}};\n")
         extra = []
     src = _HEAD + "\n" + body + (f"    return {func}(&ctx, &fp, &qp, &id, a0, &fd, a1, &bd, a2, &od, out) "
@@ -588,7 +589,7 @@ def _pool(op, qm, arch, fname):
     else:
         func, ws = "arm_max_pool_s8", 0
     src = (_HEAD + f"""
-int32_t utoe_op_{fname}(int8_t *a0, int8_t *out)
+int32_t {OP_PREFIX}{fname}(int8_t *a0, int8_t *out)
 {{
     const cmsis_nn_pool_params pp = {{{{{sw}, {sh}}}, {{{pw}, {ph}}}, {{{lo}, {hi}}}}};
     const cmsis_nn_dims id = {{{n}, {h}, {wd}, {c}}}, fd = {{1, {fh}, {fw}, 1}}, od = {{{n}, {oh}, {ow}, {c}}};
@@ -611,7 +612,7 @@ def _add(op, qm, arch, fname):
     mo, so = quant.quantize_multiplier(twice_max / float(np.float32((1 << left) * np.float32(y.scale))))
     lo, hi = _act(op, y)
     src = (_HEAD + f"""
-int32_t utoe_op_{fname}(int8_t *a0, int8_t *a1, int8_t *out)
+int32_t {OP_PREFIX}{fname}(int8_t *a0, int8_t *a1, int8_t *out)
 {{
     return arm_elementwise_add_s8(a0, a1, {-a.zero_point}, {m1}, {s1}, {-b.zero_point}, {m2}, {s2}, {left},
                                   out, {y.zero_point}, {mo}, {so}, {lo}, {hi}, {size}) != ARM_CMSIS_NN_SUCCESS;
@@ -627,7 +628,7 @@ def _mul(op, qm, arch, fname):
     m, s = quant.quantize_multiplier(float(a.scale) * float(b.scale) / float(y.scale))
     lo, hi = _act(op, y)
     src = (_HEAD + f"""
-int32_t utoe_op_{fname}(int8_t *a0, int8_t *a1, int8_t *out)
+int32_t {OP_PREFIX}{fname}(int8_t *a0, int8_t *a1, int8_t *out)
 {{
     return arm_elementwise_mul_s8(a0, a1, {-a.zero_point}, {-b.zero_point}, out, {y.zero_point}, {m}, {s},
                                   {lo}, {hi}, {size}) != ARM_CMSIS_NN_SUCCESS;
@@ -648,7 +649,7 @@ def _softmax(op, qm, arch, fname):
     m, s = quant.quantize_multiplier(real)
     diff_min = -int(np.floor(1.0 * ((1 << 5) - 1) * (1 << (31 - 5)) / (1 << s)))
     src = (_HEAD + f"""
-int32_t utoe_op_{fname}(int8_t *a0, int8_t *out)
+int32_t {OP_PREFIX}{fname}(int8_t *a0, int8_t *out)
 {{
     arm_softmax_s8(a0, {rows}, {depth}, {m}, {s}, {diff_min}, out);
     return 0;
@@ -690,7 +691,7 @@ def _fc16(op, qm, arch, fname):
     m, s = quant.quantize_multiplier(float(x.scale) * float(w.scales[0]) / float(y.scale))
     ws = buffer_size("arm_fully_connected_s16", arch, _Dims(ic, 1, 1, oc))
     src = (_HEAD + f"""
-int32_t utoe_op_{fname}(int16_t *a0, int8_t *a1, int64_t *a2, int16_t *out)
+int32_t {OP_PREFIX}{fname}(int16_t *a0, int8_t *a1, int64_t *a2, int16_t *out)
 {{
     const cmsis_nn_fc_params fp = {{0, 0, 0, {{{lo}, {hi}}}}};
     const cmsis_nn_per_tensor_quant_params qp = {{{m}, {s}}};

@@ -27,7 +27,8 @@ from .errors import BuildError
 # The workspace lives inside the arena; these are its bookkeeping variables.
 MODEL_RAM = {"arena": ("utoe_arena",), "workspace": ("utoe_ws_base", "utoe_ws_size", "utoe_ws_top")}
 MODEL_WEIGHT_PREFIX = "utoe_param_"
-# The operators' functions, called directly by the executor (utoe.codegen.lower.direct_calls).
+# The operators' functions, called directly by the executor (utoe.codegen.lower.direct_calls):
+# named here once for the codegen that writes them and the tools that count and size them.
 OP_PREFIX = "utoe_op_"
 # CMSIS-NN's functions (arm_*; utoe_sr_arm_* where compiled twice, for
 # single rounding) are the kernels of the operators that call them.

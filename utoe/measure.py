@@ -12,7 +12,7 @@ log's `utoe:` lines, never from U-TOE's rounded `usec` lines.
 import numbers
 
 from . import __version__, estimate, fit
-from .elfsize import KERNEL_HELPERS
+from .elfsize import KERNEL_HELPERS, OP_PREFIX
 from .errors import UtoeError
 from .files import read_json, write_json
 from .protocol import parse_log
@@ -24,7 +24,7 @@ MODES = ("per-model", "per-operator")
 
 # Functions that run inside an inference: operators, the executor (run and
 # run_op) and the workspace allocator.
-MODEL_RUN_PREFIXES = ("utoe_op_", "utoe_model_run", "TVMBackend") + KERNEL_HELPERS
+MODEL_RUN_PREFIXES = (OP_PREFIX, "utoe_model_run", "TVMBackend") + KERNEL_HELPERS
 
 _FNV_OFFSET, _FNV_PRIME = 0x811C9DC5, 0x01000193
 

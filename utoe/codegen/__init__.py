@@ -14,6 +14,7 @@ import os
 
 from .. import __version__
 from ..files import remove, sha256_file, write_json, write_text
+from ..elfsize import OP_PREFIX
 from ..errors import CodegenError, ModelError, UtoeError
 from . import emit, graph as graph_mod, lower, planner
 
@@ -315,7 +316,7 @@ def metadata(g, plan, workspace, info, model_path, fmt, opts):
             "index": op.index,
             "name": op.func,
             # an aliasing reshape calls nothing: its output is its input's bytes
-            "function": None if op.alias else f"utoe_op_{op.body}",
+            "function": None if op.alias else f"{OP_PREFIX}{op.body}",
             "library": None if op.alias else op.library,
             "alias_of": ins[0].name if op.alias else None,
             "shares_body_with": [] if op.alias else [n for n in sharing[op.body] if n != op.func],

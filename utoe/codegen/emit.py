@@ -10,6 +10,7 @@ import os
 import jinja2
 import numpy as np
 
+from ..elfsize import OP_PREFIX
 from ..errors import CodegenError
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates", "codegen")
@@ -119,9 +120,9 @@ def render(graph, plan, workspace, ops_src, info, cmsis_files):
         function takes them (lower.direct_calls)."""
         types = sigs.get(o.body)
         if types is None or len(types) != len(o.args):
-            raise CodegenError(f"operator {o.func}: its C function utoe_op_{o.body} takes "
+            raise CodegenError(f"operator {o.func}: its C function {OP_PREFIX}{o.body} takes "
                                f"{'no' if types is None else len(types)} arguments, the executor has {len(o.args)}")
-        return f"utoe_op_{o.body}({', '.join(pointer(a, ct) for a, ct in zip(o.args, types))})"
+        return f"{OP_PREFIX}{o.body}({', '.join(pointer(a, ct) for a, ct in zip(o.args, types))})"
 
     def io(tid):
         t = graph.tensors[tid]
@@ -135,7 +136,7 @@ def render(graph, plan, workspace, ops_src, info, cmsis_files):
     placed.sort(key=lambda d: (d["offset"], d["name"]))
     ctx = dict(
         info,
-        prototypes=[f"int32_t utoe_op_{b}({', '.join(t + ' *' for t in sigs[b]) or 'void'});"
+        prototypes=[f"int32_t {OP_PREFIX}{b}({', '.join(t + ' *' for t in sigs[b]) or 'void'});"
                     for b in dict.fromkeys(o.body for o in graph.ops if not o.alias)],
         params=params,
         ops=[dict(index=o.index, func=o.func, body=o.body, alias=o.alias, call=None if o.alias else call(o),

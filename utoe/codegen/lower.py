@@ -20,6 +20,7 @@ import re
 
 import numpy as np
 
+from ..elfsize import OP_PREFIX  # the executor's direct-call operators: utoe_op_<name>
 from ..errors import CodegenError
 
 ALLOC_RE = re.compile(r"(\w+)\s*=\s*\(\([^;]*?TVMBackendAllocWorkspace\(\s*\d+\s*,\s*\w+\s*,\s*\(uint64_t\)(\d+)ULL")
@@ -27,7 +28,7 @@ FREE_RE = re.compile(r"TVMBackendFreeWorkspace\(\s*\d+\s*,\s*\w+\s*,\s*(\w+)\s*\
 ANY_ALLOC_RE = re.compile(r"TVMBackendAllocWorkspace\(")
 PACKED_RE = re.compile(r"^TVM_DLL int32_t __tvm_ffi_(\w+)\(void\* self_handle, void\* args, int32_t num_args, void\* result\) \{$", re.M)
 # an operator as the executor calls it (direct_calls)
-FUNC_RE = re.compile(r"^int32_t utoe_op_(\w+)\(([^)]*)\)\s*\{", re.M)
+FUNC_RE = re.compile(r"^int32_t " + OP_PREFIX + r"(\w+)\(([^)]*)\)\s*\{", re.M)
 WS_ALIGN = 16
 
 
@@ -280,7 +281,6 @@ def exact_float_literals(src, scripts):
     return _C_FLOAT.sub(sub, src)
 
 
-OP_PREFIX = "utoe_op_"  # the executor's direct-call operators (utoe.elfsize.OP_PREFIX too)
 _PROLOGUE = [re.compile(p) for p in (
     r"void\* condval(_\d+)?;",
     r"if \(\w+ == \d+\) \{",
