@@ -248,9 +248,8 @@ def _generate(model_path, out_dir, name, opts):
     ops_src = lower.restrict_outputs(ops_src, {op.body for op in g.ops if not op.alias} - shared_out)
     opts = dict(opts, importer_used=used)
     ws_by_func = lower.workspace_needs(ops_src)
-    # the executor's allocator hands out blocks rounded up to its alignment, as TVM's sizes are
-    align = lower.WS_ALIGN
-    ws_by_func.update({f: -(-k.workspace_bytes // align) * align for f, k in c_kernels.items()})
+    # CMSIS-NN's scratch as the executor's allocator hands it out, as TVM's temporaries are counted
+    ws_by_func.update({f: lower.ws_block(k.workspace_bytes) for f, k in c_kernels.items()})
     workspace = {op.index: 0 if op.alias else ws_by_func.get(op.body, 0) for op in g.ops}
     plan = planner.plan(g, opts["planner"], workspace)
     info = dict(

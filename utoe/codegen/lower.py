@@ -32,6 +32,12 @@ FUNC_RE = re.compile(r"^int32_t " + OP_PREFIX + r"(\w+)\(([^)]*)\)\s*\{", re.M)
 WS_ALIGN = 16
 
 
+def ws_block(nbytes):
+    """The bytes a workspace request takes from the pool: the executor's
+    TVMBackendAllocWorkspace rounds every request up to WS_ALIGN."""
+    return (nbytes + WS_ALIGN - 1) // WS_ALIGN * WS_ALIGN
+
+
 def fuse(mod):
     import tvm
     from tvm import relax
@@ -393,7 +399,7 @@ def workspace_needs(src):
         live, cur, peak = {}, 0, 0
         for _, kind, var, size in events:
             if kind == "a":
-                live[var] = (size + WS_ALIGN - 1) // WS_ALIGN * WS_ALIGN
+                live[var] = ws_block(size)
                 cur += live[var]
                 peak = max(peak, cur)
             elif var in live:
