@@ -56,6 +56,9 @@ def test_riot_firmware_runs_under_qemu(riot_qemu_build, board):
     b = boards.get(board)
     assert r["ram"]["stack_in_static"] and r["ram"]["total_bytes"] < b.ram_bytes == 16384
     assert r["flash"]["model"]["weights"] > 40_000
+    # the evaluation runs on RIOT's main stack, sized riot.STACK_BYTES: its peak (from the stack's top,
+    # RIOT's boot included) leaves over 1.5 KB unused
+    assert 0 < r["stack_peak_bytes"] < riot.STACK_BYTES - 1500, r["stack_peak_bytes"]
     with open(os.path.join(riot_qemu_build, board, "lenet5+os-riot", "riot.json")) as f:
         info = json.load(f)
     assert info["riot_board"] == board
