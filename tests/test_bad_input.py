@@ -50,6 +50,20 @@ def test_unknown_variable(build):
     assert "unknown variable 'trails'" in line and "'trials'" in line
 
 
+@pytest.mark.parametrize("arg, said", [
+    ("kernels=cmsisnn", "Invalid value for enum variable 'kernels': 'cmsisnn'. Valid values are: ('auto', 'tvm', "
+                        "'cmsis-nn')"),
+    ("verbose=maybe", "Error converting option: 'verbose'; Invalid value for boolean variable: 'maybe'"),
+])
+def test_a_value_a_variable_does_not_take_is_one_line(build, arg, said):
+    """SCons's own checks of choice and yes/no variables (kernels=, planner=,
+    mode=, importer=, verbose=, wait=) end in utoe's one line, not in SCons's
+    error with the SConstruct line that raised it."""
+    proc = build.scons("board=native", "model=sine", arg, check=False)
+    assert proc.returncode == 2 and "File " not in proc.stderr, proc.stderr
+    assert fails(build, "board=native", "model=sine", arg) == f"utoe: error: {said}"
+
+
 def test_unknown_model_suggests(build):
     line = fails(build, "board=native", "model=sinuss")
     assert "unknown model 'sinuss'" in line and "'sinus'" in line
