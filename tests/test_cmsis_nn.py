@@ -477,6 +477,26 @@ def test_conv_geometries(geometry, tmp_path):
     assert not refused and [r[1] for r in results.values()] == [True], (results, refused)
 
 
+# What arm_convolve_wrapper_s8 calls for the conv geometries above (CMSIS-NN's predicates:
+# 1x1 = 1x1 kernel, no padding, no dilation; fast = unit stride; 1xN = input height 1 and
+# stride.w * channels a multiple of 4); utoe calls it directly.
+CONV_PATHS = {"conv-1x1-fast": "arm_convolve_1x1_s8_fast", "conv-1x1-s2": "arm_convolve_1x1_s8",
+              "conv-1xn": "arm_convolve_1_x_n_s8", "conv-1xn-s2": "arm_convolve_1_x_n_s8",
+              "conv-generic-batch2": "arm_convolve_s8", "conv-dilated": "arm_convolve_s8",
+              "conv-5x5-same": "arm_convolve_s8"}
+
+
+def test_convolve_path_is_the_wrappers_choice():
+    from utoe.cmsis_nn import _ConvParams, _Dims, _Tile, _Act, convolve_s8_path
+
+    assert set(CONV_PATHS) == {g for g, v in GEOMETRIES.items() if v[0] == "conv"}
+    for geometry, want in CONV_PATHS.items():
+        _, n, h, w, c, kh, kw, oc, (sh, sw), (dh, dw), same, *_ = GEOMETRIES[geometry]
+        pad = (kh // 2, kw // 2) if same else (0, 0)
+        params = _ConvParams(0, 0, _Tile(sw, sh), _Tile(pad[1], pad[0]), _Tile(dw, dh), _Act(-128, 127))
+        assert convolve_s8_path(params, _Dims(n, h, w, c), _Dims(oc, kh, kw, c)) == want, geometry
+
+
 def _int16_cases():
     sys.path.insert(0, os.path.join(ROOT, "models"))
     import make_conformance

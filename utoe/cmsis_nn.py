@@ -221,18 +221,47 @@ _SIZE_SOURCES = ["Source/ConvolutionFunctions/arm_convolve_get_buffer_sizes_s8.c
                  "Source/FullyConnectedFunctions/arm_fully_connected_get_buffer_sizes_s16.c"]
 
 
+# arm_convolve_wrapper_s8's choice of path, made with CMSIS-NN's own inline
+# predicates on the host, so the generated code calls that path directly and
+# the firmware links none of the others (the wrapper references all four:
+# 2.8 KB of flash on LeNet-5's Cortex-M4 build).
+_PATHS_SHIM = """#include "arm_nnsupportfunctions.h"
+int utoe_convolve_s8_path(const cmsis_nn_conv_params *p, const cmsis_nn_dims *i, const cmsis_nn_dims *f)
+{
+    if (arm_nn_is_convolve_1x1(p, i, f))
+        return arm_nn_is_convolve_1x1_fast(p) ? 1 : 2;
+    return arm_nn_is_convolve_1_x_n(p, i, f) ? 3 : 0;
+}
+"""
+# utoe_convolve_s8_path's answer: the function arm_convolve_wrapper_s8 calls.
+_CONVOLVE_S8_PATHS = ("arm_convolve_s8", "arm_convolve_1x1_s8_fast", "arm_convolve_1x1_s8", "arm_convolve_1_x_n_s8")
+
+
+def convolve_s8_path(params, input_dims, filter_dims):
+    """The CMSIS-NN function arm_convolve_wrapper_s8 would call for these
+    parameters (decided by CMSIS-NN's own predicates, compiled for the host)."""
+    f = _sizes_lib(require()).utoe_convolve_s8_path
+    f.restype = ctypes.c_int
+    return _CONVOLVE_S8_PATHS[f(ctypes.byref(params), ctypes.byref(input_dims), ctypes.byref(filter_dims))]
+
+
 @functools.lru_cache(maxsize=None)
 def _sizes_lib(tree):
-    key = hashlib.sha256(("\0".join([COMMIT, os.path.realpath(tree)] + _SIZE_SOURCES)).encode()).hexdigest()[:16]
+    key = hashlib.sha256(("\0".join([COMMIT, os.path.realpath(tree), _PATHS_SHIM] + _SIZE_SOURCES)).encode()
+                         ).hexdigest()[:16]
     cache = os.path.join(os.path.expanduser("~"), ".cache", "utoe", f"cmsis-nn-{COMMIT[:8]}")
     lib = os.path.join(cache, f"bufsizes-{key}.so")
     if not os.path.exists(lib):
         os.makedirs(cache, exist_ok=True)
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=cache)
         os.close(fd)
-        cmd = ["gcc", "-O1", "-shared", "-fPIC", "-I", os.path.join(tree, "Include"), "-o", tmp] + \
+        shim = tmp[:-3] + "-paths.c"
+        with open(shim, "w") as f:
+            f.write(_PATHS_SHIM)
+        cmd = ["gcc", "-O1", "-shared", "-fPIC", "-I", os.path.join(tree, "Include"), "-o", tmp, shim] + \
             [os.path.join(tree, s) for s in _SIZE_SOURCES]
         r = subprocess.run(cmd, capture_output=True, text=True)
+        os.unlink(shim)
         if r.returncode:
             os.unlink(tmp)
             raise BuildError(f"cannot build CMSIS-NN's buffer-size functions for this host: {r.stderr.strip()[:400]}")
@@ -500,6 +529,10 @@ def _convolution(op, qm, arch, fname, depthwise, s16):
     dm = oc // c
     params = _DwParams(zx, zy, dm, *tiles) if depthwise else _ConvParams(zx, zy, *tiles)
     ws = buffer_size(func, arch, params, _Dims(n, h, wd, c), _Dims(*fdims), _Dims(n, oh, ow, oc))
+    # the int8 convolution calls the wrapper's choice directly (convolve_s8_path); its scratch is the
+    # wrapper's, which asks the chosen path's size
+    call = convolve_s8_path(params, _Dims(n, h, wd, c), _Dims(*fdims)) if kind == "convolve" and not s16 else func
+    upscale = "NULL, " if call == "arm_convolve_s8" else ""  # arm_convolve_s8's upscale dims: none
     ptype = "cmsis_nn_dw_conv_params" if depthwise else "cmsis_nn_conv_params"
     multiplier = f"{dm}, " if depthwise else ""
     # the s16 convolution takes its bias as cmsis_nn_bias_data (int64 here); the others a plain pointer
@@ -512,12 +545,12 @@ int32_t {OP_PREFIX}{fname}({act_t} *a0, int8_t *a1, {btype} *a2, int32_t *a3, in
     const cmsis_nn_per_channel_quant_params qp = {{a3, a4}};
 {bias_data}    const cmsis_nn_dims id = {{{n}, {h}, {wd}, {c}}}, fd = {{{', '.join(map(str, fdims))}}};
     const cmsis_nn_dims bd = {{1, 1, 1, {oc}}}, od = {{{n}, {oh}, {ow}, {oc}}};
-{_scratch(ws)}    arm_cmsis_nn_status st = {func}(&ctx, &cp, &qp, &id, a0, &fd, a1, &bd, {bias}, &od, out);
+{_scratch(ws)}    arm_cmsis_nn_status st = {call}(&ctx, &cp, &qp, &id, a0, &fd, a1, &bd, {bias}, {upscale}&od, out);
 {_release(ws)}    return st != ARM_CMSIS_NN_SUCCESS;
 }}
 """)
     args = [("tensor", x.index), ("tensor", w.index), bias_arg, ("param", "multiplier", mult), ("param", "shift", shift)]
-    return CKernel(args, y.index, src, ws, [func], rounding="double")
+    return CKernel(args, y.index, src, ws, [call], rounding="double")
 
 
 def _conv(op, qm, arch, fname):
