@@ -21,7 +21,32 @@ board's own lengths ([memory]), so the board's lengths must fit in the
 stand-in's regions. Checked here: the machine is one utoe knows (STAND_INS),
 it runs the board's core, its QEMU system matches, and the memory fits. Not
 checkable here: that the regions are where the machine really has memory (see
-tests and `info mtree` in the QEMU monitor)."""
+tests and `info mtree` in the QEMU monitor).
+
+Timing data (issue 15), for utoe.estimate's cycle model. A real board with a
+stand-in has [timing]; Board.timing is that table plus "cycles_per_class"
+(the core's boards/cores/<core>.toml [cycles]) and "core_file" (its path):
+
+    cycles_per_class  cycles of one executed instruction of each plugin class on
+                      the core at zero wait states; a load/store-multiple costs
+                      load_multiple + N x load_multiple_per_reg; load_use is the
+                      extra stall when the next instruction uses a load's result
+    flash_wait_states extra cycles of one flash read (of flash_line_bytes bytes) at
+                      the board's clock, as RIOT configures the flash
+    flash_sequential_wait_states (optional) the same for a read at the address
+                      right after the previous read (the FE310's QSPI merges it)
+    flash_prefetch    a prefetcher reads the next line while the current one is
+                      used: sequential instruction fetches do not wait
+    ram_wait_states   extra cycles of an SRAM access
+    icache / dcache   (optional) a cache in front of flash for instruction fetches /
+                      data loads: size_bytes, ways, line_bytes, and miss_cycles, the
+                      cycles a miss adds (the line fill). One cache that serves both
+                      (SAMD21 NVM cache, RP2040 XIP cache, ESP32-C3 cache) appears as
+                      both, with the same geometry.
+
+Every figure's source (document, revision, table; the RIOT line that sets the
+clock or the flash controller) is a comment next to it in the files; figures
+not found in a document say so there."""
 
 import os
 import tomllib
