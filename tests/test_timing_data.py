@@ -27,7 +27,8 @@ def test_every_shipped_board_loads_and_real_boards_with_a_stand_in_have_timing()
         t = loaded[name].timing
         assert t["cycles"] == loaded[name].core
         assert set(t["cycles_per_class"]) == set(boards.CYCLE_CLASSES), name
-        assert os.path.basename(t["core_file"]) == f"{t['cycles']}.toml" and os.path.exists(t["core_file"])
+        assert t["core_file"] == f"boards/cores/{t['cycles']}.toml"
+        assert os.path.exists(os.path.join(os.path.dirname(boards.BOARDS_DIR), t["core_file"]))
         assert isinstance(t["flash_prefetch"], bool) and t["flash_line_bytes"] > 0
     assert loaded["esp32-wroom-32"].timing is None and loaded["native"].timing is None
 
@@ -133,7 +134,7 @@ def test_a_missing_cores_file_is_named(tmp_path):
 def test_timing_merges_the_cores_cycles():
     b = boards.get("hifive1b")
     assert b.timing["cycles_per_class"] == boards.load_core("sifive-e31")["cycles"]
-    assert b.timing["core_file"] == os.path.join(boards.CORES_DIR, "sifive-e31.toml")
+    assert b.timing["core_file"] == "boards/cores/sifive-e31.toml"
     assert b.timing["icache"] == {"size_bytes": 16384, "ways": 2, "line_bytes": 32, "miss_cycles": 2304}
     assert "dcache" not in b.timing  # the FE310 has none: flash data loads go to QSPI every time
     # the dicts are copies: editing one board's timing leaves the next load alone
@@ -147,3 +148,13 @@ def test_a_qemu_machine_may_have_no_timing(tmp_path):
     text = path.read_text()
     path.write_text(text[:text.index("\n# The QEMU machine itself")] + "\n")
     assert boards.get("mps2-an385", directory=str(d)).timing is None
+
+
+def test_a_board_directory_with_its_own_cores_uses_them(tmp_path):
+    """A board directory with a cores/ of its own (a test's copy) takes its
+    cores files from there, named by their absolute path."""
+    d = _copy(tmp_path, cores=True)
+    _edit(d / "cores" / "cortex-m4.toml", "\nalu = 1", "\nalu = 2")
+    t = boards.get("nrf52840dk", directory=str(d)).timing
+    assert t["cycles_per_class"]["alu"] == 2
+    assert t["core_file"] == str(d / "cores" / "cortex-m4.toml")

@@ -202,7 +202,7 @@ class Board:
     qemu: dict = None
     memory: dict = field(default=None)
     # [timing], with the core's cycles per class merged in under
-    # "cycles_per_class" and the cores file's path under "core_file"; None
+    # "cycles_per_class" and the cores file under "core_file"; None
     # for a board without one (host, a QEMU machine, no stand-in).
     timing: dict = field(default=None)
 
@@ -381,7 +381,11 @@ def _check_timing(data, where, board_dir):
         raise BoardError(f"{where} [timing] field 'cycles': {e}") from None
     timing = {k: (dict(v) if isinstance(v, dict) else v) for k, v in t.items()}
     timing["cycles_per_class"] = core["cycles"]
-    timing["core_file"] = core["path"]
+    # the cores file by name: relative to the project (boards/cores/<core>.toml), so
+    # that whatever records it is the same in every checkout; absolute elsewhere
+    root = os.path.dirname(BOARDS_DIR)
+    inside = os.path.commonpath([root, os.path.abspath(core["path"])]) == root
+    timing["core_file"] = os.path.relpath(core["path"], root) if inside else os.path.abspath(core["path"])
     return timing
 
 
