@@ -109,7 +109,7 @@ def test_a_malformed_timing_section_names_the_file_and_field(tmp_path, old, new,
     ("\nfpu = 1", "\n", "[cycles]: missing required field 'fpu'"),
     ("\nalu = 1", '\nalu = "1"', "[cycles]: field 'alu' must be a number, not str"),
     ("\nalu = 1", "\nalu = true", "[cycles]: field 'alu' must be a number, not bool"),
-    ("\nload_use = 1", "\nload_use = -1", "[cycles]: field 'load_use' is -1; it must be a finite number, not negative"),
+    ("\nload_use = 0", "\nload_use = -1", "[cycles]: field 'load_use' is -1; it must be a finite number, not negative"),
     ("\ndiv = 12", "\ndiv = nan", "[cycles]: field 'div' is nan; it must be a finite number"),
     ('source = "', 'sauce = "', "unknown field 'sauce' — did you mean 'source'?"),
 ])
