@@ -21,7 +21,32 @@ board's own lengths ([memory]), so the board's lengths must fit in the
 stand-in's regions. Checked here: the machine is one utoe knows (STAND_INS),
 it runs the board's core, its QEMU system matches, and the memory fits. Not
 checkable here: that the regions are where the machine really has memory (see
-tests and `info mtree` in the QEMU monitor)."""
+tests and `info mtree` in the QEMU monitor).
+
+Timing data (issue 15), for utoe.estimate's cycle model. A real board with a
+stand-in has [timing]; Board.timing is that table plus "cycles_per_class"
+(the core's boards/cores/<core>.toml [cycles]) and "core_file" (its path):
+
+    cycles_per_class  cycles of one executed instruction of each plugin class on
+                      the core at zero wait states; a load/store-multiple costs
+                      load_multiple + N x load_multiple_per_reg; load_use is the
+                      extra stall when the next instruction uses a load's result
+    flash_wait_states extra cycles of one flash read (of flash_line_bytes bytes) at
+                      the board's clock, as RIOT configures the flash
+    flash_sequential_wait_states (optional) the same for a read at the address
+                      right after the previous read (the FE310's QSPI merges it)
+    flash_prefetch    a prefetcher reads the next line while the current one is
+                      used: sequential instruction fetches do not wait
+    ram_wait_states   extra cycles of an SRAM access
+    icache / dcache   (optional) a cache in front of flash for instruction fetches /
+                      data loads: size_bytes, ways, line_bytes, and miss_cycles, the
+                      cycles a miss adds (the line fill). One cache that serves both
+                      (SAMD21 NVM cache, RP2040 XIP cache, ESP32-C3 cache) appears as
+                      both, with the same geometry.
+
+Every figure's source (document, revision, table; the RIOT line that sets the
+clock or the flash controller) is a comment next to it in the files; figures
+not found in a document say so there."""
 
 import os
 import tomllib
@@ -30,6 +55,8 @@ from dataclasses import dataclass, field
 from .errors import BoardError, suggest
 
 BOARDS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "boards")
+# Per-core cycle costs (boards/cores/<core>.toml), shared by the boards of that core.
+CORES_DIR = os.path.join(BOARDS_DIR, "cores")
 
 TYPES = ("native", "mcu", "qemu")
 ARCHS = ("host", "armv6-m", "armv7-m", "armv7e-m", "armv7e-m+fp", "rv32imac", "rv32imc", "xtensa")
@@ -94,6 +121,7 @@ SCHEMA = {
     "toolchain": (dict, True, None),
     "qemu": (dict, False, None),
     "memory": (dict, False, None),
+    "timing": (dict, False, None),
 }
 TOOLCHAIN_SCHEMA = {
     "cc": (str, True, None),
@@ -121,6 +149,39 @@ QEMU_SCHEMA = {
     "riot_modules": (list, False, None),
 }
 
+# The timing model's data (issue 15): [timing] in a board file, the board's
+# memory costs at its clock; boards/cores/<core>.toml, the core's cycles per
+# executed instruction of each class (the QEMU plugin's classes, exactly).
+# Every figure carries its source in a comment of its file. A board with a
+# [qemu] stand-in that is a real chip (type "mcu") must have [timing]; a
+# QEMU machine's own board (type "qemu") may have a zero-wait one.
+TIMING_SCHEMA = {
+    "cycles": (str, True, None),              # which boards/cores/<name>.toml
+    "flash_wait_states": (int, True, None),   # extra cycles per flash read at clock_hz as RIOT sets it up
+    "flash_line_bytes": (int, True, None),    # bytes one flash read returns
+    "flash_prefetch": (bool, True, None),     # a sequential prefetcher hides the next line's wait states
+    "ram_wait_states": (int, True, None),
+    # a flash read at the address right after the previous one, where the flash
+    # controller continues the open read (the FE310's QSPI); absent: as any read
+    "flash_sequential_wait_states": (int, False, None),
+    "icache": (dict, False, None),            # a cache in front of flash for instruction fetches
+    "dcache": (dict, False, None),            # the same for data loads from flash
+}
+CACHE_SCHEMA = {
+    "size_bytes": (int, True, None),
+    "ways": (int, True, None),
+    "line_bytes": (int, True, None),
+    "miss_cycles": (int, True, None),         # cycles a miss adds: filling one line
+}
+CORE_FILE_SCHEMA = {"source": (str, True, None), "cycles": (dict, True, None)}
+# The instruction classes of the QEMU plugin; a cores file gives each one's cycles.
+CYCLE_CLASSES = ("alu", "mul", "mac", "div", "load", "store", "load_multiple", "load_multiple_per_reg",
+                 "store_multiple", "store_multiple_per_reg", "branch_taken", "branch_not_taken", "jump",
+                 "load_use", "fpu", "other")
+# Integer fields that may be 0 (every other one must be positive; a region's
+# origin is checked against the address space instead).
+ZERO_ALLOWED = ("flash_wait_states", "ram_wait_states", "flash_sequential_wait_states")
+
 
 @dataclass(frozen=True)
 class Board:
@@ -140,6 +201,10 @@ class Board:
     iotlab_arch: str = None
     qemu: dict = None
     memory: dict = field(default=None)
+    # [timing], with the core's cycles per class merged in under
+    # "cycles_per_class" and the cores file under "core_file"; None
+    # for a board without one (host, a QEMU machine, no stand-in).
+    timing: dict = field(default=None)
 
 
 def _check(data, schema, where):
@@ -158,8 +223,9 @@ def _check(data, schema, where):
             raise BoardError(f"{where}: field '{key}' is '{value}'; one of: {', '.join(allowed)}")
         if typ is list and not all(isinstance(v, str) for v in value):
             raise BoardError(f"{where}: field '{key}' must be a list of strings")
-        if typ is int and value <= 0 and key != "origin":
-            raise BoardError(f"{where}: field '{key}' is {value}; it must be positive")
+        if typ is int and key != "origin" and (value < 0 or value == 0 and key not in ZERO_ALLOWED):
+            raise BoardError(f"{where}: field '{key}' is {value}; it must be "
+                             + ("zero or positive" if key in ZERO_ALLOWED else "positive"))
 
 
 def _check_regions(data, where):
@@ -238,19 +304,94 @@ def _check_stand_in(data, where):
                              f"'{q['machine']}' ({region} {have} bytes): choose a stand-in with enough memory")
 
 
-def load(path):
-    where = os.path.relpath(path) if os.path.isabs(path) else path
+def _load_toml(path, where, what):
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise BoardError(f"{where}: not valid TOML: {e}") from None
     except OSError as e:
-        raise BoardError(f"{where}: cannot read the board file ({e.strerror or e})") from None
+        raise BoardError(f"{where}: cannot read the {what} ({e.strerror or e})") from None
     except UnicodeDecodeError as e:
         raise BoardError(f"{where}: not valid TOML: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except ValueError as e:  # e.g. an integer of 4,300+ digits, which Python refuses to convert
-        raise BoardError(f"{where}: not a usable board file ({str(e).split(';')[0]})") from None
+        raise BoardError(f"{where}: not a usable {what} ({str(e).split(';')[0]})") from None
+
+
+def cores_dir(board_dir):
+    """Where a board directory's cores files are: its own cores/ if it has
+    one (a test's copy), else utoe's."""
+    own = os.path.join(board_dir, "cores")
+    return own if os.path.isdir(own) else CORES_DIR
+
+
+def load_core(name, directory=CORES_DIR):
+    """The cycles per instruction class of boards/cores/<name>.toml, checked:
+    every class of CYCLE_CLASSES, each a non-negative number, nothing else."""
+    path = os.path.join(directory, name + ".toml")
+    where = os.path.relpath(path)
+    if not os.path.exists(path):
+        known = sorted(f[:-5] for f in os.listdir(directory) if f.endswith(".toml")) if os.path.isdir(directory) \
+            else []
+        raise BoardError(f"{where}: no such cores file (" + suggest(name, known, "cores file") + ")")
+    data = _load_toml(path, where, "cores file")
+    _check(data, CORE_FILE_SCHEMA, where)
+    cycles = data["cycles"]
+    for key in cycles:
+        if key not in CYCLE_CLASSES:
+            raise BoardError(f"{where} [cycles]: " + suggest(key, CYCLE_CLASSES, "instruction class"))
+    for key in CYCLE_CLASSES:
+        if key not in cycles:
+            raise BoardError(f"{where} [cycles]: missing required field '{key}'")
+        value = cycles[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise BoardError(f"{where} [cycles]: field '{key}' must be a number, not {type(value).__name__} "
+                             f"({value!r})")
+        if not value >= 0 or value == float("inf"):  # also NaN, which TOML allows
+            raise BoardError(f"{where} [cycles]: field '{key}' is {value}; it must be a finite number, not negative")
+    return {"source": data["source"], "cycles": dict(cycles), "path": path}
+
+
+def _check_timing(data, where, board_dir):
+    """[timing]: required for a real chip with a stand-in; its fields, its
+    caches, and its cores file (which must be the board's core's). Returns
+    the Board's timing dict, or None."""
+    if "timing" not in data:
+        if data["type"] == "mcu" and "qemu" in data:
+            raise BoardError(f"{where}: missing table [timing], required for a real board with a [qemu] stand-in "
+                             "(the cycle model's flash wait states, caches and core; see boards/stm32f746g-disco.toml)")
+        return None
+    t = data["timing"]
+    if not isinstance(t, dict):
+        raise BoardError(f"{where}: field 'timing' must be a table, not {type(t).__name__}")
+    _check(t, TIMING_SCHEMA, f"{where} [timing]")
+    for cache in ("icache", "dcache"):
+        if cache in t:
+            _check(t[cache], CACHE_SCHEMA, f"{where} [timing.{cache}]")
+            c = t[cache]
+            if c["size_bytes"] % (c["ways"] * c["line_bytes"]):
+                raise BoardError(f"{where} [timing.{cache}]: size_bytes {c['size_bytes']} is not a multiple of "
+                                 f"ways × line_bytes ({c['ways']} × {c['line_bytes']})")
+    if t["cycles"] != data["core"]:
+        raise BoardError(f"{where} [timing]: field 'cycles' is '{t['cycles']}' but the board's core is "
+                         f"'{data['core']}'; they must agree (boards/cores/{data['core']}.toml)")
+    try:
+        core = load_core(t["cycles"], cores_dir(board_dir))
+    except BoardError as e:
+        raise BoardError(f"{where} [timing] field 'cycles': {e}") from None
+    timing = {k: (dict(v) if isinstance(v, dict) else v) for k, v in t.items()}
+    timing["cycles_per_class"] = core["cycles"]
+    # the cores file by name: relative to the project (boards/cores/<core>.toml), so
+    # that whatever records it is the same in every checkout; absolute elsewhere
+    root = os.path.dirname(BOARDS_DIR)
+    inside = os.path.commonpath([root, os.path.abspath(core["path"])]) == root
+    timing["core_file"] = os.path.relpath(core["path"], root) if inside else os.path.abspath(core["path"])
+    return timing
+
+
+def load(path):
+    where = os.path.relpath(path) if os.path.isabs(path) else path
+    data = _load_toml(path, where, "board file")
     _check(data, SCHEMA, where)
     _check(data["toolchain"], TOOLCHAIN_SCHEMA, f"{where} [toolchain]")
     stem = os.path.splitext(os.path.basename(path))[0]
@@ -268,6 +409,7 @@ def load(path):
         if "memory" not in data:
             raise BoardError(f"{where}: missing table [memory], required for a board with a [qemu] stand-in")
         _check_stand_in(data, where)
+    data["timing"] = _check_timing(data, where, os.path.dirname(os.path.abspath(path)))
     data["runners"] = tuple(data["runners"])
     return Board(path=os.path.abspath(path), **data)
 
