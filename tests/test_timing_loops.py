@@ -31,6 +31,9 @@ K_BIG = (24576 - 10) // 2
 # the FE310-G002's instruction cache: 16 KiB, 2 ways, 32-byte lines; a flash line buffer of 8 bytes on data
 ICACHE = icount.Cache("icache", "i", 16384, 2, LINE, "flash")
 FLASH_BUF = icount.Cache("fbuf", "d", 8, 1, 8, "flash")
+# small data caches: 4 sets of 2 ways on the flash table, and on RAM (stores do not go through)
+DCACHE = icount.Cache("dc", "d", 64, 2, 8, "flash")
+RAM_CACHE = icount.Cache("dram", "d", 64, 2, 8, "ram")
 
 # (board whose stand-in runs it, compiler, flags, source, has the Thumb-2 / RV loops)
 CORES = {
@@ -42,7 +45,7 @@ CORES = {
 }
 
 
-def build_and_run(tmp_path, core, caches=(ICACHE, FLASH_BUF)):
+def build_and_run(tmp_path, core, caches=(ICACHE, FLASH_BUF, DCACHE, RAM_CACHE)):
     board_name, cc, flags, source, _ = CORES[core]
     board = boards.get(board_name)
     elf, syms, out = (str(tmp_path / n) for n in ("loops.elf", "syms", "icount.json"))
@@ -83,7 +86,7 @@ def test_every_instruction_has_one_class(run):
     assert sum(total["classes"][c] for c in exclusive) == doc["total"]
     assert list(total["classes"]) == list(icount.CLASSES)
     assert list(total["fetch"]) == ["flash", "ram", "other"]
-    assert list(total["caches"]) == ["icache", "fbuf"]
+    assert list(total["caches"]) == ["icache", "fbuf", "dc", "dram"]
 
 
 def test_load_use_chain(run):
@@ -97,6 +100,16 @@ def test_load_use_chain(run):
     assert d["store"] == {"flash": 0, "ram": 1, "other": 0}
     assert d["fetch"]["flash"] == N_CHAIN + 3
     assert d["caches"]["fbuf"] == {"accesses": 0, "misses": 0, "seq_misses": 0}  # RAM loads: not through flash's
+    # the loads through a RAM cache: the first misses (the store before it is write-through, no-allocate)
+    assert d["caches"]["dram"] == {"accesses": N_CHAIN, "misses": 1, "seq_misses": 0}
+
+
+def test_data_cache_is_lru(run):
+    """Lines X, Y, X, Z, X of one set of a 2-way cache: LRU keeps X when Z
+    comes (Y leaves): 3 misses, where FIFO would have 4."""
+    _, doc = run
+    assert classes(doc, "utoe_lru") == {"load": 5, "jump": 1}
+    assert detail(doc, "utoe_lru")["caches"]["dc"] == {"accesses": 5, "misses": 3, "seq_misses": 0}
 
 
 def test_taken_branch_loop(run):

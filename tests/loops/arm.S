@@ -30,6 +30,8 @@ utoe_main:
     ldr r0, =N_FLASH
     ldr r1, =table
     bl utoe_flash_read
+    ldr r1, =table
+    bl utoe_lru
 #ifdef ARMV7M
     movs r0, #2
     bl utoe_small
@@ -79,6 +81,20 @@ utoe_flash_read:
     bne 1b
     bx lr
     .size utoe_flash_read, . - utoe_flash_read
+
+/* r1 = the table: loads of lines X, Y, X, Z, X that share a set of a 2-way
+ * cache of 4 sets of 8-byte lines (32 bytes apart): an LRU cache keeps X
+ * (3 misses), a FIFO one would evict it (4) */
+    .thumb_func
+    .type utoe_lru, %function
+utoe_lru:
+    ldr r2, [r1]
+    ldr r2, [r1, #32]
+    ldr r2, [r1]
+    ldr r2, [r1, #64]
+    ldr r2, [r1]
+    bx lr
+    .size utoe_lru, . - utoe_lru
 
 #ifdef ARMV7M
 /* r0 = passes through 2 * K + 10 bytes of straight code, line-aligned (the

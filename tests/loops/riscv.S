@@ -16,6 +16,8 @@ utoe_main:
     li a0, N_FLASH
     la a1, table
     call utoe_flash_read
+    la a1, table
+    call utoe_lru
     li a0, 2
     call utoe_small
     li a0, 2
@@ -70,6 +72,16 @@ utoe_flash_read:
     bnez a0, 1b
     ret
     .size utoe_flash_read, . - utoe_flash_read
+
+    .type utoe_lru, @function
+utoe_lru:
+    lw a2, 0(a1)
+    lw a2, 32(a1)
+    lw a2, 0(a1)
+    lw a2, 64(a1)
+    lw a2, 0(a1)
+    ret
+    .size utoe_lru, . - utoe_lru
 
     .macro straight name, k
     .space 32
