@@ -58,7 +58,11 @@
  *     any mnemonic not known here).
  * Every executed instruction is in exactly one of alu, mul, mac, div, load,
  * store, load_multiple, store_multiple, branch_taken, branch_not_taken, jump,
- * fpu, other. load_use counts single loads (LDR*, VLDR, lw/lh/lb, flw, ...)
+ * fpu, other. An instruction of an IT block whose condition fails still
+ * counts in its class (it takes its issue slot); its memory access, if any,
+ * does not happen and is not counted. A conditional branch is settled as
+ * taken or not by the next block only when it ends its block (QEMU ends a
+ * block at every branch); one inside a block was not taken. load_use counts single loads (LDR*, VLDR, lw/lh/lb, flw, ...)
  * whose destination register is a source of the very next executed
  * instruction, from the disassembly's operands (the next instruction's
  * register operands after its destination, its first one too when it is
