@@ -108,7 +108,7 @@ def test_sequence_follows_the_executor(kws):
     ops = [op for op in meta["operators"] if op["function"]]  # reshape_10 aliases: no call
     assert len(ops) == len(meta["operators"]) - 1
     assert len(counts["sequence"]) == TRIALS * len(ops)
-    for k, (function, n) in enumerate(counts["sequence"]):
+    for k, (function, n, _detail) in enumerate(counts["sequence"]):
         assert function == ops[k % len(ops)]["function"]
         assert n > 0
 
@@ -169,8 +169,8 @@ def test_plugin_attributes_folded_functions_per_call(tmp_path):
     doc = icount.read_counts(str(out))
     # per symbol, op_b's two calls are its thunk's two instructions: the bug per-call attribution fixes
     assert doc["functions"]["utoe_op_b"]["instructions"] == 2
-    assert [f for f, _ in doc["sequence"]] == ["utoe_op_a", "utoe_op_b", "utoe_op_b"]
-    small, big, small2 = (n for _, n in doc["sequence"])
+    assert [f for f, _, _ in doc["sequence"]] == ["utoe_op_a", "utoe_op_b", "utoe_op_b"]
+    small, big, small2 = (n for _, n, _ in doc["sequence"])
     assert small2 == small + 1  # the same work plus the thunk's branch
     assert 90 * small < big < 110 * small  # 100 times the iterations, plus fixed prologues
     # every instruction of the operators is in exactly one call

@@ -17,16 +17,17 @@ from ..files import remove, write_text
 from .base import Runner
 
 
-def counted_run(elf_path, log_path, command, execute):
+def counted_run(elf_path, log_path, command, execute, regions=None, caches=()):
     """Run a firmware under QEMU with utoe's instruction-count plugin:
     command(elf, plugin_args) is QEMU's command line, execute(cmd) runs it and
-    returns the log. icount.json lands beside log_path; a run that fails, or
-    leaves no well-formed counts, leaves neither file."""
+    returns the log; regions and caches are the plugin's (icount.qemu_args).
+    icount.json lands beside log_path; a run that fails, or leaves no
+    well-formed counts, leaves neither file."""
     counts_path = os.path.join(os.path.dirname(os.path.abspath(log_path)), "icount.json")
     syms_path = counts_path + ".syms"
     remove(counts_path)
     icount.write_symbols(elf_path, syms_path)
-    cmd = command(elf_path, icount.qemu_args(icount.plugin_path(), syms_path, counts_path))
+    cmd = command(elf_path, icount.qemu_args(icount.plugin_path(), syms_path, counts_path, regions, caches))
     try:
         log = execute(cmd)
         icount.read_counts(counts_path)  # present and well-formed, or RunError
@@ -47,12 +48,19 @@ class QemuRunner(Runner):
     products = ("icount.json",)
 
     def inputs(self):
-        """The board's [qemu] section (machine, args, regions, tick) and the
-        emulator's version: a change to either re-runs QEMU."""
+        """The board's [qemu] section (machine, args, regions, tick), the
+        plugin's memory regions and caches (from [timing]) and the emulator's
+        version: a change to any re-runs QEMU."""
         from .. import tools
 
         q = self.board.qemu or {}
-        return {"qemu": q, "qemu_version": tools.program(q["system"]) if q else None}
+        return {"qemu": q, "qemu_version": tools.program(q["system"]) if q else None,
+                "plugin": icount.plugin_options(*self.plugin_memory())}
+
+    def plugin_memory(self):
+        """(regions, caches) the plugin counts and simulates: the board's
+        flash and RAM at the stand-in's addresses, its [timing] caches."""
+        return icount.board_regions(self.board), icount.board_caches(self.board)
 
     def system(self):
         """The board's QEMU program (its [qemu] system), or RunError naming the package."""
@@ -73,7 +81,7 @@ class QemuRunner(Runner):
                 "-kernel", elf_path, *plugin_args]
 
     def run(self, elf_path, log_path):
-        return counted_run(elf_path, log_path, self.command, self._qemu)
+        return counted_run(elf_path, log_path, self.command, self._qemu, *self.plugin_memory())
 
     def _qemu(self, cmd):
         try:

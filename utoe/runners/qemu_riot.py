@@ -98,7 +98,8 @@ class QemuRiotRunner(QemuRunner):
     def run(self, elf_path, log_path):
         riot.info(elf_path)  # a RIOT build, or a clear error
         pair_dir = os.path.dirname(os.path.abspath(log_path))
-        return counted_run(os.path.abspath(elf_path), log_path, self.command, lambda cmd: self._session(cmd, pair_dir))
+        return counted_run(os.path.abspath(elf_path), log_path, self.command, lambda cmd: self._session(cmd, pair_dir),
+                           *self.plugin_memory())
 
     def _session(self, cmd, pair_dir):
         with tempfile.TemporaryFile(dir=pair_dir, prefix=".qemu-stderr") as err:
