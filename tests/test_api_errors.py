@@ -242,11 +242,22 @@ def test_generate_inputs_still_matches_its_seed():
     assert x.tolist() == [xorshift32(5, 3).view("int32").tolist()]
 
 
-@pytest.mark.parametrize("instructions,est", [(10, {}), (10, {"cpi": 1.0, "clock_hz": 0}), ("10", None),
-                                              (-1, {"cpi": 1.0, "clock_hz": 1e6})])
-def test_estimate_of_no_estimate_model(instructions, est):
+@pytest.mark.parametrize("cycles,est", [(10, {}), (10, {"clock_hz": 0}), (10, None), ("10", {"clock_hz": 1e6}),
+                                        (-1, {"clock_hz": 1e6})])
+def test_estimate_of_no_estimate_model(cycles, est):
     from utoe import estimate
 
-    with pytest.raises(ConfigError, match=r"(latency estimate|instructions)"):
-        estimate.ms(instructions, est)
-    assert estimate.ms(1000, estimate.model(boards.get("hifive1b"))) > 0
+    with pytest.raises(ConfigError, match=r"(latency estimate|cycles)"):
+        estimate.ms(cycles, est)
+    assert estimate.ms(320_000, estimate.model(boards.get("hifive1b"))) == 1.0  # 320 MHz
+
+
+def test_estimate_of_a_malformed_detail_names_it():
+    from utoe import estimate
+
+    est = estimate.model(boards.get("hifive1b"))
+    for detail, message in [({}, "expected the plugin's detail"), ({"classes": {"warp": 1}}, "class 'warp'"),
+                            ({"classes": {"alu": -1}}, "'alu' must be a count"),
+                            ({"classes": {"alu": 1}, "caches": {}}, "no cache 'icache'")]:
+        with pytest.raises(ConfigError, match=message):
+            estimate.cycles(detail, est, "icount.json")

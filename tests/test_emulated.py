@@ -67,9 +67,22 @@ def test_figures_are_labelled_and_consistent(lenet, board):
             assert n >= op["output_bytes"] / 8, (op["name"], n, op["output_bytes"])
     # the executor's own instructions are few: operators are almost all of it
     assert 0.97 * r["instructions"]["per_inference"] <= sum(per_op) <= r["instructions"]["per_inference"]
+    # latency: the board's cycle model (boards/<board>.toml [timing], boards/cores/<core>.toml)
     est = r["instructions"]["estimate"]
-    assert est["clock_hz"] == b.clock_hz
-    assert r["latency"]["median"] == pytest.approx(r["instructions"]["per_inference"] * est["cpi"] / b.clock_hz * 1e3)
+    assert est["clock_hz"] == b.clock_hz and est["model"] == "cycles" and est["core"] == b.core
+    assert est["core_file"] == f"boards/cores/{b.core}.toml"
+    cyc = r["cycles"]
+    assert cyc["kind"] == "estimated"
+    assert cyc["per_inference"] == cyc["compute"] + cyc["flash_wait"] + cyc["cache_miss"]
+    assert cyc["compute"] >= r["instructions"]["per_inference"] * min(est["cycles_per_class"].values())
+    # each trial's latency is its cycles over the clock; their mean is the per-inference figure
+    trials = r["latency"]["trials_ms"]
+    assert sum(trials) / len(trials) == pytest.approx(cyc["per_inference"] / b.clock_hz * 1e3, rel=1e-6)
+    assert r["latency"]["median"] == pytest.approx(sorted(trials)[len(trials) // 2] if len(trials) % 2
+                                                   else sum(sorted(trials)[len(trials) // 2 - 1:][:2]) / 2)
+    op_cycles = [op["cycles"]["cycles"] for op in r["operators"]]
+    assert 0.97 * cyc["per_inference"] <= sum(op_cycles) <= cyc["per_inference"]
+    assert sum(op["share_pct"] for op in r["operators"]) == pytest.approx(100)
     assert r["fit"]["fits"] and r["fit"]["ram"]["have_bytes"] == b.ram_bytes
     assert r["ram"]["total_bytes"] == r["fit"]["ram"]["need_bytes"] < b.ram_bytes
     assert r["stack_peak_bytes"] and r["stack_peak_bytes"] < 4096

@@ -73,7 +73,7 @@ def _edit(path, old, new):
 
 @pytest.mark.parametrize("old, new, message", [
     # no [timing] at all
-    (None, None, "missing table [timing], required for a real board with a [qemu] stand-in"),
+    (None, None, "missing table [timing], required for a board with a [qemu] stand-in"),
     ("flash_wait_states = 2", 'flash_wait_states = "2"', "[timing]: field 'flash_wait_states' must be int, not str"),
     ("flash_prefetch = false", "flash_prefetch = 0", "[timing]: field 'flash_prefetch' must be bool, not int"),
     ("flash_line_bytes = 4", "flash_line_bytes = 0", "[timing]: field 'flash_line_bytes' is 0; it must be positive"),
@@ -142,12 +142,14 @@ def test_timing_merges_the_cores_cycles():
     assert boards.get("hifive1b").timing["icache"]["ways"] == 2
 
 
-def test_a_qemu_machine_may_have_no_timing(tmp_path):
+def test_a_qemu_machine_needs_timing_too(tmp_path):
+    """A QEMU machine's own board is estimated like any other: no [timing], no board."""
     d = _copy(tmp_path, "mps2-an385")
     path = d / "mps2-an385.toml"
     text = path.read_text()
     path.write_text(text[:text.index("\n# The QEMU machine itself")] + "\n")
-    assert boards.get("mps2-an385", directory=str(d)).timing is None
+    with pytest.raises(BoardError, match=r"mps2-an385.toml: missing table \[timing\]"):
+        boards.get("mps2-an385", directory=str(d))
 
 
 def test_a_board_directory_with_its_own_cores_uses_them(tmp_path):

@@ -45,9 +45,9 @@ CORES = {
 }
 
 
-def build_and_run(tmp_path, core, caches=(ICACHE, FLASH_BUF, DCACHE, RAM_CACHE)):
+def build_and_run(tmp_path, core, caches=(ICACHE, FLASH_BUF, DCACHE, RAM_CACHE), board=None):
     board_name, cc, flags, source, _ = CORES[core]
-    board = boards.get(board_name)
+    board = board or boards.get(board_name)
     elf, syms, out = (str(tmp_path / n) for n in ("loops.elf", "syms", "icount.json"))
     sizes = [f"-D{k}={v}" for k, v in (("N_CHAIN", N_CHAIN), ("N_BRANCH", N_BRANCH), ("N_FLASH", N_FLASH),
                                        ("K_SMALL", K_SMALL), ("K_BIG", K_BIG))]
@@ -221,3 +221,119 @@ def test_plugin_options():
     with pytest.raises(ValueError):
         icount.plugin_options(regions, [icount.Cache("c", "i", 16, 1, 16, "rom")])
     assert icount.board_regions(boards.get("hifive1b")) == regions
+
+
+# ---------------------------------------------------------------- cycles
+# The same loops on real boards' memory models (their [timing] caches and
+# line buffers, simulated by the plugin), turned into cycles by utoe.estimate.
+# The expected figures are written out here from the cores' Technical
+# Reference Manuals and the MCUs' manuals, independently of boards/: a
+# change to a core or board file, or to the model, that moves them fails.
+REAL = {"m0plus": "arduino-zero", "m4": "nrf52840dk", "rv32": "hifive1b"}
+
+
+@pytest.fixture(scope="module", params=sorted(REAL))
+def real(request, tmp_path_factory):
+    return request.param, *_real_run(tmp_path_factory, request.param, REAL[request.param])
+
+
+def _real_run(tmp_path_factory, core, board_name):
+    from utoe import estimate
+
+    board = boards.get(board_name)
+    doc = build_and_run(tmp_path_factory.mktemp(f"real-{board_name}"), core, caches=icount.board_caches(board),
+                        board=board)
+    return doc, estimate.model(board)
+
+
+def cycles(doc, name, est):
+    from utoe import estimate
+
+    return estimate.cycles(detail(doc, name), est, name)
+
+
+def test_cycles_of_a_taken_branch_loop(real):
+    """N x (SUBS + B<cc>) then BX LR / ret. Cortex-M0+ (DDI 0484C Table 3-1):
+    ALU 1, B<cc> 2 taken / 1 not, BX 2; its code runs from the SAM D21's
+    NVM through the NVM cache (DS40001882: 1 cycle per miss at 1 wait
+    state). Cortex-M4 (DDI 0439B Table 3-1): ALU 1, B<cc> 1+P = 3 taken / 1
+    not, BX 3; the nRF52840 reads its flash a 32-bit word at a time with 2
+    wait states, no cache counted. E31 (FE310-G002 manual 3.2-3.3): 1 cycle
+    each, predicted; the 16 KiB I-cache misses cost a 32-byte QSPI fill,
+    2,304 cycles."""
+    core, doc, est = real
+    n = N_BRANCH
+    compute = {"m0plus": n + 2 * (n - 1) + 1 + 2, "m4": n + 3 * (n - 1) + 1 + 3, "rv32": n + (n - 1) + 1 + 1}[core]
+    c = cycles(doc, "utoe_branches", est)
+    caches = detail(doc, "utoe_branches")["caches"]
+    assert c["compute"] == compute
+    if core == "m4":  # every new word of code is a flash read with 2 wait states
+        assert c["flash_wait"] == 2 * caches["flash_i"]["misses"] and c["cache_miss"] == 0
+        assert caches["flash_i"]["misses"] == 2  # the loop's word (aligned) once, then BX LR's
+    else:
+        per_miss = {"m0plus": 1, "rv32": 2304}[core]
+        assert c["cache_miss"] == per_miss * caches["icache"]["misses"] and c["flash_wait"] == 0
+        assert 0 < caches["icache"]["misses"] <= 2
+    assert c["cycles"] == c["compute"] + c["flash_wait"] + c["cache_miss"]
+
+
+def test_cycles_of_a_load_use_chain(real):
+    """N loads from RAM, each the next one's address, one store, one ALU op
+    and a return. M0+: LDR 2, STR 2, BX 2 (no extra stall: Table 3-1's 2
+    cycles deliver the data). M4: LDR 2 (not pipelined: each depends on the
+    previous), STR 1, BX 3. E31: LW 1 + a 2-cycle load-use stall (a
+    two-cycle result latency, 3.3), jalr 1. RAM has no wait states on any."""
+    core, doc, est = real
+    n = N_CHAIN
+    compute = {"m0plus": 2 * n + 2 + 1 + 2, "m4": 2 * n + 1 + 1 + 3, "rv32": n + 2 * (n - 1) + 1 + 1 + 1}[core]
+    c = cycles(doc, "utoe_chain", est)
+    assert c["compute"] == compute
+
+
+def test_cycles_of_a_flash_data_read_loop(real):
+    """N word loads from a const table in flash. The FE310 has no data cache:
+    each load is a QSPI read at the controller's reset settings (a new
+    command: (8 + 24 + 8) SCK x 8 = 320 cycles; loads 4 bytes apart never
+    continue the previous read). The SAM D21's NVM cache serves data too: a
+    miss per 8-byte line, 1 cycle each. The nRF52840: a flash read per word,
+    2 wait states each."""
+    core, doc, est = real
+    n = N_FLASH
+    c = cycles(doc, "utoe_flash_read", est)
+    caches = detail(doc, "utoe_flash_read")["caches"]
+    fetch = caches["flash_i"]["misses"] * 2 if core == "m4" else \
+        caches["icache"]["misses"] * {"m0plus": 1, "rv32": 2304}[core]
+    data = {"m0plus": n // 2 * 1, "m4": n * 2, "rv32": n * 320}[core]
+    assert c["cache_miss"] + c["flash_wait"] == fetch + data
+    if core == "m0plus":
+        assert caches["dcache"]["misses"] == n // 2
+
+
+def test_cycles_of_code_larger_than_the_fe310_icache(real):
+    """24 KiB of straight code, twice, through the FE310's 16 KiB 2-way
+    I-cache: 1,536 line fills of 2,304 cycles; 8 KiB twice: 256."""
+    core, doc, est = real
+    if core != "rv32":
+        pytest.skip("the FE310's cache")
+    big, small = cycles(doc, "utoe_big", est), cycles(doc, "utoe_small", est)
+    assert big["cache_miss"] == 1536 * 2304 and small["cache_miss"] == 256 * 2304
+    assert big["compute"] == 2 * K_BIG + 2 + 1 + 1 + 2 and big["flash_wait"] == 0
+
+
+def test_cycles_with_the_stm32_prefetch(tmp_path_factory):
+    """The STM32L072 at 32 MHz (b-l072z-lrwan1): 1 flash wait state, 32-bit
+    reads, prefetch on (RM0367, as RIOT sets FLASH_ACR). The prefetch hides
+    the wait of a fetch from the word after the previous one, never a data
+    read's: the flash-read loop's N loads from the table pay N wait states
+    (loads 4 bytes apart are sequential words, but the prefetcher serves the
+    instruction side only), and its code pays one per non-sequential word
+    fetched (the loop's branch back)."""
+    doc, est = _real_run(tmp_path_factory, "m0plus", "b-l072z-lrwan1")
+    c = cycles(doc, "utoe_flash_read", est)
+    caches = detail(doc, "utoe_flash_read")["caches"]
+    fetch = caches["flash_i"]["misses"] - caches["flash_i"]["seq_misses"]
+    assert caches["flash_d"]["misses"] == N_FLASH and fetch >= N_FLASH - 1
+    assert c["flash_wait"] == N_FLASH * 1 + fetch * 1 and c["cache_miss"] == 0
+    # the taken-branch loop stays in its (aligned) word: one read entering it; BX LR is in the next word (prefetched)
+    b = cycles(doc, "utoe_branches", est)
+    assert b["compute"] == N_BRANCH + 2 * (N_BRANCH - 1) + 1 + 2 and b["flash_wait"] == 1

@@ -23,7 +23,7 @@ it runs the board's core, its QEMU system matches, and the memory fits. Not
 checkable here: that the regions are where the machine really has memory (see
 tests and `info mtree` in the QEMU monitor).
 
-Timing data (issue 15), for utoe.estimate's cycle model. A real board with a
+Timing data (issue 15), for utoe.estimate's cycle model. A board with a
 stand-in has [timing]; Board.timing is that table plus "cycles_per_class"
 (the core's boards/cores/<core>.toml [cycles]) and "core_file" (its path):
 
@@ -152,9 +152,9 @@ QEMU_SCHEMA = {
 # The timing model's data (issue 15): [timing] in a board file, the board's
 # memory costs at its clock; boards/cores/<core>.toml, the core's cycles per
 # executed instruction of each class (the QEMU plugin's classes, exactly).
-# Every figure carries its source in a comment of its file. A board with a
-# [qemu] stand-in that is a real chip (type "mcu") must have [timing]; a
-# QEMU machine's own board (type "qemu") may have a zero-wait one.
+# Every figure carries its source in a comment of its file. Every board with
+# a [qemu] stand-in must have [timing] (a latency estimate is made from it);
+# a QEMU machine's own board (type "qemu") has a documented zero-wait one.
 TIMING_SCHEMA = {
     "cycles": (str, True, None),              # which boards/cores/<name>.toml
     "flash_wait_states": (int, True, None),   # extra cycles per flash read at clock_hz as RIOT sets it up
@@ -353,12 +353,12 @@ def load_core(name, directory=CORES_DIR):
 
 
 def _check_timing(data, where, board_dir):
-    """[timing]: required for a real chip with a stand-in; its fields, its
+    """[timing]: required for a board with a stand-in; its fields, its
     caches, and its cores file (which must be the board's core's). Returns
     the Board's timing dict, or None."""
     if "timing" not in data:
-        if data["type"] == "mcu" and "qemu" in data:
-            raise BoardError(f"{where}: missing table [timing], required for a real board with a [qemu] stand-in "
+        if "qemu" in data:
+            raise BoardError(f"{where}: missing table [timing], required for a board with a [qemu] stand-in "
                              "(the cycle model's flash wait states, caches and core; see boards/stm32f746g-disco.toml)")
         return None
     t = data["timing"]

@@ -45,12 +45,13 @@ def build_result(metadata, sizes, log_text, config, *, names=None, counts=None):
     "flash_bytes"} (the fit is assessed against them), optional
     "stack_in_static": true when the stack is part of .bss (RIOT's thread
     stacks) so RAM is data + bss without the peak on top, optional "estimate":
-    {"core", "cpi", "clock_hz"} (with counts), optional "firmware": {"os",
+    utoe.estimate.model(board) (with counts), optional "firmware": {"os",
     "run": {"os", "machine", "emulates"}} (what was built and sized, what
     ran: os=riot on a stand-in sizes RIOT's firmware and runs the bare-metal
     one), copied into the result}. counts: the QEMU plugin's
-    icount.json ("utoe.icount/2"); with it, instructions per inference and per
-    operator are recorded (emulated) and latency is estimated from them.
+    icount.json ("utoe.icount/3"); with it, instructions per inference and per
+    operator are recorded (emulated), and cycles and latency are estimated
+    from what they executed (utoe.estimate's cycle model).
     `names` maps "metadata", "sizes", "log", "counts" to the labels used in
     error messages (default: the file names).
 
@@ -128,6 +129,7 @@ def build_result(metadata, sizes, log_text, config, *, names=None, counts=None):
     fitness = fit.assess(total_ram, total_flash, mem.get("ram_bytes"), mem.get("flash_bytes"))
 
     instructions = None
+    cycles = None
     latency = {"kind": kinds["latency"], "trials_ms": trials_ms, **lat}
     if counts is not None:
         if "estimate" not in config:
@@ -135,17 +137,23 @@ def build_result(metadata, sizes, log_text, config, *, names=None, counts=None):
         est = config["estimate"]
         instructions = _instructions(counts, operators, len(trials), names["counts"])
         per_op = instructions.pop("operators")
+        details = instructions.pop("details")
         total_op = sum(per_op) or 1
         for row, n in zip(op_rows, per_op):
             row["instructions"] = n
             # emulated instructions over the metadata's multiply-accumulates (None: no MACs)
             row["instructions_per_mac"] = n / row["macs"] if row.get("macs") else None
-            t = estimate.ms(n, est)
-            row["latency"] = {"median_ms": t, "mean_ms": t, "min_ms": t, "max_ms": t}
             row["share_pct"] = n * 100 / total_op
         instructions["estimate"] = dict(est)
-        per_trial = estimate.ms(instructions["per_inference"], est)
-        latency = {"kind": "estimated", "trials_ms": [per_trial] * len(trials), **summary([per_trial] * len(trials))}
+        cycles, per_trial, op_cycles = _cycles(details, est, len(trials), names["counts"])
+        total_cycles = sum(c["cycles"] for c in op_cycles) or 1
+        for row, c in zip(op_rows, op_cycles):
+            t = estimate.ms(c["cycles"], est)
+            row["cycles"] = c
+            row["latency"] = {"median_ms": t, "mean_ms": t, "min_ms": t, "max_ms": t}
+            row["share_pct"] = c["cycles"] * 100 / total_cycles
+        trials_est = [estimate.ms(c, est) for c in per_trial]
+        latency = {"kind": "estimated", "trials_ms": trials_est, **summary(trials_est)}
 
     src = _get(metadata, "source", dict, md)
     tools = {"utoe": __version__, "tvm": _get(metadata, "tvm_version", str, md)}
@@ -175,6 +183,7 @@ def build_result(metadata, sizes, log_text, config, *, names=None, counts=None):
             "ci95": latency["ci95"],
         },
         "instructions": instructions,
+        **({"cycles": cycles} if cycles else {}),
         "fit": fitness,
         "ram": {
             "kind": kinds["ram"],
@@ -402,11 +411,15 @@ def _instructions(counts, operators, n_trials, where):
     k mod their number, whatever function symbol the compiler left for it
     (an aliasing reshape calls nothing and executes no instruction).
     A sequence that does not hold exactly one call per operator per trial is
-    refused, naming the first operator whose calls differ."""
-    _check_schema(counts, "utoe.icount/2", where)
+    refused, naming the first operator whose calls differ.
+
+    "details" (popped by the caller) holds what the cycle model needs: the
+    model functions' summed detail ("model"), and per operator the detail of
+    each of its calls, trial by trial ("calls")."""
+    _check_schema(counts, "utoe.icount/3", where)
     funcs = _get(counts, "functions", dict, where)
-    model = sum(_get(f, "instructions", int, f"{where}: functions.{name}")
-                for name, f in funcs.items() if name.startswith(MODEL_RUN_PREFIXES))
+    model_funcs = [name for name in funcs if name.startswith(MODEL_RUN_PREFIXES)]
+    model = sum(_get(funcs[name], "instructions", int, f"{where}: functions.{name}") for name in model_funcs)
     seq = _get(counts, "sequence", list, where)
     if counts.get("sequence_complete") is not True:
         raise MeasureError(f"{where}: the plugin's call sequence is incomplete (it ran out of memory)")
@@ -414,14 +427,18 @@ def _instructions(counts, operators, n_trials, where):
     called = [i for i, op in enumerate(operators) if op.get("function", "") is not None]
     n_ops = len(called)
     calls = [[] for _ in operators]
+    call_details = [[] for _ in operators]
     entered = [set() for _ in operators]
     for k, entry in enumerate(seq):
-        if (not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[0], str)
-                or isinstance(entry[1], bool) or not isinstance(entry[1], int) or entry[1] < 0):
-            raise MeasureError(f"{where}: sequence[{k}] must be [function, instructions], not {entry!r}")
+        if (not isinstance(entry, list) or len(entry) != 3 or not isinstance(entry[0], str)
+                or isinstance(entry[1], bool) or not isinstance(entry[1], int) or entry[1] < 0
+                or not isinstance(entry[2], dict)):
+            raise MeasureError(f"{where}: sequence[{k}] must be [function, instructions, detail], "
+                               f"not {entry!r:.120}")
         if n_ops:
             calls[called[k % n_ops]].append(entry[1])
             entered[called[k % n_ops]].add(entry[0])
+            call_details[called[k % n_ops]].append(entry[2])
     for i, op in enumerate(operators):
         if i not in called:
             calls[i] = [0] * n_trials
@@ -434,8 +451,56 @@ def _instructions(counts, operators, n_trials, where):
                 f"{where}: operator '{op['name']}' (#{i}): its calls entered different functions "
                 f"({', '.join(sorted(entered[i]))}); the call sequence does not follow the executor's order")
     per_op = [round(sum(c) / n_trials) for c in calls]
+    total = {}
+    for name in model_funcs:
+        total = _add_detail(total, _get(funcs[name], "detail", dict, f"{where}: functions.{name}"))
+    details = {"model": total, "calls": call_details}
     return {"kind": "emulated", "per_inference": round(model / n_trials),
-            "total": _get(counts, "total", int, where), "operators": per_op}
+            "total": _get(counts, "total", int, where), "operators": per_op, "details": details}
+
+
+def _add_detail(a, b):
+    """a + b for the plugin's nested count dicts."""
+    out = dict(a)
+    for k, v in b.items():
+        if isinstance(v, dict):
+            out[k] = _add_detail(out.get(k) or {}, v)
+        elif isinstance(v, int) and not isinstance(v, bool):
+            out[k] = out.get(k, 0) + v
+    return out
+
+
+def _cycles(details, est, n_trials, where):
+    """The cycle model (utoe.estimate) over a run's details: (per inference
+    {"kind": "estimated", "per_inference", "compute", "flash_wait",
+    "cache_miss"} (mean over the trials), [cycles of each trial],
+    [per operator breakdown, mean over the trials]). A trial is its
+    operators' calls plus an equal share of the executor's own work (what
+    the model functions executed outside the calls)."""
+    try:
+        model = estimate.cycles(details["model"], est, f"{where}: model functions")
+        per_call = [[estimate.cycles(d, est, f"{where}: operator #{i} call {t}") for t, d in enumerate(calls)]
+                    for i, calls in enumerate(details["calls"])]
+    except UtoeError as e:
+        raise MeasureError(str(e)) from None
+    zero = dict.fromkeys(("cycles",) + estimate.BREAKDOWN, 0)
+    op_sum = zero
+    for calls in per_call:
+        for c in calls:
+            op_sum = estimate.add(op_sum, c)
+    rest = model["cycles"] - op_sum["cycles"]  # the executor's own, all trials
+    per_trial = []
+    for t in range(n_trials):
+        per_trial.append(sum(calls[t]["cycles"] for calls in per_call if calls) + rest / n_trials)
+    per_op = []
+    for calls in per_call:
+        s = zero
+        for c in calls:
+            s = estimate.add(s, c)
+        part = {k: round(s[k] / n_trials) for k in estimate.BREAKDOWN}
+        per_op.append({"cycles": sum(part.values()), **part})
+    mean = {k: round(model[k] / n_trials) for k in estimate.BREAKDOWN}
+    return ({"kind": "estimated", "per_inference": sum(mean.values()), **mean}, per_trial, per_op)
 
 
 def _outputs(run, metadata, md, lg):

@@ -60,7 +60,9 @@ utoe_chain:
     bx lr
     .size utoe_chain, . - utoe_chain
 
-/* r0 = n: n iterations, the loop's bne taken n - 1 times, not taken once */
+/* r0 = n: n iterations, the loop's bne taken n - 1 times, not taken once;
+   aligned so the loop's two instructions share one 4-byte flash word */
+    .p2align 3
     .thumb_func
     .type utoe_branches, %function
 utoe_branches:
