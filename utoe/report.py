@@ -33,8 +33,8 @@ MARKERS = {"emulated": "\u2020", "estimated": "\u2021"}  # dagger, double dagger
 KIND_NOTES = {
     "emulated": "emulated: exact instruction counts from an emulator, "
                 "not a measurement on hardware",
-    "estimated": "estimated: computed from a model (e.g. instructions x CPI "
-                 "/ clock), not measured",
+    "estimated": "estimated: computed from a model (the board's cycles for the executed "
+                 "instructions, flash wait states and cache misses, over its clock), not measured",
 }
 
 MODEL_HEADERS = ["Board", "Model", "Memory (KB)", "Storage (KB)", "95-CI (ms)",
