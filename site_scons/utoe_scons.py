@@ -1,5 +1,6 @@
 """Glue shared by the utoe site tools: turning utoe's errors into SCons build
-errors (one line naming the culprit, no traceback), quiet progress lines,
+errors (one line naming the culprit, no traceback), quiet progress lines
+(and utoe.progress told which stage of which evaluation runs),
 and the list of files a stage's own code lives in (so editing the code that
 makes a product rebuilds that product)."""
 
@@ -14,6 +15,7 @@ import SCons.Errors
 import SCons.Util
 from SCons.Script import Action
 
+from utoe import progress
 from utoe.buildtree import DISK_ERRNOS
 from utoe.errors import UtoeError
 from utoe.files import remove
@@ -38,8 +40,13 @@ def utoe_action(func, label, varlist=()):
 
     @functools.wraps(func)
     def run(target, source, env):
+        what = env.subst("$UTOE_LABEL") if label else None
+        if what is not None:
+            progress.started(label, what)
         try:
             func(target, source, env)
+            if label == "measure":
+                progress.evaluation_done(what, "measured")
         except UtoeError as e:
             remove(*[str(t) for t in target])
             raise SCons.Errors.BuildError(errstr=f"utoe: {e}", exitstatus=2) from None
@@ -56,6 +63,9 @@ def utoe_action(func, label, varlist=()):
             raise SCons.Errors.BuildError(errstr=f"utoe: {where}: {e.strerror}", exitstatus=2) from None
         except Exception as e:
             raise _internal(e, target, env, label, func) from None
+        finally:
+            if what is not None:
+                progress.finished(label, what)
         return 0
 
     cmdstr = None if label is None else f"{label:<9}$UTOE_LABEL"

@@ -10,7 +10,7 @@ import os
 from SCons.Script import AlwaysBuild, Builder
 from utoe_scons import module_files, utoe_action
 
-from utoe import compare, report, report_html
+from utoe import compare, progress, report, report_html
 from utoe.errors import UtoeError
 from utoe.files import remove, write_json
 
@@ -59,6 +59,7 @@ def _build(target, source, env):
 
 
 def _show(target, source, env):
+    progress.close()  # the live progress line ends before the tables
     results = _results(source)
     written = f"\nwritten: {env.Dir(env['UTOE_REPORT_DIR']).path}/{{{','.join(_outputs(env))}}}"
     if env.get("UTOE_SELECTION"):
