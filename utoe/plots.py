@@ -23,11 +23,25 @@ FLAG_COLOUR = "#d62728"
 _ROW_INCHES = 0.28
 
 
-def _figure(rows, cols=1, width=9.0, extra=1.1):
+def _figure(labels, cols=1, width=9.0, extra=1.1):
+    """A figure of `cols` panels sharing one row per label (bottom to top),
+    its margins fitted to the longest label (no bbox_inches='tight': that
+    draws the figure twice). Rows are numeric positions with the labels
+    as text beside them."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, max(1.8, _ROW_INCHES * rows + extra)))
+    height = max(1.8, _ROW_INCHES * len(labels) + extra)
+    fig = Figure(figsize=(width, height))
     axes = fig.subplots(1, cols, sharey=True, squeeze=False)[0]
+    longest = max((len(str(x)) for x in labels), default=1)
+    fig.subplots_adjust(left=min(0.5, (0.3 + 0.075 * longest) / width), right=0.97 if cols > 1 else 0.9,
+                        bottom=0.75 / height, top=1 - 0.2 / height, wspace=0.35)
+    # row labels as plain text, not ticks: matplotlib builds a Tick (lines, text) per tick, ~1 ms each
+    axes[0].set_yticks([])
+    axes[0].set_ylim(-0.6, len(labels) - 0.4)
+    transform = axes[0].get_yaxis_transform()
+    for y, text in enumerate(labels):
+        axes[0].text(-0.015, y, str(text), transform=transform, ha="right", va="center", fontsize=9)
     return fig, axes
 
 
@@ -37,7 +51,7 @@ def _svg(fig, salt):
 
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
-        fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+        fig.savefig(buf, format="svg", metadata={"Date": None})
     text = buf.getvalue()
     return text[text.index("<svg"):]
 
@@ -54,13 +68,13 @@ def latency(rows, salt="latency"):
     """rows: (label, median, ci_low, ci_high, kind) in ms. Bars of the
     median, the 95 % CI as an error bar, the kind in the bar's colour and
     written beside it."""
-    fig, (ax,) = _figure(len(rows))
     labels = [r[0] for r in rows][::-1]
+    fig, (ax,) = _figure(labels)
     med = [r[1] for r in rows][::-1]
     lo = [max(0.0, r[1] - r[2]) for r in rows][::-1]
     hi = [max(0.0, r[3] - r[1]) for r in rows][::-1]
     colours = [KIND_COLOURS.get(r[4], UNFIT_COLOUR) for r in rows][::-1]
-    ax.barh(labels, med, xerr=[lo, hi], color=colours, error_kw={"ecolor": "black", "capsize": 3, "lw": 1})
+    ax.barh(range(len(rows)), med, xerr=[lo, hi], color=colours, error_kw={"ecolor": "black", "capsize": 3, "lw": 1})
     _log_if_wide(ax, med)
     for y, r in enumerate(rows[::-1]):
         ax.annotate(f" {_num(r[1])} ms, {r[4]}", (r[3] if r[3] > 0 else r[1], y), va="center", fontsize=8,
@@ -77,14 +91,15 @@ def memory(rows, salt="memory"):
     the need as a dark bar inside it (the rest is the headroom), the
     headroom written beside it. Log scale: a 5 KB model on a 4 MB board
     stays visible."""
-    fig, axes = _figure(len(rows), cols=2, width=10)
     labels = [r[0] for r in rows][::-1]
+    fig, axes = _figure(labels, cols=2, width=10)
+    ys = range(len(rows))
     for ax, (used_i, cap_i, name) in zip(axes, ((1, 2, "RAM"), (3, 4, "flash"))):
         used = [r[used_i] / 1000 for r in rows][::-1]
         cap = [(r[cap_i] or 0) / 1000 for r in rows][::-1]
-        ax.barh(labels, cap, color=CAPACITY_COLOUR, label="board capacity (headroom)")
+        ax.barh(ys, cap, color=CAPACITY_COLOUR, label="board capacity (headroom)")
         over = [u > c > 0 for u, c in zip(used, cap)]
-        ax.barh(labels, used, color=[FLAG_COLOUR if o else "#4c72b0" for o in over], height=0.5, label="need")
+        ax.barh(ys, used, color=[FLAG_COLOUR if o else "#4c72b0" for o in over], height=0.5, label="need")
         ax.set_xscale("log")
         for y, (u, c) in enumerate(zip(used, cap)):
             text = f" {_num(u)} KB" + (f" of {_num(c)}: {100 * (1 - u / c):.1f} % free" if c else "")
@@ -100,18 +115,19 @@ def operators(names, share, share_label, memory_kb, storage_kb, salt="operators"
     or instruction share, and each operator's memory and storage. share may
     be None (a per-model run with no per-operator figure)."""
     n = len(names)
-    fig, axes = _figure(n, cols=3, width=11)
-    labels = names[::-1]
+    fig, axes = _figure(names[::-1], cols=3, width=11)
+    ys = range(n)
     panels = [(share, share_label), (memory_kb, "memory (KB)"), (storage_kb, "storage (KB)")]
     for ax, (values, title) in zip(axes, panels):
         if values is None:
-            ax.barh(labels, [0] * n)
+            ax.barh(ys, [0] * n)
             ax.text(0.5, 0.5, "no per-operator figure\n(per-model run)", transform=ax.transAxes,
                     ha="center", va="center", fontsize=8, color="#555")
         else:
-            ax.barh(labels, values[::-1], color="#4c72b0")
-            for y, v in enumerate(values[::-1]):
-                ax.annotate(f" {_num(v)}", (v, y), va="center", fontsize=7)
+            ax.barh(ys, values[::-1], color="#4c72b0")
+            if values is share:  # the figures of memory and storage are in the table under the plot
+                for y, v in enumerate(values[::-1]):
+                    ax.annotate(f" {_num(v)}", (v, y), va="center", fontsize=7)
             ax.margins(x=0.3)
         ax.set_xlabel(title)
     return _svg(fig, salt)
@@ -121,13 +137,13 @@ def selection(rows, salt="selection"):
     """rows, ranked: (board, median ms|None, kind, reason|None). Boards
     that fit: a bar of their latency in the kind's colour; boards that do
     not: a grey bar with the reason."""
-    fig, (ax,) = _figure(len(rows))
     labels = [f"{i}. {r[0]}" if r[1] is not None else f"-  {r[0]}" for i, r in enumerate(rows, 1)][::-1]
+    fig, (ax,) = _figure(labels)
     fitted = [r[1] for r in rows if r[1] is not None]
     top = max(fitted) if fitted else 1.0
     widths = [r[1] if r[1] is not None else top for r in rows][::-1]
     colours = [KIND_COLOURS.get(r[2], UNFIT_COLOUR) if r[1] is not None else UNFIT_COLOUR for r in rows][::-1]
-    ax.barh(labels, widths, color=colours, alpha=1.0)
+    ax.barh(range(len(rows)), widths, color=colours)
     _log_if_wide(ax, fitted)
     for y, r in enumerate(rows[::-1]):
         text = f" {_num(r[1])} ms, {r[2]}" if r[1] is not None else f" does not fit: {r[3]}"
@@ -143,11 +159,11 @@ def changes(labels, series, salt="compare"):
     """Relative change (%) against the baseline, per (board, model):
     series is {metric: [(pct|None, flagged)]}; flagged bars are red, the
     others grey (within the noise)."""
-    fig, axes = _figure(len(labels), cols=len(series), width=11)
-    names = labels[::-1]
+    fig, axes = _figure(labels[::-1], cols=len(series), width=11)
+    ys = range(len(labels))
     for ax, (metric, values) in zip(axes, series.items()):
         vals = [v[0] if v[0] is not None and math.isfinite(v[0]) else 0.0 for v in values][::-1]
-        ax.barh(names, vals, color=[FLAG_COLOUR if v[1] else "#9aa5b1" for v in values][::-1])
+        ax.barh(ys, vals, color=[FLAG_COLOUR if v[1] else "#9aa5b1" for v in values][::-1])
         ax.axvline(0, color="black", lw=0.8)
         for y, (v, flag) in enumerate(values[::-1]):
             ax.annotate(" -" if v is None else f" {v:+.2f} %", (vals[y], y), va="center", fontsize=7,

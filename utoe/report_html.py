@@ -62,9 +62,8 @@ def page(results, selection=None, comparison=None, compare_target=None):
         f", {len(results) - len(done)} that do not fit" if len(done) != len(results) else "")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(os.path.dirname(__file__), "templates")),
                              autoescape=True, keep_trailing_newline=True)
-    kinds = [(k, "exact and repeatable, not a hardware measurement" if k == "emulated" else KIND_NOTES.get(k, ""))
-             for k in ("measured", "emulated", "estimated")]
-    kinds[0] = ("measured", "timed on the board or the host")
+    kinds = [("measured", "timed on the board or the host")] + [
+        (k, KIND_NOTES[k].split(": ", 1)[1]) for k in ("emulated", "estimated")]
     return env.get_template("report/index.html.j2").render(sections=sections, runs=runs, kind_notes=kinds)
 
 
