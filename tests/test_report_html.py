@@ -83,13 +83,13 @@ def test_operator_plots_sorted_by_share_with_memory_and_storage(results):
         op["latency"] = {"median_ms": op["share_pct"] / 1000}
     svg, table = _figure(report_html.page([r]), "plot-operators-0")
     drawn = _svg_text(svg)
-    assert "latency share (%), measured" in drawn and "memory (KB)" in drawn and "storage (KB)" in drawn
+    assert "latency share (%), measured" in drawn and "memory and storage (KB)" in drawn
     names = re.findall(r"<tr><td class=\"text\">([^<]+)</td>", table)
     by_share = sorted(r["operators"], key=lambda op: -op["share_pct"])
     assert names == [op["name"] for op in by_share]
     # a per-model run (the host's lenet5 as built): no share, memory and storage still drawn
     svg, table = _figure(report_html.page([next(r for r in results if r["model"] == "lenet5")]), "plot-operators-0")
-    assert "no per-operator figure" in _svg_text(svg) and "storage (KB)" in _svg_text(svg)
+    assert "no per-operator figure" in _svg_text(svg) and "memory and storage (KB)" in _svg_text(svg)
 
 
 def test_selection_ranks_and_greys_what_does_not_fit(results):
@@ -140,3 +140,31 @@ def test_load_results_of_the_build_match(report_build, results):
 
     built = load_results(sorted(glob.glob(str(report_build.build / "native" / "*" / "result.json"))))
     assert len(built) == len(results) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+def test_board_all_page_greys_the_boards_vww_does_not_fit(tmp_path):
+    """The real hardware selection (board=all model=vww os=baremetal: ~40 s
+    here): every board has a bar, the ones vww does not fit are grey with
+    what is short, as their result.json says."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, SHARED_MODELS, shared_model
+
+    shared_model("vww_96_int8.tflite")
+    build = tmp_path / "build"
+    proc = subprocess.run([sys.executable, "-m", "SCons", "-Q", f"build={build}", "board=all", "model=vww",
+                           "os=baremetal", "report"], cwd=ROOT, capture_output=True, text=True, timeout=1800,
+                          env=dict(__import__("os").environ, UTOE_SHARED_MODELS=SHARED_MODELS))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = json.loads((build / "report" / "report.json").read_text())
+    unfit = [r for r in results if r.get("status") == "does-not-fit"]
+    assert unfit and len(unfit) < len(results)
+    svg, table = _figure((build / "report" / "index.html").read_text(), "plot-selection-vww")
+    drawn = _svg_text(svg)
+    for r in unfit:
+        assert f"-  {r['board']}" in drawn
+    assert drawn.count("does not fit: ") == len(unfit) and table.count('<tr class="unfit">') == len(unfit)
+    assert f"1. {min((r for r in results if r not in unfit), key=lambda r: r['latency']['median'])['board']}" in drawn

@@ -2,7 +2,8 @@
 
 Sections, each a plot (utoe.plots, inline SVG) with the table of its
 figures under it:
-- latency of every board x model: median, 95 % CI, kind (colour + label);
+- latency of every board x model: median, 95 % CI, kind (colour + label)
+  (with board=all, per model in the selection's charts instead);
 - RAM and flash against the board's capacity, the headroom shown;
 - hardware selection (board=all): per model, boards ranked by latency, the
   ones the model does not fit greyed with the reason;
@@ -35,10 +36,11 @@ def page(results, selection=None, comparison=None, compare_target=None):
     results = sorted(_checked(results), key=_key)
     done = [r for r in results if ran(r)]
     sections = []
-    if done:
+    if done and not selection:  # board=all: the selection's charts, one per model, show the latency
         sections.append({"id": "latency", "title": "Latency", "plots": [_latency(done)],
                          "note": "The bar is the median over all trials, the whisker its 95 % confidence "
                                  "interval; the colour and the label say how the figure was taken."})
+    if done:
         sections.append({"id": "memory", "title": "RAM and flash", "plots": [_memory(done)],
                          "note": "Dark: what the model needs; light: the board's capacity, the rest of it "
                                  "is the headroom (red: over capacity)."})
@@ -137,20 +139,21 @@ def _selection(results, boards_info):
         rows, table = [], []
         for rank, r in enumerate(ok, 1):
             info = boards_info.get(r["board"], {})
-            rows.append((r["board"], r["latency"]["median"], r["latency"]["kind"], None))
+            rows.append((r["board"], r["latency"]["median"], r["latency"]["kind"], None, *r["latency"]["ci95"]))
             table.append(_cells(str(rank), r["board"], info.get("core", "-"), _mhz(info.get("clock_hz")),
-                                fmt_time(r["latency"]["median"]), r["latency"]["kind"], kb(r["ram"]["total_bytes"]),
+                                fmt_time(r["latency"]["median"]),
+                                "[{}, {}]".format(*map(fmt_time, r["latency"]["ci95"])), r["latency"]["kind"], kb(r["ram"]["total_bytes"]),
                                 kb(r["flash"]["total_bytes"]), "yes"))
         for r in unfit:
             info, reason = boards_info.get(r["board"], {}), _reason(r)
-            rows.append((r["board"], None, None, reason))
-            row = _cells("-", r["board"], info.get("core", "-"), _mhz(info.get("clock_hz")), "-", "-", "-", "-",
+            rows.append((r["board"], None, None, reason, None, None))
+            row = _cells("-", r["board"], info.get("core", "-"), _mhz(info.get("clock_hz")), "-", "-", "-", "-", "-",
                          f"no: {reason}")
             row["cls"] = "unfit"
             table.append(row)
         out.append(_plot(f"plot-selection-{_slug(model)}", "selection", plots.selection(rows, salt=f"sel-{model}"),
                          f"{model}: boards ranked by latency; grey: does not fit", [
-                             "Rank", "Board", "Core", "Clock (MHz)", "Latency (ms)", "Kind", "Memory (KB)",
+                             "Rank", "Board", "Core", "Clock (MHz)", "Latency (ms)", "95-CI (ms)", "Kind", "Memory (KB)",
                              "Storage (KB)", "Fits"], table, title=model))
     return out
 
