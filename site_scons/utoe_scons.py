@@ -12,6 +12,7 @@ import threading
 import traceback
 
 import SCons.Errors
+import SCons.Node
 import SCons.Util
 from SCons.Script import Action
 
@@ -83,6 +84,18 @@ def _internal(e, target, env, label, func):
                f"{': ' + first if first else ''}); this is a utoe bug"
                f"{'' if env.get('UTOE_VERBOSE') else ' (verbose=1 prints the traceback)'}",
         exitstatus=2)
+
+
+def up_to_date_hook(result_labels):
+    """For SCons's Progress(): a result.json found up to date is an
+    evaluation done (utoe.progress); result_labels: {abspath: 'board/model'}."""
+
+    def hook(node):
+        label = result_labels.get(getattr(node, "abspath", None))
+        if label and node.get_state() == SCons.Node.up_to_date:
+            progress.evaluation_done(label, "up to date")
+
+    return hook
 
 
 def rebuild_if_changed_outside(nodes):

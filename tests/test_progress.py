@@ -84,3 +84,12 @@ def test_a_terminal_shows_a_live_count_and_the_stage(report_build):
     assert re.search(r"evaluations .*[12]/2 \S+ measure native/lenet5", text), text
     assert "utoe: [" not in text  # the plain lines are the log's, not the terminal's
     assert "written: " in text.split("evaluations")[-1]  # the live line ended before the tables
+
+
+def test_a_result_found_up_to_date_counts_as_done(report_build):
+    # lenet5's result is built again, sinus's is current: sinus counts (SCons's Progress hook), unspoken
+    (report_build.build / "native" / "lenet5" / "result.json").unlink()
+    proc = report_build.scons("report")
+    assert proc.returncode == 0, proc.stderr
+    assert [ln for ln in proc.stdout.splitlines() if ln.startswith("utoe: [")] == [
+        "utoe: [2/2] native/lenet5 measured"]

@@ -88,6 +88,17 @@ def check_overlap(keys, baseline, target):
                            "board, model, mode and runner must match)")
 
 
+def check_target(target, keys, own_report):
+    """What SConstruct asks before building: the compare= target is a
+    report with evaluations in common with this run's `keys`, and not this
+    run's own report (own_report: the report.json this run writes, which
+    cannot be its own baseline). CompareError otherwise."""
+    if os.path.realpath(find_report(target)) == os.path.realpath(own_report):
+        raise CompareError(f"compare={target}: that is this run's own report; copy it first "
+                           f"(cp {own_report} before.json; compare=before.json)")
+    check_overlap(keys, load_baseline(target), target)
+
+
 def compare(current, baseline):
     """Pairs of this run's results with the baseline's. A list of
     {"key", "label", "metrics": {name: change}, "validation", "fit",
