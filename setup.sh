@@ -9,7 +9,8 @@ cd "$(dirname "$0")"
 APT_PACKAGES=(gcc libc6-dev make
     gcc-arm-none-eabi libnewlib-arm-none-eabi          # Cortex-M boards
     gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf  # RISC-V boards
-    qemu-system-arm qemu-system-misc)                  # their stand-ins
+    qemu-system-arm qemu-system-misc                   # their stand-ins
+    chromium chromium-driver)                          # the report's browser test (tests/test_report_browser.py)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,5 +1,6 @@
 """Glue shared by the utoe site tools: turning utoe's errors into SCons build
-errors (one line naming the culprit, no traceback), quiet progress lines,
+errors (one line naming the culprit, no traceback), quiet progress lines
+(and utoe.progress told which stage of which evaluation runs),
 and the list of files a stage's own code lives in (so editing the code that
 makes a product rebuilds that product)."""
 
@@ -11,9 +12,11 @@ import threading
 import traceback
 
 import SCons.Errors
+import SCons.Node
 import SCons.Util
 from SCons.Script import Action
 
+from utoe import progress
 from utoe.buildtree import DISK_ERRNOS
 from utoe.errors import UtoeError
 from utoe.files import remove
@@ -38,8 +41,13 @@ def utoe_action(func, label, varlist=()):
 
     @functools.wraps(func)
     def run(target, source, env):
+        what = env.subst("$UTOE_LABEL") if label else None
+        if what is not None:
+            progress.started(label, what)
         try:
             func(target, source, env)
+            if label == "measure":
+                progress.evaluation_done(what, "measured")
         except UtoeError as e:
             remove(*[str(t) for t in target])
             raise SCons.Errors.BuildError(errstr=f"utoe: {e}", exitstatus=2) from None
@@ -56,6 +64,9 @@ def utoe_action(func, label, varlist=()):
             raise SCons.Errors.BuildError(errstr=f"utoe: {where}: {e.strerror}", exitstatus=2) from None
         except Exception as e:
             raise _internal(e, target, env, label, func) from None
+        finally:
+            if what is not None:
+                progress.finished(label, what)
         return 0
 
     cmdstr = None if label is None else f"{label:<9}$UTOE_LABEL"
@@ -73,6 +84,18 @@ def _internal(e, target, env, label, func):
                f"{': ' + first if first else ''}); this is a utoe bug"
                f"{'' if env.get('UTOE_VERBOSE') else ' (verbose=1 prints the traceback)'}",
         exitstatus=2)
+
+
+def up_to_date_hook(result_labels):
+    """For SCons's Progress(): a result.json found up to date is an
+    evaluation done (utoe.progress); result_labels: {abspath: 'board/model'}."""
+
+    def hook(node):
+        label = result_labels.get(getattr(node, "abspath", None))
+        if label and node.get_state() == SCons.Node.up_to_date:
+            progress.evaluation_done(label, "up to date")
+
+    return hook
 
 
 def rebuild_if_changed_outside(nodes):

@@ -131,3 +131,28 @@ def sinus_native(tmp_path_factory):
 
     return types.SimpleNamespace(build=build, pair=pair, metadata_path=meta_path, metadata=load(meta_path),
                                  sizes=load(pair / "sizes.json"), result=load(pair / "result.json"))
+
+
+@pytest.fixture(scope="session")
+def report_build(tmp_path_factory):
+    """A real report of sinus and lenet5 on this host (scons board=native
+    model=sinus,lenet5 trials=5 report), once per session: .build (the build
+    directory), .report (build/report), .scons(*args) (another scons run on
+    the same build directory, a CompletedProcess; check=False)."""
+    import subprocess
+    import sys
+    import types
+
+    shared_model("sinus_float.tflite")
+    shared_model("mnist_0.983_quantized.tflite")
+    build = tmp_path_factory.mktemp("report-native") / "build"
+    args = [f"build={build}", "board=native", "model=sinus,lenet5", "trials=5"]
+
+    def scons(*more, env=None, **kw):
+        return subprocess.run([sys.executable, "-m", "SCons", "-Q", *args, *more], cwd=ROOT, capture_output=True,
+                              text=True, timeout=600, env=env or dict(os.environ, UTOE_SHARED_MODELS=SHARED_MODELS),
+                              **kw)
+
+    proc = scons("report")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return types.SimpleNamespace(build=build, report=build / "report", scons=scons, args=args)

@@ -6,7 +6,7 @@
 is `scons -Q -C <utoe checkout> ...`, run in this process (the SCons this
 Python imports; Ctrl-C while SCons starts is one line, not a traceback): the
 build tree stays in the checkout (build/) unless build=<dir> is given.
-Relative paths in model= and build= mean what they mean in the directory
+Relative paths in model=, build= and compare= mean what they mean in the directory
 `utoe` was started in, not in the checkout SCons runs from."""
 
 import importlib.util
@@ -24,10 +24,10 @@ def _from_cwd(arg, cwd):
     """model=/build= with paths relative to cwd made absolute (SCons runs in
     the checkout); zoo names and other variables pass unchanged."""
     key, sep, value = arg.partition("=")
-    if not sep or key not in ("model", "build") or not value.strip():  # build= empty: SConstruct refuses it
+    if not sep or key not in ("model", "build", "compare") or not value.strip():  # build= empty: SConstruct refuses it
         return arg
-    if key == "build":
-        return f"build={os.path.join(cwd, value)}"
+    if key in ("build", "compare"):
+        return f"{key}={os.path.join(cwd, value)}"
     parts = []
     for m in value.split(","):
         looks_like_path = os.sep in m or m.endswith(MODEL_SUFFIXES) or os.path.isfile(os.path.join(cwd, m))
