@@ -263,3 +263,24 @@ def test_malformed_symbols_file_fails_clearly(tmp_path):
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode != 0
     assert "bad syms file" in proc.stderr and "line 1" in proc.stderr
+
+
+def test_report_shows_the_estimate_by_cause(lenet):
+    """The text report and the HTML page show where the estimated cycles go:
+    per inference and per operator, compute / flash wait / cache misses."""
+    from utoe import report, report_html
+
+    r = result(lenet, "hifive1b")
+    c = r["cycles"]
+    text = report.operator_table(r)
+    assert f"estimated cycles per inference: {c['per_inference']:,} = compute" in text
+    assert "memory wait %" in text
+    for op in r["operators"]:
+        if op["cycles"]["cycles"]:
+            assert f"{op['cycles']['cycles']:,}" in text
+    page = report_html.page([r])
+    assert "Flash wait (%)" in page  # the tables' column
+    plot = page[page.index('data-plot="operators"'):]
+    plot = plot[:plot.index("</svg>")]
+    assert "flash wait states" in plot and "cache misses" in plot  # the operator plot's stacked bars' legend
+    assert f"{100 * c['flash_wait'] / c['per_inference']:.1f}" in page

@@ -139,18 +139,32 @@ def memory(rows, salt="memory"):
     return _svg(fig, salt)
 
 
-def operators(names, share, share_label, memory_kb, storage_kb, salt="operators"):
+def operators(names, share, share_label, memory_kb, storage_kb, salt="operators", parts=None):
     """One result's operators, sorted by share (largest first): the latency
     or instruction share, and each operator's memory (activations it
     touches) and storage (its weights) side by side in a second panel (two
     panels, not three: each axes costs matplotlib ~20 ms). share may be
-    None (a per-model run with no per-operator figure)."""
+    None (a per-model run with no per-operator figure). parts: [(label,
+    [fraction of each operator's share], colour)], the share split by cause
+    (an estimate's compute, flash wait, cache misses), stacked in order."""
     n = len(names)
     fig, (left, right) = _figure(names[::-1], cols=2, width=11)
     if share is None:
         _bars(left, [0] * n, "#4c72b0")
         left.text(0.5, 0.5, "no per-operator figure\n(per-model run)", transform=left.transAxes,
                   ha="center", va="center", fontsize=8, color="#555")
+    elif parts:
+        # stacked by drawing the cumulative bars longest first, each over the previous
+        cumulative, acc = [], [0.0] * n
+        for label, fractions, colour in parts:
+            acc = [a + s * f for a, s, f in zip(acc, share, fractions)]
+            cumulative.append((label, acc, colour))
+        for label, acc, colour in reversed(cumulative):
+            _bars(left, acc[::-1], colour, label=label)
+        for y, v in enumerate(share[::-1]):
+            left.text(v, y, f" {_num(v)}", va="center", fontsize=7)
+        left.margins(x=0.2)
+        left.legend(fontsize=7, **_ABOVE)
     else:
         _bars(left, share[::-1], "#4c72b0")
         for y, v in enumerate(share[::-1]):

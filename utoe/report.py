@@ -270,6 +270,12 @@ def _short(region):
     return "-"
 
 
+def _waits(c):
+    """An operator's estimated cycles spent waiting on memory (flash wait
+    states and cache misses), in percent."""
+    return f"{100 * (c['flash_wait'] + c['cache_miss']) / c['cycles']:.1f}" if c.get("cycles") else "-"
+
+
 def _per_mac(x):
     return f"{x:.2f}" if x is not None else "-"
 
@@ -280,6 +286,7 @@ def operator_table(result, fmt="plain"):
     _checked([result])
     rows = []
     counted = result.get("instructions") is not None
+    cycles = counted and all(isinstance(op.get("cycles"), dict) for op in result["operators"])
     for op in result["operators"]:
         lat, share = op.get("latency"), op.get("share_pct")
         rows.append([
@@ -290,14 +297,22 @@ def operator_table(result, fmt="plain"):
             kb(op["memory_bytes"]),
             kb(op["storage_bytes"]),
         ] + ([f"{op['instructions']:,}", _per_mac(op.get("instructions_per_mac"))] if counted else [])
+            + ([f"{op['cycles']['cycles']:,}", _waits(op["cycles"])] if cycles else [])
             + [op.get("library") or "-"])
     # the last column: which kernel library computed the operator (tvm: utoe's own; cmsis-nn)
-    table = tabulate(rows, headers=OPERATOR_HEADERS + (["instructions", "instr/MAC"] if counted else []) + ["kernels"],
+    table = tabulate(rows, headers=OPERATOR_HEADERS + (["instructions", "instr/MAC"] if counted else [])
+                     + (["cycles", "memory wait %"] if cycles else []) + ["kernels"],
                      tablefmt=fmt, disable_numparse=True,
-                     colalign=("left", "right", "right", "left", "right",
-                               "right") + (("right", "right") if counted else ()) + ("left",))
+                     colalign=("left", "right", "right", "left", "right", "right")
+                     + (("right", "right") if counted else ()) + (("right", "right") if cycles else ()) + ("left",))
     kind = result["latency"]["kind"]
     notes = []
+    c = result.get("cycles")
+    if cycles and isinstance(c, dict) and c.get("per_inference"):
+        n = c["per_inference"]
+        notes.append(f"estimated cycles per inference: {n:,} = compute {100 * c['compute'] / n:.1f} % + flash wait "
+                     f"states {100 * c['flash_wait'] / n:.1f} % + cache misses {100 * c['cache_miss'] / n:.1f} % "
+                     "(memory wait % per operator: flash wait states and cache misses)")
     if all(op.get("latency") is None for op in result["operators"]):
         notes.append("per-model run: no per-operator latency")
     elif kind != "measured":

@@ -98,11 +98,13 @@ def _latency(done):
                     "[{}, {}]".format(*map(fmt_time, r["latency"]["ci95"])), fmt_time(r["latency"]["min"]),
                     fmt_time(r["latency"]["max"]), r["latency"]["kind"],
                     f"{r['instructions']['per_inference']:,}" if (r.get("instructions") or {}).get(
-                        "per_inference") is not None else "-", str(r.get("trials", "-")))
+                        "per_inference") is not None else "-",
+                    *(_breakdown(r["cycles"]) if isinstance(r.get("cycles"), dict) else ["-"] * 4),
+                    str(r.get("trials", "-")))
              for r in done]
     return _plot("plot-latency", "latency", plots.latency(rows), "Latency per inference (ms)",
                  ["Board", "Model", "Median (ms)", "Mean (ms)", "95-CI (ms)", "Min. (ms)", "Max. (ms)", "Kind",
-                  "Instructions", "Trials"], table)
+                  "Instructions"] + BREAKDOWN_HEADERS + ["Trials"], table)
 
 
 def _capacity(r, region):
@@ -184,9 +186,12 @@ def _operators(r, i):
     ops = list(r["operators"])
     timed = any(op.get("latency") and op.get("share_pct") is not None for op in ops)
     total_ins = sum(op.get("instructions") or 0 for op in ops)
+    cycles = bool(ops) and all(isinstance(op.get("cycles"), dict) and isinstance(op["cycles"].get("cycles"), int)
+                               and all(isinstance(op["cycles"].get(k), int) for k, _, _ in CAUSES) for op in ops)
     if timed:
         share = {op["name"]: op.get("share_pct") or 0.0 for op in ops}
-        label = f"latency share (%), {r['latency']['kind']}"
+        label = f"latency share (%), {r['latency']['kind']}" + (": compute, flash wait, cache misses" if cycles
+                                                                 else "")
     elif total_ins:
         share = {op["name"]: 100.0 * (op.get("instructions") or 0) / total_ins for op in ops}
         label = "instruction share (%), emulated"
@@ -195,9 +200,13 @@ def _operators(r, i):
     if share is not None:
         ops.sort(key=lambda op: -share[op["name"]])
     names = [op["name"] for op in ops]
+    parts = None
+    if cycles and timed:  # the estimate's cycles by cause (utoe.estimate)
+        parts = [(name, [op["cycles"][key] / op["cycles"]["cycles"] if op["cycles"]["cycles"] else 0.0 for op in ops],
+                  colour) for key, name, colour in CAUSES]
     svg = plots.operators(names, [share[n] for n in names] if share else None, label,
                           [op["memory_bytes"] / 1000 for op in ops], [op["storage_bytes"] / 1000 for op in ops],
-                          salt=f"ops-{i}")
+                          salt=f"ops-{i}", parts=parts)
     table = []
     for op in ops:
         lat = op.get("latency") or {}
@@ -205,10 +214,28 @@ def _operators(r, i):
                             fmt_time(lat["median_ms"] * 1000) if isinstance(lat.get("median_ms"), (int, float))
                             else "-", f"{share[op['name']]:.2f}" if share else "-",
                             f"{op['instructions']:,}" if isinstance(op.get("instructions"), int) else "-",
+                            *(_breakdown(op["cycles"]) if cycles else ()),
                             kb(op["memory_bytes"]), kb(op["storage_bytes"]), str(op.get("library") or "-")))
     return _plot(f"plot-operators-{i}", "operators", svg, f"{_name(r)}: {label}, memory and storage per operator",
-                 ["Operator", "Params", "Latency (us)", "Share (%)", "Instructions", "Memory (KB)",
-                  "Storage (KB)", "Kernels"], table, title=_name(r))
+                 ["Operator", "Params", "Latency (us)", "Share (%)", "Instructions"]
+                 + (BREAKDOWN_HEADERS if cycles else []) + ["Memory (KB)", "Storage (KB)", "Kernels"],
+                 table, title=_name(r))
+
+
+# An estimate's cycles by cause (result.json "cycles", utoe.estimate): key, legend, colour.
+CAUSES = (("compute", "compute", "#4c72b0"), ("flash_wait", "flash wait states", "#dd8452"),
+          ("cache_miss", "cache misses", "#c44e52"))
+BREAKDOWN_HEADERS = ["Cycles (estimated)", "Compute (%)", "Flash wait (%)", "Cache misses (%)"]
+
+
+def _breakdown(c):
+    """Table cells of a cycles breakdown: the total, then each cause's share
+    ("-" for what is missing or malformed: a result from another version)."""
+    total = c.get("cycles") or c.get("per_inference")
+    if not isinstance(total, int) or isinstance(total, bool) or total <= 0:
+        return ["-"] * (1 + len(CAUSES))
+    return [f"{total:,}"] + [f"{100 * c[k] / total:.1f}" if isinstance(c.get(k), (int, float)) else "-"
+                             for k, _, _ in CAUSES]
 
 
 def _compare(pairs):
