@@ -58,7 +58,8 @@ def paper():
 
 
 def scons(build, *args):
-    cmd = [sys.executable, "-m", "SCons", "-Q", "-j2", f"build={build}", "trials=3", *args]
+    # as the paper built it: RIOT where it builds, the compiler's own kernels (microTVM had no CMSIS-NN)
+    cmd = [sys.executable, "-m", "SCons", "-Q", "-j2", f"build={build}", "trials=3", "kernels=tvm", *args]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"benchmark: {' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -66,8 +67,9 @@ def scons(build, *args):
 
 def result(build, board, model):
     top = os.path.join(ROOT, build, board)
-    # a RIOT pair under QEMU's chip is "<model>+os-riot"
-    for name in (f"{model}+os-riot", model):
+    # a RIOT pair under QEMU's chip is "<model>+os-riot"; kernels=tvm is in the pair's name where it
+    # is not the board's default
+    for name in (f"{model}+kernels-tvm+os-riot", f"{model}+os-riot", f"{model}+kernels-tvm", model):
         path = os.path.join(top, name, "result.json")
         if os.path.exists(path):
             with open(path) as f:
