@@ -164,7 +164,8 @@ def operators(names, share, share_label, memory_kb, storage_kb, salt="operators"
         for y, v in enumerate(share[::-1]):
             left.text(v, y, f" {_num(v)}", va="center", fontsize=7)
         left.margins(x=0.2)
-        left.legend(fontsize=7, **_ABOVE)
+        handles, labels = left.get_legend_handles_labels()  # drawn longest first: list them in stacking order
+        left.legend(handles[::-1], labels[::-1], fontsize=7, **_ABOVE)
     else:
         _bars(left, share[::-1], "#4c72b0")
         for y, v in enumerate(share[::-1]):
