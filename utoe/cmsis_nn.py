@@ -549,7 +549,8 @@ int32_t {OP_PREFIX}{fname}({act_t} *a0, int8_t *a1, {btype} *a2, int32_t *a3, in
 {_release(ws)}    return st != ARM_CMSIS_NN_SUCCESS;
 }}
 """)
-    args = [("tensor", x.index), ("tensor", w.index), bias_arg, ("param", "multiplier", mult), ("param", "shift", shift)]
+    args = [("tensor", x.index), ("tensor", w.index), bias_arg, ("param", "multiplier", mult),
+            ("param", "shift", shift)]
     return CKernel(args, y.index, src, ws, [call], rounding="double")
 
 

@@ -38,8 +38,9 @@ What it leaves out (why it is "estimated"): dual issue on the Cortex-M7 beyond
 its per-class figures, bus contention between fetches and data accesses,
 write buffers, interrupts, the width of a data load on a byte-wide flash
 (the FE310 reads a byte per SPI frame: a word load is charged as one read),
-and flash wait states hidden by a pipeline that was busy anyway. No figure is fitted to a measured latency: each one in the
-board and core files names the document it comes from.
+and flash wait states hidden by a pipeline that was busy anyway. No figure
+is fitted to a measured latency: each one in the board and core files names
+the document it comes from.
 
 QEMU's own machines (mps2-*, virt-rv32, sifive_e) have zero-wait [timing]
 sections: their estimates are the cores' pipelines alone.

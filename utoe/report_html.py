@@ -144,8 +144,8 @@ def _selection(results, boards_info):
             rows.append((r["board"], r["latency"]["median"], r["latency"]["kind"], None, *r["latency"]["ci95"]))
             table.append(_cells(str(rank), r["board"], info.get("core", "-"), _mhz(info.get("clock_hz")),
                                 fmt_time(r["latency"]["median"]),
-                                "[{}, {}]".format(*map(fmt_time, r["latency"]["ci95"])), r["latency"]["kind"], kb(r["ram"]["total_bytes"]),
-                                kb(r["flash"]["total_bytes"]), "yes"))
+                                "[{}, {}]".format(*map(fmt_time, r["latency"]["ci95"])), r["latency"]["kind"],
+                                kb(r["ram"]["total_bytes"]), kb(r["flash"]["total_bytes"]), "yes"))
         for r in unfit:
             info, reason = boards_info.get(r["board"], {}), _reason(r)
             rows.append((r["board"], None, None, reason, None, None))
