@@ -188,3 +188,23 @@ def test_duplicate_results_are_refused(tmp_path):
     with pytest.raises(ReportError, match="native.*sinus"):
         write_report([r, copy.deepcopy(r)], tmp_path)
     assert os.listdir(tmp_path) == []
+
+
+def test_selection_ranks_each_model_on_its_own(report_build):
+    """board=all with several models: one ranking per model, each from 1,
+    never one ranking mixing the models' latencies."""
+    import json
+
+    from utoe import report
+
+    results = json.loads((report_build.report / "report.json").read_text())
+    info = {"native": {"core": "host", "clock_hz": None}}
+    text = report.selection_table(results, info)
+    lines = text.splitlines()
+    assert "sinus:" in lines and "lenet5:" in lines
+    for model in ("sinus", "lenet5"):
+        header, first, after = lines[lines.index(f"{model}:") + 1:][:3]
+        assert header.split()[:2] == ["Rank", "Board"] and first.split()[:2] == ["1", "native"], text
+        assert after.split()[:1] != ["2"], text  # one board: each model's ranking has one row
+    one = report.selection_table([r for r in results if r["model"] == "lenet5"], info)
+    assert "lenet5:" not in one and one.splitlines()[1].split()[:2] == ["1", "native"]

@@ -197,10 +197,27 @@ SELECTION_HEADERS = ["Rank", "Board", "Core", "Clock (MHz)", "Latency (ms)", "In
 
 
 def selection_table(results, boards_info, fmt="plain"):
-    """Hardware selection: one model on many boards, ranked by estimated
-    latency (fastest first), then the boards it does not fit.
+    """Hardware selection: each model on many boards, ranked by estimated
+    latency (fastest first), then the boards it does not fit; with several
+    models, one ranking per model, each under the model's name.
     boards_info: {board name: {"core", "clock_hz"}}."""
     results = _checked(results)
+    models = list(dict.fromkeys(r["model"] for r in results))
+    sep = "\n\n" if fmt == "github" else "\n"
+    tables, kinds = [], set()
+    for model in models:
+        table, k = _selection_rows([r for r in results if r["model"] == model], boards_info, fmt)
+        tables.append(table if len(models) == 1 else f"{model}:{sep}{table}")
+        kinds |= k
+    notes = [f"{MARKERS[k]} {KIND_NOTES[k]}" for k in ("emulated", "estimated") if k in kinds]
+    notes.append("Memory = data + bss + peak stack; a board the model does not fit shows the need that "
+                 "failed (at least this much) and no latency")
+    notes += _firmware_notes(results)
+    return "\n\n".join(tables) + "".join(sep + n for n in notes)
+
+
+def _selection_rows(results, boards_info, fmt):
+    """One model's ranking: (table, the latency kinds in it)."""
     ok = sorted(filter(ran, results), key=lambda r: r["latency"]["median"])
     rows, kinds = [], set()
     for rank, r in enumerate(ok, 1):
@@ -223,13 +240,7 @@ def selection_table(results, boards_info, fmt="plain"):
                      _kb_or_dash(ram.get("need_bytes")), _kb_or_dash(ram.get("have_bytes")),
                      _short(ram), _kb_or_dash(flash.get("need_bytes")), _kb_or_dash(flash.get("have_bytes")),
                      _short(flash), "no"])
-    table = tabulate(rows, headers=SELECTION_HEADERS, tablefmt=fmt, disable_numparse=True)
-    sep = "\n\n" if fmt == "github" else "\n"
-    notes = [f"{MARKERS[k]} {KIND_NOTES[k]}" for k in ("emulated", "estimated") if k in kinds]
-    notes.append("Memory = data + bss + peak stack; a board the model does not fit shows the need that "
-                 "failed (at least this much) and no latency")
-    notes += _firmware_notes(results)
-    return table + "".join(sep + n for n in notes)
+    return tabulate(rows, headers=SELECTION_HEADERS, tablefmt=fmt, disable_numparse=True), kinds
 
 
 def _firmware_notes(results):
