@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark of the emulated boards (issues 3 and 4): instructions, wall
-time per QEMU run, flash against the flatbuffer, and the LeNet-5 estimates
-against the U-TOE paper's measured latencies.
+time per QEMU run, flash against the flatbuffer. (The latency estimates
+against the U-TOE paper's measured ones: benchmarks/estimate.py.)
 
     python3 benchmarks/emulated.py [--out benchmarks/results/emulated.json] [--models a,b]
 
@@ -13,9 +13,7 @@ With real TVM, cross compilers, QEMU and utoe's TCG plugin:
   per MAC, static RAM, the wall time of one QEMU run (one trial), and flash
   (weights + operator code) against the flatbuffer's size;
 - kws_ref_model's instructions per inference against CMSIS-NN's under QEMU
-  (../shared/reference/cmsis_nn_kws.md);
-- LeNet-5 on every paper board with a stand-in (`board=all`): our estimated
-  latency over the paper's measured one. The CPI model is not tuned to these.
+  (../shared/reference/cmsis_nn_kws.md).
 Prints tables and writes the figures as JSON.
 """
 
@@ -35,8 +33,8 @@ from tabulate import tabulate  # noqa: E402
 from utoe import boards, models  # noqa: E402
 from utoe.files import write_json  # noqa: E402
 from utoe.runners.qemu import QemuRunner  # noqa: E402
+from benchmarks.paper import REFERENCE  # noqa: E402
 
-REFERENCE = os.path.join(os.path.dirname(models.shared_models_dir()), "reference")
 ZOO = ["sinus", "lenet5", "vww", "dscnn_s", "kws_ref_model", "ad01", "ad_small", "rnnoise", "resnet8"]
 # One target per core; each has the memory for every zoo model.
 CORES = {"cortex-m0plus": "rpi-pico", "cortex-m3": "mps2-an385", "cortex-m4f": "mps2-an386",
@@ -69,16 +67,6 @@ def wall_time_of_one_run(build, board, model):
     return time.perf_counter() - t
 
 
-def paper_lenet5():
-    rows = {}
-    with open(os.path.join(REFERENCE, "utoe_paper_results.md")) as f:
-        text = f.read().split("## Zoo models")[0]
-    for m in re.finditer(r"^\| ([\w-]+) \| (.+?) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$", text, re.M):
-        rows[m.group(1)] = {"core": m.group(2), "memory_kb": float(m.group(3)), "storage_kb": float(m.group(4)),
-                            "latency_ms": float(m.group(5))}
-    return rows
-
-
 def cmsis_kws():
     with open(os.path.join(REFERENCE, "cmsis_nn_kws.md")) as f:
         text = f.read()
@@ -95,7 +83,7 @@ def main():
     ap.add_argument("--build", default="build/bench-emulated")
     args = ap.parse_args()
     names = args.models.split(",")
-    figures = {"cores": CORES, "models": {}, "lenet5_boards": {}, "kws_vs_cmsis_nn": {}}
+    figures = {"cores": CORES, "models": {}, "kws_vs_cmsis_nn": {}}
 
     # every model on every core, one trial each
     scons(args.build, "board=" + ",".join(CORES.values()), "model=" + ",".join(names), "trials=1")
@@ -138,25 +126,6 @@ def main():
         print(tabulate(krows, headers=["kws_ref_model", "utoe instructions", "CMSIS-NN", "utoe / CMSIS-NN"],
                        disable_numparse=True))
 
-    # LeNet-5 on every paper board with a stand-in, against the paper
-    scons(args.build, "board=all", "model=lenet5", "trials=1")
-    paper = paper_lenet5()
-    lrows = []
-    for b in boards.all_boards():
-        if b.type != "mcu" or not b.qemu or b.name not in paper:
-            continue
-        r = result(args.build, b.name, "lenet5")
-        est, measured = r["latency"]["median"], paper[b.name]["latency_ms"]
-        figures["lenet5_boards"][b.name] = {
-            "core": b.core, "clock_hz": b.clock_hz, "instructions": r["instructions"]["per_inference"],
-            "cpi": r["instructions"]["estimate"]["cpi"], "estimated_ms": round(est, 3), "paper_measured_ms": measured,
-            "ratio": round(est / measured, 3), "ram_bytes": r["ram"]["total_bytes"],
-            "paper_memory_kb": paper[b.name]["memory_kb"]}
-        lrows.append([b.name, b.core, f"{b.clock_hz / 1e6:g}", f"{r['instructions']['per_inference']:,}",
-                      f"{est:.3f}", f"{measured:.3f}", f"{est / measured:.2f}"])
-    print()
-    print(tabulate(lrows, headers=["board", "core", "MHz", "instructions", "estimated ms", "paper ms",
-                                   "estimate / paper"], disable_numparse=True))
     write_json(args.out, figures)
     print(f"\nwritten: {os.path.relpath(args.out)}")
 

@@ -27,7 +27,6 @@ across them; the table per core prints those and their spread.
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 
@@ -36,25 +35,12 @@ sys.path.insert(0, ROOT)
 
 from tabulate import tabulate  # noqa: E402
 
-from utoe import boards, models  # noqa: E402
+from utoe import boards  # noqa: E402
 from utoe.files import write_json  # noqa: E402
+from benchmarks import paper  # noqa: E402
 
-REFERENCE = os.path.join(os.path.dirname(models.shared_models_dir()), "reference")
-# The paper's second table, its names to the zoo's.
-ZOO_M7 = {"DS-CNN small": "dscnn_s", "MobileNetV1-0.25x": "vww", "LeNet-5": "lenet5", "Deep AutoEncoder": "ad01",
-          "RNNoise": "rnnoise"}
 M7_BOARD = "stm32f746g-disco"
 WITHIN = 0.25
-
-
-def paper():
-    with open(os.path.join(REFERENCE, "utoe_paper_results.md")) as f:
-        text = f.read()
-    boards_part, zoo_part = text.split("## Zoo models")[0], text.split("## Zoo models")[1].split("## Per-operator")[0]
-    row = re.compile(r"^\| ([\w. -]+?) \| (.+?) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$", re.M)
-    lenet = {m.group(1): float(m.group(5)) for m in row.finditer(boards_part)}
-    zoo = {ZOO_M7[m.group(1)]: float(m.group(5)) for m in row.finditer(zoo_part) if m.group(1) in ZOO_M7}
-    return lenet, zoo
 
 
 def scons(build, *args):
@@ -116,7 +102,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "estimate.json"))
     ap.add_argument("--build", default="build/bench-estimate")
     args = ap.parse_args()
-    lenet, zoo = paper()
+    lenet = {b: row["latency_ms"] for b, row in paper.lenet5_boards().items()}
+    zoo = {m: row["latency_ms"] for m, row in paper.zoo_m7().items()}
     paper_boards = [b for b in lenet if b in boards.names() and boards.stand_in(boards.get(b))]
 
     scons(args.build, "board=" + ",".join(paper_boards), "model=lenet5")

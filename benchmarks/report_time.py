@@ -26,7 +26,6 @@ machine; the load average at the end is recorded beside them).
 
 import argparse
 import copy
-import glob
 import json
 import os
 import statistics

@@ -24,7 +24,6 @@ offline kit does not carry: reported as not buildable here.
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 
@@ -33,11 +32,11 @@ sys.path.insert(0, ROOT)
 
 from tabulate import tabulate  # noqa: E402
 
-from utoe import boards, config, models, riot  # noqa: E402
+from utoe import boards, config, riot  # noqa: E402
 from utoe.errors import UtoeError  # noqa: E402
 from utoe.files import write_json  # noqa: E402
+from benchmarks.paper import lenet5_boards as paper_lenet5  # noqa: E402 (U-TOE's LeNet-5 table)
 
-REFERENCE = os.path.join(os.path.dirname(models.shared_models_dir()), "reference")
 MODEL = "lenet5"
 KB = 1000  # the paper's unit
 FLASH_SLACK = 1000  # target: flash <= paper + 1 KB
@@ -49,18 +48,8 @@ NOTES = ("rpi-pico: RIOT's RP2040 linker script (cpu/rpx0xx/ldscripts/RP2040.ld)
          "(.pico-debug, 0x2003C000) for pico-debug on the second core whatever the application; it is RIOT's default "
          "for the board and in its RAM figure (ram_reserved). The paper's 28.704 KB is 16.384 + 12.320 KB, consistent "
          "with its figure including it too (the paper's other boards are ~11.3 KB; inferred, the paper does not say).",
-         "Cortex-M4/M7 boards: kernels=auto (the default) takes CMSIS-NN, whose code and weight layout cost 8.2-8.3 KB "
-         "of flash over utoe's own kernels; kernels_tvm is the same firmware with kernels=tvm, as the paper's microTVM.")
-
-
-def paper_lenet5():
-    """The paper's LeNet-5 rows: board -> memory_kb, storage_kb (as benchmarks/emulated.py reads them)."""
-    rows = {}
-    with open(os.path.join(REFERENCE, "utoe_paper_results.md")) as f:
-        text = f.read().split("## Zoo models")[0]
-    for m in re.finditer(r"^\| ([\w-]+) \| (.+?) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$", text, re.M):
-        rows[m.group(1)] = {"core": m.group(2), "memory_kb": float(m.group(3)), "storage_kb": float(m.group(4))}
-    return rows
+         "Cortex-M4/M7 boards: kernels=auto (the default) takes CMSIS-NN, whose code costs flash over utoe's own "
+         "kernels (flash_model: code); kernels_tvm is the same firmware with kernels=tvm, as the paper's microTVM.")
 
 
 def build_sizes(build, board, base, kernels=None):
