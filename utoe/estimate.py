@@ -152,11 +152,6 @@ def _flash_reads(caches, name, est, where, prefetch):
     return (misses - seq) * est["flash_wait_states"] + seq * seq_cost
 
 
-def add(a, b):
-    """Sum of two cycle breakdowns (cycles())."""
-    return {k: a.get(k, 0) + b.get(k, 0) for k in ("cycles",) + BREAKDOWN}
-
-
 def ms(cycles, est):
     """Milliseconds of a number of cycles at the board's clock; `est` is what
     model(board) gives. Anything else is a ConfigError."""

@@ -138,16 +138,13 @@ def build_result(metadata, sizes, log_text, config, *, names=None, counts=None):
         instructions = _instructions(counts, operators, len(trials), names["counts"])
         per_op = instructions.pop("operators")
         details = instructions.pop("details")
-        total_op = sum(per_op) or 1
-        for row, n in zip(op_rows, per_op):
-            row["instructions"] = n
-            # emulated instructions over the metadata's multiply-accumulates (None: no MACs)
-            row["instructions_per_mac"] = n / row["macs"] if row.get("macs") else None
-            row["share_pct"] = n * 100 / total_op
         instructions["estimate"] = dict(est)
         cycles, per_trial, op_cycles = _cycles(details, est, len(trials), names["counts"])
         total_cycles = sum(c["cycles"] for c in op_cycles) or 1
-        for row, c in zip(op_rows, op_cycles):
+        for row, n, c in zip(op_rows, per_op, op_cycles):
+            row["instructions"] = n
+            # emulated instructions over the metadata's multiply-accumulates (None: no MACs)
+            row["instructions_per_mac"] = n / row["macs"] if row.get("macs") else None
             t = estimate.ms(c["cycles"], est)
             row["cycles"] = c
             row["latency"] = {"median_ms": t, "mean_ms": t, "min_ms": t, "max_ms": t}
@@ -483,21 +480,11 @@ def _cycles(details, est, n_trials, where):
                     for i, calls in enumerate(details["calls"])]
     except UtoeError as e:
         raise MeasureError(str(e)) from None
-    zero = dict.fromkeys(("cycles",) + estimate.BREAKDOWN, 0)
-    op_sum = zero
-    for calls in per_call:
-        for c in calls:
-            op_sum = estimate.add(op_sum, c)
-    rest = model["cycles"] - op_sum["cycles"]  # the executor's own, all trials
-    per_trial = []
-    for t in range(n_trials):
-        per_trial.append(sum(calls[t]["cycles"] for calls in per_call if calls) + rest / n_trials)
+    rest = model["cycles"] - sum(c["cycles"] for calls in per_call for c in calls)  # the executor's own, all trials
+    per_trial = [sum(calls[t]["cycles"] for calls in per_call if calls) + rest / n_trials for t in range(n_trials)]
     per_op = []
     for calls in per_call:
-        s = zero
-        for c in calls:
-            s = estimate.add(s, c)
-        part = {k: round(s[k] / n_trials) for k in estimate.BREAKDOWN}
+        part = {k: round(sum(c[k] for c in calls) / n_trials) for k in estimate.BREAKDOWN}
         per_op.append({"cycles": sum(part.values()), **part})
     mean = {k: round(model[k] / n_trials) for k in estimate.BREAKDOWN}
     return ({"kind": "estimated", "per_inference": sum(mean.values()), **mean}, per_trial, per_op)
